@@ -1,0 +1,33 @@
+# Two entry points a newcomer needs: `make demo` and `make test`.
+PY ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+
+.PHONY: demo test venv bench export-default clean
+
+$(BIN)/salesbot: pyproject.toml
+	$(PY) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	# torch first, from the CPU wheel on disk, so nothing pulls a CUDA build
+	$(BIN)/pip install -q torch==2.13.0
+	$(BIN)/pip install -q -e '.[export,dev]'
+	touch $@
+
+venv: $(BIN)/salesbot
+
+demo: venv
+	$(BIN)/salesbot intent "喂 你们这个软件多少钱 能对接企业微信吗"
+	$(BIN)/salesbot intent --json "听日再打过嚟啦 而家好忙"
+
+test: venv
+	$(BIN)/python -m pytest -q
+
+bench: venv
+	$(BIN)/python benchmarks/intent.py
+
+# Rebuilds the committed built-in bundle from the project's corpus (~20 min, 2 cores).
+export-default: venv
+	$(BIN)/salesbot export intent --corpus export/data/intents --out edge/models/default/intent --slim
+
+clean:
+	rm -rf $(VENV) .pytest_cache

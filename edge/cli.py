@@ -1,0 +1,165 @@
+"""`salesbot ...`: thin commands over the library."""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from pathlib import Path
+
+import click
+
+from edge import __version__
+from edge.config import DEFAULT_INTENT_DIR, ENGINES
+from edge.errors import SalesbotError
+
+CONTEXT_SETTINGS = {"help_option_names": ["-h", "--help"]}
+
+
+class _Group(click.Group):
+    """Turns library errors into one clean line and a non-zero exit."""
+
+    def invoke(self, ctx):
+        try:
+            return super().invoke(ctx)
+        except SalesbotError as exc:
+            raise click.ClickException(str(exc)) from None
+
+
+class _DefaultGroup(_Group):
+    """A group whose first argument, if not a subcommand, goes to a default one
+    (`salesbot intent "多少钱"` and `salesbot intent eval data.csv` both work)."""
+
+    default_command = "classify"
+
+    def resolve_command(self, ctx, args):
+        if args and args[0] not in self.commands and not args[0].startswith("-"):
+            args = [self.default_command, *args]
+        elif args and args[0].startswith("-") and args[0] not in ("-h", "--help"):
+            args = [self.default_command, *args]
+        return super().resolve_command(ctx, args)
+
+
+@click.group(cls=_Group, context_settings=CONTEXT_SETTINGS)
+@click.version_option(__version__, prog_name="salesbot")
+@click.option("--debug", is_flag=True, help="Log at DEBUG level.")
+def cli(debug: bool) -> None:
+    """edge-salesbot: an offline appliance that makes and answers Chinese sales calls."""
+    logging.basicConfig(level=logging.DEBUG if debug else logging.WARNING,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+
+bundle_option = click.option("--bundle", type=click.Path(path_type=Path), default=DEFAULT_INTENT_DIR,
+                             show_default="built-in", help="Intent bundle directory.")
+engine_option = click.option("--engine", type=click.Choice(ENGINES), default="onnxruntime", show_default=True)
+
+
+@cli.group(cls=_DefaultGroup, context_settings=CONTEXT_SETTINGS)
+def intent() -> None:
+    """Classify caller utterances, or evaluate a bundle on labelled data."""
+
+
+@intent.command("classify", context_settings=CONTEXT_SETTINGS)
+@click.argument("texts", nargs=-1, required=True)
+@bundle_option
+@engine_option
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per text: label, score, labels, scores.")
+def intent_classify(texts: tuple[str, ...], bundle: Path, engine: str, as_json: bool) -> None:
+    """Print the intents of each TEXT.
+
+    \b
+    Example:
+        salesbot intent "喂 你们这个多少钱 能对接企业微信吗"
+        salesbot intent --json "听日再打过嚟啦"
+    """
+    from edge.nlu import IntentModel
+
+    model = IntentModel.load(bundle, engine=engine)
+    for text, result in zip(texts, model.predict(list(texts))):
+        if as_json:
+            click.echo(json.dumps({"text": text, **result.to_dict()}, ensure_ascii=False))
+        else:
+            shown = " + ".join(f"{label} {result.scores[label]:.2f}" for label in result.labels)
+            click.echo(f"{text}\t{shown}")
+
+
+@intent.command("eval", context_settings=CONTEXT_SETTINGS)
+@click.argument("csv_file", type=click.Path(path_type=Path))
+@bundle_option
+@engine_option
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+def intent_eval(csv_file: Path, bundle: Path, engine: str, as_json: bool) -> None:
+    """Accuracy, macro-F1 and per-intent F1 of a bundle on a labelled CSV
+    (`transcript,intent_label[,dialect,family]`).
+
+    \b
+    Example:
+        salesbot intent eval --bundle out/intent my_calls.csv
+    """
+    from edge.nlu import IntentModel
+    from edge.nlu.labelled import read_csv
+    from edge.nlu.metrics import evaluate, format_report
+
+    model = IntentModel.load(bundle, engine=engine)
+    examples = read_csv(csv_file)
+    unknown = sorted({l for e in examples for l in e.labels} - set(model.labels))
+    if unknown:
+        click.echo(f"warning: labels the model does not know (always counted wrong): {unknown}", err=True)
+    predictions = []
+    batch = 64
+    for start in range(0, len(examples), batch):
+        predictions.extend(r.labels for r in model.predict([e.text for e in examples[start:start + batch]]))
+    report = evaluate([e.labels for e in examples], predictions, model.other_label)
+    if as_json:
+        click.echo(json.dumps(report.to_dict(), ensure_ascii=False, indent=1))
+    else:
+        click.echo(format_report(report, title=f"{csv_file} on {bundle} ({engine})"))
+
+
+@cli.group(cls=_Group, context_settings=CONTEXT_SETTINGS)
+def export() -> None:
+    """Build model bundles (needs the [export] extra: torch, transformers, onnx, nncf)."""
+
+
+@export.command("intent", context_settings=CONTEXT_SETTINGS)
+@click.option("--corpus", "corpus", multiple=True, required=True, type=click.Path(exists=True),
+              help="Labelled CSV file or directory of them (repeatable).")
+@click.option("--test", "test_csv", type=click.Path(exists=True), default=None,
+              help="Separate held-out CSV; default: a by-family split of the corpus.")
+@click.option("--out", type=click.Path(path_type=Path), required=True, help="Bundle directory to write.")
+@click.option("--init", "init", type=click.Path(exists=True), default=None,
+              help="Local transformers checkpoint to initialise the teacher from.")
+@click.option("--teacher-epochs", type=int, default=20, show_default=True)
+@click.option("--student-epochs", type=int, default=40, show_default=True)
+@click.option("--max-per-intent", type=int, default=None, help="Subsample for a quick run.")
+@click.option("--seed", type=int, default=1234, show_default=True)
+@click.option("--slim", is_flag=True, help="Keep only the INT8 models the runtime needs.")
+@click.option("--no-progress", is_flag=True, help="No progress bars.")
+def export_intent(corpus, test_csv, out, init, teacher_epochs, student_epochs, max_per_intent, seed, slim,
+                  no_progress) -> None:
+    """Corpus -> teacher -> distilled student -> INT8 ONNX + OpenVINO bundle.
+
+    \b
+    Example:
+        salesbot export intent --corpus export/data/intents --out out/intent
+        salesbot export intent --corpus train.csv --test test.csv --out out/mine
+    """
+    try:
+        from export.pipeline import ExportOptions, run, summary_table
+    except ImportError as exc:
+        raise click.ClickException(f"the export stage needs the [export] extra ({exc.name} is missing): "
+                                   "pip install torch==2.13.0 && pip install -e '.[export]'") from None
+    manifest = run(ExportOptions(corpus=list(corpus), out=str(out), test=test_csv, init=init, seed=seed,
+                                 teacher_epochs=teacher_epochs, student_epochs=student_epochs,
+                                 max_per_label=max_per_intent, slim=slim, progress=not no_progress))
+    click.echo(summary_table(manifest))
+    click.echo(f"bundle: {out}  (threshold {manifest['decision']['threshold']}, "
+               f"{manifest['build']['durations_s']['total']} s)")
+
+
+def main() -> None:
+    cli(prog_name="salesbot")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

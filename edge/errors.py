@@ -1,0 +1,25 @@
+"""One exception per failure kind, all under SalesbotError.
+
+The CLI prints these without a traceback; the server logs them and keeps the
+other calls running. Each message says what to do.
+"""
+
+
+class SalesbotError(Exception):
+    """Base of every error the appliance reports to a user."""
+
+
+class ConfigError(SalesbotError):
+    """A config file or value is invalid."""
+
+
+class BundleError(SalesbotError):
+    """A model bundle is missing, incomplete, corrupt or of the wrong kind."""
+
+
+class CorpusError(SalesbotError):
+    """A labelled corpus file (CSV) cannot be used; names the file and line."""
+
+
+class InputError(SalesbotError):
+    """Caller-supplied data (text, audio, files) is unusable."""

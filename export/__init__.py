@@ -1,0 +1,1 @@
+"""The export stage: corpus -> teacher -> distilled student -> INT8 -> bundle (needs torch)."""
