@@ -27,7 +27,7 @@ bench: venv
 
 # Rebuilds the committed built-in bundle from the project's corpus (~20 min, 2 cores).
 export-default: venv
-	$(BIN)/salesbot export intent --corpus export/data/intents --out edge/models/default/intent --slim
+	$(BIN)/salesbot export intent --corpus export/data/intents --out runs/intent --slim-copy edge/models/default/intent
 
 clean:
 	rm -rf $(VENV) .pytest_cache

@@ -10,7 +10,8 @@ from pathlib import Path
 import click
 
 from edge import __version__
-from edge.config import DEFAULT_INTENT_DIR, ENGINES
+from edge import config as config_module
+from edge.config import ENGINES
 from edge.errors import SalesbotError
 
 CONTEXT_SETTINGS = {"help_option_names": ["-h", "--help"]}
@@ -42,16 +43,31 @@ class _DefaultGroup(_Group):
 
 @click.group(cls=_Group, context_settings=CONTEXT_SETTINGS)
 @click.version_option(__version__, prog_name="salesbot")
+@click.option("--config", "config_path", type=click.Path(path_type=Path), default=None,
+              envvar="SALESBOT_CONFIG", help="TOML config file (default: built-in defaults).")
 @click.option("--debug", is_flag=True, help="Log at DEBUG level.")
-def cli(debug: bool) -> None:
+@click.pass_context
+def cli(ctx: click.Context, config_path: Path | None, debug: bool) -> None:
     """edge-salesbot: an offline appliance that makes and answers Chinese sales calls."""
     logging.basicConfig(level=logging.DEBUG if debug else logging.WARNING,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    ctx.obj = config_module.load(config_path)
 
 
-bundle_option = click.option("--bundle", type=click.Path(path_type=Path), default=DEFAULT_INTENT_DIR,
-                             show_default="built-in", help="Intent bundle directory.")
-engine_option = click.option("--engine", type=click.Choice(ENGINES), default="onnxruntime", show_default=True)
+def _config(ctx: click.Context, bundle: Path | None = None, engine: str | None = None):
+    """The loaded config, with command-line flags taking precedence."""
+    config = ctx.find_root().obj or config_module.load(None)
+    if bundle is not None:
+        config.nlu.intent_bundle = bundle
+    if engine is not None:
+        config.nlu.engine = engine
+    return config
+
+
+bundle_option = click.option("--bundle", type=click.Path(path_type=Path), default=None,
+                             help="Intent bundle directory (default: config, else the built-in one).")
+engine_option = click.option("--engine", type=click.Choice(ENGINES), default=None,
+                             help="Inference engine (default: config, else onnxruntime).")
 
 
 @cli.group(cls=_DefaultGroup, context_settings=CONTEXT_SETTINGS)
@@ -64,17 +80,18 @@ def intent() -> None:
 @bundle_option
 @engine_option
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per text: label, score, labels, scores.")
-def intent_classify(texts: tuple[str, ...], bundle: Path, engine: str, as_json: bool) -> None:
-    """Print the intents of each TEXT.
+@click.pass_context
+def intent_classify(ctx, texts: tuple[str, ...], bundle: Path | None, engine: str | None, as_json: bool) -> None:
+    """Print the intents of each TEXT (trained and few-shot intents).
 
     \b
     Example:
         salesbot intent "喂 你们这个多少钱 能对接企业微信吗"
         salesbot intent --json "听日再打过嚟啦"
     """
-    from edge.nlu import IntentModel
+    from edge.nlu import open_intents
 
-    model = IntentModel.load(bundle, engine=engine)
+    model = open_intents(_config(ctx, bundle, engine))
     for text, result in zip(texts, model.predict(list(texts))):
         if as_json:
             click.echo(json.dumps({"text": text, **result.to_dict()}, ensure_ascii=False))
@@ -88,32 +105,111 @@ def intent_classify(texts: tuple[str, ...], bundle: Path, engine: str, as_json: 
 @bundle_option
 @engine_option
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
-def intent_eval(csv_file: Path, bundle: Path, engine: str, as_json: bool) -> None:
+@click.option("--report", "report_dir", type=click.Path(path_type=Path), default=None,
+              help="Also write the full quality report (Markdown, JSON, confusion and reliability PNGs) here.")
+@click.pass_context
+def intent_eval(ctx, csv_file: Path, bundle: Path | None, engine: str | None, as_json: bool,
+                report_dir: Path | None) -> None:
     """Accuracy, macro-F1 and per-intent F1 of a bundle on a labelled CSV
     (`transcript,intent_label[,dialect,family]`).
 
     \b
     Example:
         salesbot intent eval --bundle out/intent my_calls.csv
+        salesbot intent eval my_calls.csv --report out/quality
     """
-    from edge.nlu import IntentModel
+    from edge.nlu import open_intents
+    from edge.nlu import report as quality_report
     from edge.nlu.labelled import read_csv
     from edge.nlu.metrics import evaluate, format_report
 
-    model = IntentModel.load(bundle, engine=engine)
+    model = open_intents(_config(ctx, bundle, engine))
     examples = read_csv(csv_file)
     unknown = sorted({l for e in examples for l in e.labels} - set(model.labels))
     if unknown:
         click.echo(f"warning: labels the model does not know (always counted wrong): {unknown}", err=True)
-    predictions = []
+    results = []
     batch = 64
     for start in range(0, len(examples), batch):
-        predictions.extend(r.labels for r in model.predict([e.text for e in examples[start:start + batch]]))
-    report = evaluate([e.labels for e in examples], predictions, model.other_label)
+        results.extend(model.predict([e.text for e in examples[start:start + batch]]))
+    other = getattr(model, "model", model).other_label
+    report = evaluate([e.labels for e in examples], [r.labels for r in results], other)
+    if report_dir is not None:
+        quality_report.write(report_dir, examples, results, model.labels, other,
+                             title=f"Intent model quality on {csv_file.name}")
+        click.echo(f"report written to {report_dir}", err=True)
     if as_json:
         click.echo(json.dumps(report.to_dict(), ensure_ascii=False, indent=1))
     else:
-        click.echo(format_report(report, title=f"{csv_file} on {bundle} ({engine})"))
+        config = _config(ctx, bundle, engine)
+        click.echo(format_report(report, title=f"{csv_file} on {config.nlu.intent_bundle} ({config.nlu.engine})"))
+
+
+@intent.command("add", context_settings=CONTEXT_SETTINGS)
+@click.argument("name")
+@click.option("--examples", "examples_file", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              required=True, help="UTF-8 text file, one example utterance per line (10-20 work best).")
+@bundle_option
+@click.pass_context
+def intent_add(ctx, name: str, examples_file: Path, bundle: Path | None) -> None:
+    """Add (or replace) a few-shot intent NAME from example utterances; no retraining.
+
+    \b
+    Example:
+        salesbot intent add ask_invoice --examples invoice.txt
+    """
+    from edge.nlu import FewShotIntentModel, FewShotStore, IntentModel, fewshot_db
+
+    config = _config(ctx, bundle)
+    try:
+        lines = examples_file.read_text(encoding="utf-8-sig").splitlines()
+    except UnicodeDecodeError:
+        raise click.ClickException(f"{examples_file}: not valid UTF-8") from None
+    examples = [line for line in lines if line.strip() and not line.lstrip().startswith("#")]
+    model = IntentModel.load(config.nlu.intent_bundle, engine=config.nlu.engine)
+    db = fewshot_db(config.data.resolved())
+    db.parent.mkdir(parents=True, exist_ok=True)
+    store = FewShotStore(db)
+    intent = store.add(name, examples, known_labels=model.labels)
+    FewShotIntentModel(model, store).embed(intent.examples[:1])  # fail now, not at call time, if the bundle can't
+    click.echo(f"added few-shot intent {intent.name} ({len(intent.examples)} examples) to {db}")
+
+
+@intent.command("remove", context_settings=CONTEXT_SETTINGS)
+@click.argument("name")
+@click.pass_context
+def intent_remove(ctx, name: str) -> None:
+    """Remove a few-shot intent.
+
+    \b
+    Example:
+        salesbot intent remove ask_invoice
+    """
+    from edge.nlu import FewShotStore, fewshot_db
+
+    db = fewshot_db(_config(ctx).data.resolved())
+    if not db.is_file() or not FewShotStore(db).remove(name):
+        raise click.ClickException(f"no few-shot intent named {name!r}")
+    click.echo(f"removed few-shot intent {name}")
+
+
+@intent.command("list", context_settings=CONTEXT_SETTINGS)
+@click.pass_context
+def intent_list(ctx) -> None:
+    """List the trained intents of the bundle and the few-shot intents added.
+
+    \b
+    Example:
+        salesbot intent list
+    """
+    from edge.nlu import FewShotIntentModel, open_intents
+
+    model = open_intents(_config(ctx))
+    trained = model.model.labels if isinstance(model, FewShotIntentModel) else model.labels
+    click.echo("trained: " + " ".join(trained))
+    if isinstance(model, FewShotIntentModel):
+        for intent in model.store.all():
+            click.echo(f"few-shot: {intent.name} ({len(intent.examples)} examples, added {intent.created})")
 
 
 @cli.group(cls=_Group, context_settings=CONTEXT_SETTINGS)
@@ -129,14 +225,16 @@ def export() -> None:
 @click.option("--out", type=click.Path(path_type=Path), required=True, help="Bundle directory to write.")
 @click.option("--init", "init", type=click.Path(exists=True), default=None,
               help="Local transformers checkpoint to initialise the teacher from.")
-@click.option("--teacher-epochs", type=int, default=20, show_default=True)
-@click.option("--student-epochs", type=int, default=40, show_default=True)
+@click.option("--teacher-epochs", type=int, default=6, show_default=True)
+@click.option("--student-epochs", type=int, default=20, show_default=True)
 @click.option("--max-per-intent", type=int, default=None, help="Subsample for a quick run.")
 @click.option("--seed", type=int, default=1234, show_default=True)
 @click.option("--slim", is_flag=True, help="Keep only the INT8 models the runtime needs.")
+@click.option("--slim-copy", type=click.Path(path_type=Path), default=None,
+              help="Also write a runtime-only copy of the bundle here (how the built-in one is made).")
 @click.option("--no-progress", is_flag=True, help="No progress bars.")
 def export_intent(corpus, test_csv, out, init, teacher_epochs, student_epochs, max_per_intent, seed, slim,
-                  no_progress) -> None:
+                  slim_copy, no_progress) -> None:
     """Corpus -> teacher -> distilled student -> INT8 ONNX + OpenVINO bundle.
 
     \b
@@ -145,13 +243,15 @@ def export_intent(corpus, test_csv, out, init, teacher_epochs, student_epochs, m
         salesbot export intent --corpus train.csv --test test.csv --out out/mine
     """
     try:
-        from export.pipeline import ExportOptions, run, summary_table
+        from export.pipeline import ExportOptions, run, slim_copy as write_slim_copy, summary_table
     except ImportError as exc:
         raise click.ClickException(f"the export stage needs the [export] extra ({exc.name} is missing): "
                                    "pip install torch==2.13.0 && pip install -e '.[export]'") from None
     manifest = run(ExportOptions(corpus=list(corpus), out=str(out), test=test_csv, init=init, seed=seed,
                                  teacher_epochs=teacher_epochs, student_epochs=student_epochs,
                                  max_per_label=max_per_intent, slim=slim, progress=not no_progress))
+    if slim_copy:
+        write_slim_copy(out, slim_copy)
     click.echo(summary_table(manifest))
     click.echo(f"bundle: {out}  (threshold {manifest['decision']['threshold']}, "
                f"{manifest['build']['durations_s']['total']} s)")

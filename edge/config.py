@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import os
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -36,9 +37,30 @@ class NluConfig:
             raise ConfigError(f"nlu.threshold must be in (0, 1), got {self.threshold}")
 
 
+def default_data_dir() -> Path:
+    """$SALESBOT_DATA_DIR, else systemd's $STATE_DIRECTORY, else ~/.local/share/edge-salesbot."""
+    for variable in ("SALESBOT_DATA_DIR", "STATE_DIRECTORY"):
+        if os.environ.get(variable):
+            return Path(os.environ[variable].split(":")[0])
+    return Path.home() / ".local" / "share" / "edge-salesbot"
+
+
+@dataclass
+class DataConfig:
+    dir: Path | None = None
+    """Where the box keeps its state (SQLite databases, caches); None: default_data_dir()."""
+
+    def resolved(self) -> Path:
+        return self.dir if self.dir is not None else default_data_dir()
+
+    def validate(self) -> None:
+        pass
+
+
 @dataclass
 class Config:
     nlu: NluConfig = field(default_factory=NluConfig)
+    data: DataConfig = field(default_factory=DataConfig)
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "Config":
@@ -52,13 +74,14 @@ class Config:
                 raise ConfigError(f"config section [{name}] must be a table")
             kwargs[name] = _section_from_dict(sections[name].default_factory, name, values)
         config = cls(**kwargs)
-        config.nlu.validate()
+        for f in dataclasses.fields(config):
+            getattr(config, f.name).validate()
         return config
 
     def to_dict(self) -> dict[str, Any]:
         return {
             f.name: {k: str(v) if isinstance(v, Path) else v
-                     for k, v in dataclasses.asdict(getattr(self, f.name)).items()}
+                     for k, v in dataclasses.asdict(getattr(self, f.name)).items() if v is not None}
             for f in dataclasses.fields(self)
         }
 
@@ -69,7 +92,7 @@ def _section_from_dict(section_type, name: str, values: dict[str, Any]):
     for key, value in values.items():
         if key not in known:
             raise ConfigError(f"unknown key {name}.{key}; known: {sorted(known)}")
-        if known[key].type in ("Path", Path) and value is not None:
+        if known[key].type in ("Path", Path, "Path | None") and value is not None:
             value = Path(value)
         kwargs[key] = value
     return section_type(**kwargs)

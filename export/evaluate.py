@@ -7,24 +7,22 @@ from pathlib import Path
 from typing import Sequence
 
 import numpy as np
-from tokenizers import Tokenizer
 
 from edge.nlu.engines import open_engine
 from edge.nlu.labelled import Example
 from edge.nlu.metrics import Report, evaluate
-from edge.nlu.text import encode_batch
+from edge.nlu.text import TextEncoder
 
 
-def engine_logits(engine_name: str, model_path: Path, tokenizer: Tokenizer, texts: Sequence[str],
-                  max_length: int, batch_size: int = 64) -> np.ndarray:
+def engine_logits(engine_name: str, model_path: Path, encoder: TextEncoder, texts: Sequence[str],
+                  batch_size: int = 64) -> np.ndarray:
     """Logits from an exported file, run exactly as the runtime runs it."""
     engine = open_engine(engine_name, model_path, threads=1)
     order = sorted(range(len(texts)), key=lambda i: len(texts[i]))  # less padding per batch
     out: list[np.ndarray | None] = [None] * len(texts)
     for start in range(0, len(order), batch_size):
         batch = order[start:start + batch_size]
-        ids, mask = encode_batch(tokenizer, [texts[i] for i in batch], max_length)
-        for i, row in zip(batch, engine.run(ids, mask)):
+        for i, row in zip(batch, engine.run(encoder.encode([texts[i] for i in batch]))["logits"]):
             out[i] = row
     return np.stack(out).astype(np.float32)
 
@@ -56,3 +54,20 @@ def latency_ms(run, texts: Sequence[str], runs: int = 1000, warmup: int = 50) ->
     arr = np.asarray(times)
     return {"p50": round(float(np.percentile(arr, 50)), 4), "p95": round(float(np.percentile(arr, 95)), 4),
             "min": round(float(arr.min()), 4), "runs": runs}
+
+
+def part_latency(model_path: Path, encoder: TextEncoder, texts: Sequence[str], runs: int = 300) -> dict:
+    """Where one utterance's time goes (batch 1, one thread): text prep vs model."""
+    engine = open_engine("onnxruntime", model_path, threads=1)
+    prep, model = [], []
+    for i in range(runs):
+        text = texts[i % len(texts)]
+        t0 = time.perf_counter()
+        feeds = encoder.encode([text])
+        t1 = time.perf_counter()
+        engine.run(feeds)
+        t2 = time.perf_counter()
+        prep.append(t1 - t0)
+        model.append(t2 - t1)
+    return {"text_prep_p50": round(float(np.median(prep)) * 1000, 4),
+            "model_p50": round(float(np.median(model)) * 1000, 4)}

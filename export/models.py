@@ -31,6 +31,9 @@ class HybridConfig:
     ngram_buckets: int = 16384
     ngram_orders: tuple[int, ...] = (2, 3)
     dropout: float = 0.1
+    pinyin_vocab_size: int = 0
+    """> 0 adds a toneless-pinyin channel (homophones share its embeddings)."""
+    pinyin_buckets: int = 4096
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -79,12 +82,35 @@ class HybridClassifier(nn.Module):
             attention_probs_dropout_prob=config.dropout, attn_implementation="eager",
         )
         self.bert = BertModel(bert_config, add_pooling_layer=False)
+        if config.pinyin_vocab_size:
+            self.pinyin = nn.Embedding(config.pinyin_vocab_size, config.hidden, padding_idx=0)
+            self.pinyin_ngrams = HashedNgrams(config.pinyin_buckets, (2,), config.hidden)
         self.dropout = nn.Dropout(config.dropout)
         self.head = nn.Linear(2 * config.hidden, config.num_labels)
 
-    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+    def embed(self, input_ids: torch.Tensor, attention_mask: torch.Tensor,
+              pinyin_ids: torch.Tensor | None = None) -> torch.Tensor:
+        """The utterance vector the head reads ([CLS] state + n-gram bag); few-shot intents use it too."""
         embeds = self.chars(input_ids) + self.ngrams(input_ids)
+        if pinyin_ids is not None and self.config.pinyin_vocab_size:
+            embeds = embeds + self.pinyin(pinyin_ids) + self.pinyin_ngrams(pinyin_ids)
         hidden = self.bert(inputs_embeds=embeds, attention_mask=attention_mask).last_hidden_state
         mask = attention_mask.unsqueeze(-1).to(embeds.dtype)
         bag = (embeds * mask).sum(1) / mask.sum(1).clamp(min=1.0)
-        return self.head(self.dropout(torch.cat([hidden[:, 0], bag], dim=-1)))
+        return torch.cat([hidden[:, 0], bag], dim=-1)
+
+    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor,
+                pinyin_ids: torch.Tensor | None = None) -> torch.Tensor:
+        return self.head(self.dropout(self.embed(input_ids, attention_mask, pinyin_ids)))
+
+
+class ExportedClassifier(nn.Module):
+    """What goes into ONNX: logits and the utterance embedding."""
+
+    def __init__(self, model: HybridClassifier):
+        super().__init__()
+        self.model = model
+
+    def forward(self, input_ids, attention_mask, pinyin_ids=None):
+        embedding = self.model.embed(input_ids, attention_mask, pinyin_ids)
+        return self.model.head(embedding), embedding

@@ -22,16 +22,19 @@ import torch
 from tqdm import tqdm
 
 from edge.bundle import FORMAT_VERSION, MANIFEST, sha256_file
+from edge.nlu import report as quality_report
+from edge.nlu.intent import to_result
 from edge.nlu.labelled import Example
-from edge.nlu.text import encode_batch
+from edge.nlu.text import TextEncoder, to_simplified
 from export import baseline, distill, quantize, teacher, tokenizer as tok
 from export.corpus import OTHER, Split, augment, corpus_hash, load_split
-from export.evaluate import engine_logits, full_report
+from export.evaluate import engine_logits, full_report, part_latency
 from export.train import TrainConfig, decide_all, multi_hot, predict_logits, sigmoid, train, tune_threshold
 
 _LOGGER = logging.getLogger(__name__)
 
 ORT_MODEL = "student.int8.onnx"
+MIN_AGREEMENT = 0.99
 OV_MODEL = "openvino/student.int8.xml"
 
 
@@ -44,8 +47,12 @@ class ExportOptions:
     """Local transformers checkpoint to initialise the teacher from."""
     seed: int = 1234
     max_length: int = 64
-    teacher_epochs: int = 20
-    student_epochs: int = 40
+    t2s: bool = True
+    """Normalise Traditional to Simplified (OpenCC) before tokenization."""
+    pinyin: bool = True
+    """Add the toneless-pinyin channel (robustness to ASR homophones)."""
+    teacher_epochs: int = 6
+    student_epochs: int = 20
     augment_copies: int = 1
     synthetic_compounds: int = 600
     max_per_label: int | None = None
@@ -98,7 +105,11 @@ def run(options: ExportOptions) -> dict:
 
     # 1. tokenizer and training data (augmented copies + synthetic compounds)
     t0 = time.perf_counter()
-    tokenizer = tok.build([e.text for e in split.train + split.dev])
+    seen_texts = [to_simplified(e.text) if options.t2s else e.text for e in split.train + split.dev]
+    tokenizer = tok.build(seen_texts)
+    pinyin_vocab = tok.build_pinyin_vocab(seen_texts, tokenizer) if options.pinyin else None
+    encoder = TextEncoder(tokenizer, options.max_length, t2s=options.t2s, pinyin_vocab=pinyin_vocab)
+    pinyin_size = len(pinyin_vocab) if pinyin_vocab else 0
     base = [(e.text, e.labels) for e in split.train]
     train_items = base + augment(base, labels, rng, copies=options.augment_copies,
                                  compounds=options.synthetic_compounds)
@@ -106,7 +117,7 @@ def run(options: ExportOptions) -> dict:
     train_targets = multi_hot([l for _, l in train_items], labels)
     dev_texts, dev_gold = [e.text for e in split.dev], [e.labels for e in split.dev]
     test_texts = [e.text for e in split.test]
-    encode = teacher.char_encoder(tokenizer, options.max_length)
+    encode = teacher.char_encoder(encoder)
     step("data", t0)
 
     def test_report(logits: np.ndarray, threshold: float) -> dict:
@@ -116,7 +127,8 @@ def run(options: ExportOptions) -> dict:
 
     # 2. baseline a user would otherwise pick (same split): TF-IDF + linear SVM
     t0 = time.perf_counter()
-    svm = baseline.NgramSvm(labels).fit(train_texts, train_targets)
+    # trained on the raw training split, as a user would (no augmentation of ours)
+    svm = baseline.NgramSvm(labels).fit([t for t, _ in base], multi_hot([l for _, l in base], labels))
     metrics["ngram_svm_baseline"] = full_report(split.test, svm.predict(test_texts), other)
     step("baseline", t0)
 
@@ -127,7 +139,7 @@ def run(options: ExportOptions) -> dict:
         teacher_cfg = TrainConfig(epochs=options.teacher_epochs, lr=5e-5, seed=options.seed)
     else:
         teacher_model = teacher.scratch_teacher(tokenizer.get_vocab_size(), len(labels), options.max_length,
-                                                **options.teacher_overrides)
+                                                pinyin_vocab_size=pinyin_size, **options.teacher_overrides)
         teacher_encode = encode
         teacher_cfg = TrainConfig(epochs=options.teacher_epochs, lr=1e-3, seed=options.seed)
     teacher_history = train(teacher_model, teacher_encode, train_texts, train_targets, dev_texts, dev_gold,
@@ -148,7 +160,7 @@ def run(options: ExportOptions) -> dict:
     # 4. student distilled from the ensemble
     t0 = time.perf_counter()
     student_model = distill.student(tokenizer.get_vocab_size(), len(labels), options.max_length,
-                                    **options.student_overrides)
+                                    pinyin_vocab_size=pinyin_size, **options.student_overrides)
     student_cfg = TrainConfig(epochs=options.student_epochs, lr=2e-3, seed=options.seed)
     student_history = train(student_model, encode, train_texts, train_targets, dev_texts, dev_gold, labels, other,
                             student_cfg, soft_logits=soft, desc="student", progress=options.progress)
@@ -161,55 +173,81 @@ def run(options: ExportOptions) -> dict:
     # 5. ONNX FP32, then INT8 for onnxruntime (dynamic vs static, chosen on dev) and OpenVINO (NNCF)
     t0 = time.perf_counter()
     student_onnx = out / "student.onnx"
-    quantize.export_onnx(student_model, student_onnx, tokenizer.get_vocab_size())
+    quantize.export_onnx(student_model, student_onnx, tokenizer.get_vocab_size(), pinyin_size)
     if not options.slim and not options.init:
-        quantize.export_onnx(teacher_model, out / "teacher.onnx", tokenizer.get_vocab_size())
+        quantize.export_onnx(teacher_model, out / "teacher.onnx", tokenizer.get_vocab_size(), pinyin_size)
     calib_texts = rng.sample(train_texts, min(300, len(train_texts)))
-    calibration = [encode_batch(tokenizer, [t], options.max_length) for t in calib_texts]
-    candidates = {
+    calibration = [encoder.encode([t]) for t in calib_texts]
+    fp32_dev = sigmoid(engine_logits("onnxruntime", student_onnx, encoder, dev_texts))
+    fp32_thr, _ = tune_threshold(fp32_dev, dev_gold, labels, other)
+    fp32_dev_pred = decide_all(fp32_dev, labels, fp32_thr, other)
+
+    def choose(engine_name: str, candidates: dict[str, Path], fastest_first: list[str]) -> tuple[str, dict]:
+        """Per candidate: dev macro-F1 and decision agreement with FP32. Keep those
+        agreeing on >= MIN_AGREEMENT of dev turns and within 0.002 F1 of the best
+        of them; among those the first in fastest_first."""
+        scores = {}
+        for mode, path in candidates.items():
+            probs = sigmoid(engine_logits(engine_name, path, encoder, dev_texts))
+            thr, f1 = tune_threshold(probs, dev_gold, labels, other)
+            pred = decide_all(probs, labels, fp32_thr, other)
+            scores[mode] = {"dev_macro_f1": round(f1, 4), "size_bytes": _size(path),
+                            "dev_agreement_with_fp32": round(float(np.mean(
+                                [set(a) == set(b) for a, b in zip(pred, fp32_dev_pred)])), 4)}
+        agreeing = [m for m in fastest_first if scores[m]["dev_agreement_with_fp32"] >= MIN_AGREEMENT] or fastest_first
+        best = max(scores[m]["dev_macro_f1"] for m in agreeing)
+        return next(m for m in agreeing if scores[m]["dev_macro_f1"] >= best - 0.002), scores
+
+    ort_candidates = {
         "dynamic": quantize.quantize_ort_dynamic(student_onnx, out / "student.int8-dynamic.onnx"),
         "static": quantize.quantize_ort_static(student_onnx, out / "student.int8-static.onnx", calibration),
     }
-    quant_choice = {}
-    for mode, path in candidates.items():
-        dev_logits = engine_logits("onnxruntime", path, tokenizer, dev_texts, options.max_length)
-        thr, f1 = tune_threshold(sigmoid(dev_logits), dev_gold, labels, other)
-        quant_choice[mode] = {"dev_macro_f1": round(f1, 4), "size_bytes": path.stat().st_size}
-    # Highest dev F1 wins; within 0.002 the smaller file.
-    best_f1 = max(v["dev_macro_f1"] for v in quant_choice.values())
-    mode = min((m for m, v in quant_choice.items() if v["dev_macro_f1"] >= best_f1 - 0.002),
-               key=lambda m: quant_choice[m]["size_bytes"])
-    shutil.move(candidates[mode], out / ORT_MODEL)
-    for other_mode, path in candidates.items():
-        if other_mode != mode:
-            path.unlink(missing_ok=True)
-    quantize.quantize_openvino(student_onnx, out / OV_MODEL, calibration)
+    mode, quant_choice = choose("onnxruntime", ort_candidates, ["dynamic", "static"])
+    shutil.move(ort_candidates.pop(mode), out / ORT_MODEL)
+    for path in ort_candidates.values():
+        path.unlink(missing_ok=True)
+    ov_candidates = {m: quantize.quantize_openvino(student_onnx, out / f"ov-{m}" / "student.int8.xml", calibration, m)
+                     for m in ("full", "weights")}
+    ov_mode, ov_choice = choose("openvino", ov_candidates, ["full", "weights"])
+    (out / OV_MODEL).parent.mkdir(parents=True, exist_ok=True)
+    for suffix in (".xml", ".bin"):
+        shutil.move(ov_candidates[ov_mode].with_suffix(suffix), (out / OV_MODEL).with_suffix(suffix))
+    for path in ov_candidates.values():
+        shutil.rmtree(path.parent, ignore_errors=True)
     step("quantize", t0)
 
     # 6. evaluate the shipped files through the runtime engines; threshold from dev
     t0 = time.perf_counter()
-    int8_dev = sigmoid(engine_logits("onnxruntime", out / ORT_MODEL, tokenizer, dev_texts, options.max_length))
+    int8_dev = sigmoid(engine_logits("onnxruntime", out / ORT_MODEL, encoder, dev_texts))
     threshold, _ = tune_threshold(int8_dev, dev_gold, labels, other)
-    fp32_test_pred = decide_all(sigmoid(engine_logits("onnxruntime", student_onnx, tokenizer, test_texts,
-                                                      options.max_length)), labels, threshold, other)
+    fp32_test_pred = decide_all(sigmoid(engine_logits("onnxruntime", student_onnx, encoder, test_texts)),
+                                labels, threshold, other)
     for key, engine_name, path in (("student_int8_onnxruntime", "onnxruntime", out / ORT_MODEL),
                                    ("student_int8_openvino", "openvino", out / OV_MODEL)):
-        pred = decide_all(sigmoid(engine_logits(engine_name, path, tokenizer, test_texts, options.max_length)),
-                          labels, threshold, other)
+        probs = sigmoid(engine_logits(engine_name, path, encoder, test_texts))
+        pred = decide_all(probs, labels, threshold, other)
         metrics[key] = full_report(split.test, pred, other)
         metrics[key]["agreement_with_fp32"] = round(
             float(np.mean([set(a) == set(b) for a, b in zip(pred, fp32_test_pred)])), 4)
+        if engine_name == "onnxruntime":
+            shipped_results = [to_result(row, labels, threshold, other) for row in probs]
+    quality_report.write(out / "report", split.test, shipped_results, labels, other,
+                         extra={"latency_ms": part_latency(out / ORT_MODEL, encoder, test_texts),
+                                "model": "student INT8 onnxruntime", "split": "held-out test (by family)"},
+                         title="Intent model quality: shipped INT8 student on the held-out test split")
     step("evaluate", t0)
 
     # 7. bundle: tokenizer, labels, models, manifest with hashes and metrics
     t0 = time.perf_counter()
     tok.save(tokenizer, out / "tokenizer.json")
     (out / "labels.json").write_text(json.dumps(labels, ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
+    if pinyin_vocab:
+        (out / "pinyin.json").write_text(json.dumps(pinyin_vocab, ensure_ascii=False) + "\n", encoding="utf-8")
     if options.slim:
         student_onnx.unlink()
     sizes = {name: (out / name).stat().st_size for name in ("student.onnx", "teacher.onnx", ORT_MODEL)
              if (out / name).exists()}
-    sizes[OV_MODEL] = (out / OV_MODEL).stat().st_size + (out / OV_MODEL).with_suffix(".bin").stat().st_size
+    sizes[OV_MODEL] = _size(out / OV_MODEL)
     step("bundle", t0)
     steps.close()
     timings["total"] = round(time.perf_counter() - started, 1)
@@ -219,6 +257,7 @@ def run(options: ExportOptions) -> dict:
         "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
         "models": {"onnxruntime": ORT_MODEL, "openvino": OV_MODEL},
         "max_length": options.max_length,
+        "text": {"t2s": options.t2s, "pinyin": options.pinyin},
         "decision": {"threshold": threshold, "other_label": other},
         "labels": labels,
         "metrics": metrics,
@@ -235,9 +274,13 @@ def run(options: ExportOptions) -> dict:
                         "training": _short(teacher_history), "ensemble": "mean of BERT and char 1-3-gram LR probabilities"},
             "student": {"config": student_cfg.to_dict(), "model": _config_dict(student_model),
                         "training": _short(student_history)},
-            "quantization": {"onnxruntime": {"chosen": mode, "candidates": quant_choice},
-                             "openvino": "nncf.quantize, ModelType.TRANSFORMER, calibration "
-                                         f"{len(calibration)} training utterances"},
+            "quantization": {"rule": f"dev agreement with FP32 >= {MIN_AGREEMENT}, then dev macro-F1 "
+                                     "within 0.002 of the best, then the faster mode",
+                             "onnxruntime": {"chosen": mode, "candidates": quant_choice},
+                             "openvino": {"chosen": ov_mode, "candidates": ov_choice,
+                                          "full": "nncf.quantize, ModelType.TRANSFORMER, calibration "
+                                                  f"{len(calibration)} training utterances",
+                                          "weights": "nncf.compress_weights INT8_ASYM"}},
             "thresholds_dev": {"teacher_bert": t_bert, "teacher_ensemble": t_ens, "student_fp32": t_student,
                                "student_int8": threshold},
             "durations_s": timings,
@@ -250,6 +293,32 @@ def run(options: ExportOptions) -> dict:
     (out / MANIFEST).write_text(json.dumps(manifest, ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
     _LOGGER.info("bundle written to %s in %.0f s", out, timings["total"])
     return manifest
+
+
+RUNTIME_FILES = ("tokenizer.json", "labels.json", "pinyin.json", ORT_MODEL, OV_MODEL, OV_MODEL.removesuffix(".xml") + ".bin",
+                 "report/quality.md", "report/quality.json", "report/confusion.png", "report/reliability.png")
+
+
+def slim_copy(src: str | Path, dst: str | Path) -> dict:
+    """Copy only what the runtime needs (INT8 models, tokenizer, labels), with a
+    manifest listing those files; metrics and build record stay as measured."""
+    src, dst = Path(src), Path(dst)
+    manifest = json.loads((src / MANIFEST).read_text(encoding="utf-8"))
+    if dst.exists():
+        shutil.rmtree(dst)
+    names = [name for name in RUNTIME_FILES if (src / name).exists()]
+    for name in names:
+        (dst / name).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(src / name, dst / name)
+    manifest["files"] = {name: {"sha256": sha256_file(dst / name), "bytes": (dst / name).stat().st_size}
+                         for name in names}
+    manifest["build"]["slim_copy_of"] = src.name
+    (dst / MANIFEST).write_text(json.dumps(manifest, ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
+    return manifest
+
+
+def _size(path: Path) -> int:
+    return path.stat().st_size + (path.with_suffix(".bin").stat().st_size if path.suffix == ".xml" else 0)
 
 
 def _config_dict(model) -> dict | None:

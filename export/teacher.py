@@ -11,21 +11,19 @@ from pathlib import Path
 import numpy as np
 import torch
 from torch import nn
-from tokenizers import Tokenizer
 
 from edge.errors import BundleError
-from edge.nlu.text import encode_batch
+from edge.nlu.text import TextEncoder, to_simplified
 from export.models import TEACHER, HybridClassifier, HybridConfig
 from export.train import Encoder
 
 _LOGGER = logging.getLogger(__name__)
 
 
-def char_encoder(tokenizer: Tokenizer, max_length: int) -> Encoder:
-    """Exactly the runtime's encoding (edge.nlu.text.encode_batch), as tensors."""
+def char_encoder(encoder: TextEncoder) -> Encoder:
+    """Exactly the runtime's encoding (edge.nlu.text.TextEncoder), as tensors."""
     def encode(texts: list[str]):
-        ids, mask = encode_batch(tokenizer, texts, max_length)
-        return torch.from_numpy(ids), torch.from_numpy(mask)
+        return {name: torch.from_numpy(array) for name, array in encoder.encode(texts).items()}
     return encode
 
 
@@ -66,8 +64,9 @@ def checkpoint_teacher(path: str | Path, labels: list[str], max_length: int) -> 
         raise BundleError(f"--init {path}: cannot load the checkpoint ({exc})") from None
 
     def encode(texts: list[str]):
-        batch = tokenizer(texts, padding=True, truncation=True, max_length=max_length, return_tensors="pt")
-        return batch["input_ids"], batch["attention_mask"]
+        batch = tokenizer([to_simplified(t) for t in texts], padding=True, truncation=True,
+                          max_length=max_length, return_tensors="pt")
+        return {"input_ids": batch["input_ids"], "attention_mask": batch["attention_mask"]}
 
     _LOGGER.info("teacher initialised from %s", path)
     return _HFClassifier(model), encode

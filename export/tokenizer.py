@@ -9,7 +9,7 @@ from typing import Iterable
 from tokenizers import Tokenizer, processors
 from tokenizers.models import WordLevel
 
-from edge.nlu.text import CLS, SPECIAL_TOKENS, UNK, normalizer, pre_tokenizer
+from edge.nlu.text import CLS, SPECIAL_TOKENS, UNK, normalizer, pinyin_of, pre_tokenizer
 
 
 def build(texts: Iterable[str], min_count: int = 1) -> Tokenizer:
@@ -29,3 +29,18 @@ def build(texts: Iterable[str], min_count: int = 1) -> Tokenizer:
 
 def save(tokenizer: Tokenizer, path: Path) -> None:
     tokenizer.save(str(path))
+
+
+def build_pinyin_vocab(texts: Iterable[str], tokenizer: Tokenizer) -> dict[str, int]:
+    """Toneless syllables of the corpus, plus one per character of the vocabulary
+    (so a character seen only in the vocabulary still has its syllable)."""
+    norm = normalizer()
+    syllables = set()
+    for text in texts:
+        syllables.update(pinyin_of(norm.normalize_str(text)))
+    chars = "".join(t for t in tokenizer.get_vocab() if len(t) == 1)
+    syllables.update(pinyin_of(chars))
+    vocab = {token: i for i, token in enumerate(SPECIAL_TOKENS)}
+    for syllable in sorted(syllables - set(vocab)):
+        vocab[syllable] = len(vocab)
+    return vocab

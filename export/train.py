@@ -24,7 +24,8 @@ from edge.nlu.metrics import evaluate
 
 _LOGGER = logging.getLogger(__name__)
 
-Encoder = Callable[[list[str]], tuple[torch.Tensor, torch.Tensor]]
+Encoder = Callable[[list[str]], dict[str, torch.Tensor]]
+"""Texts -> model keyword arguments (input_ids, attention_mask, maybe pinyin_ids)."""
 
 
 @dataclass
@@ -58,8 +59,7 @@ def predict_logits(model: nn.Module, encode: Encoder, texts: list[str], batch_si
     model.eval()
     chunks = []
     for start in range(0, len(texts), batch_size):
-        ids, mask = encode(texts[start:start + batch_size])
-        chunks.append(model(ids, mask).float().numpy())
+        chunks.append(model(**encode(texts[start:start + batch_size])).float().numpy())
     return np.concatenate(chunks) if chunks else np.zeros((0, 0), dtype=np.float32)
 
 
@@ -117,8 +117,7 @@ def train(model: nn.Module, encode: Encoder, texts: list[str], targets: np.ndarr
         losses = []
         for start in range(0, len(order), config.batch_size):
             batch = order[start:start + config.batch_size]
-            ids, mask = encode([texts[i] for i in batch])
-            logits = model(ids, mask)
+            logits = model(**encode([texts[i] for i in batch]))
             loss = bce(logits, targets_t[batch])
             if soft_t is not None:
                 soft_loss = nn.functional.binary_cross_entropy_with_logits(logits / config.temperature, soft_t[batch])

@@ -1,4 +1,4 @@
-"""Inference engines behind one call: run(input_ids, attention_mask) -> logits.
+"""Inference engines behind one call: run(feeds) -> {output name: array}.
 
 onnxruntime and OpenVINO are both first-class; config picks one. Sessions are
 created once per process and shared by every call.
@@ -21,7 +21,9 @@ _LOGGER = logging.getLogger(__name__)
 class Engine(Protocol):
     name: str
 
-    def run(self, input_ids: np.ndarray, attention_mask: np.ndarray) -> np.ndarray: ...
+    outputs: list[str]
+
+    def run(self, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]: ...
 
 
 class OnnxRuntimeEngine:
@@ -40,11 +42,12 @@ class OnnxRuntimeEngine:
             )
         except Exception as exc:  # onnxruntime raises its own untyped errors
             raise BundleError(f"{model_path}: onnxruntime cannot load the model ({exc}); re-export the bundle") from None
-        self._inputs = {i.name for i in self._session.get_inputs()}
+        self.inputs = [i.name for i in self._session.get_inputs()]
+        self.outputs = [o.name for o in self._session.get_outputs()]
 
-    def run(self, input_ids: np.ndarray, attention_mask: np.ndarray) -> np.ndarray:
-        feeds = {"input_ids": input_ids, "attention_mask": attention_mask}
-        return self._session.run(None, {k: v for k, v in feeds.items() if k in self._inputs})[0]
+    def run(self, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        values = self._session.run(None, {name: feeds[name] for name in self.inputs})
+        return dict(zip(self.outputs, values))
 
 
 class OpenVinoEngine:
@@ -61,15 +64,15 @@ class OpenVinoEngine:
             self._compiled = core.compile_model(str(model_path), "CPU", config)
         except Exception as exc:
             raise BundleError(f"{model_path}: OpenVINO cannot load the model ({exc}); re-export the bundle") from None
-        self._inputs = {p.get_any_name() for p in self._compiled.inputs}
+        self.inputs = [p.get_any_name() for p in self._compiled.inputs]
+        self.outputs = [p.get_any_name() for p in self._compiled.outputs]
         self._request = self._compiled.create_infer_request()
         self._lock = threading.Lock()  # one infer request is not re-entrant
 
-    def run(self, input_ids: np.ndarray, attention_mask: np.ndarray) -> np.ndarray:
-        feeds = {"input_ids": input_ids, "attention_mask": attention_mask}
+    def run(self, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         with self._lock:
-            result = self._request.infer({k: v for k, v in feeds.items() if k in self._inputs})
-            return np.array(result[self._compiled.outputs[0]])
+            result = self._request.infer({name: feeds[name] for name in self.inputs})
+            return {name: np.array(result[port]) for name, port in zip(self.outputs, self._compiled.outputs)}
 
 
 def open_engine(name: str, model_path: Path, threads: int = 1) -> Engine:

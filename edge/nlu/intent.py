@@ -21,7 +21,7 @@ from edge.bundle import Bundle
 from edge.config import DEFAULT_INTENT_DIR
 from edge.errors import BundleError, InputError
 from edge.nlu.engines import Engine, open_engine
-from edge.nlu.text import encode_batch
+from edge.nlu.text import TextEncoder
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -60,17 +60,22 @@ def decide_labels(probs: np.ndarray, labels: Sequence[str], threshold: float,
     return chosen
 
 
+def to_result(probs: np.ndarray, labels: Sequence[str], threshold: float, other_label: str | None) -> IntentResult:
+    chosen = decide_labels(probs, labels, threshold, other_label)
+    scores = {label: float(p) for label, p in zip(labels, probs)}
+    return IntentResult(label=chosen[0], score=scores[chosen[0]], labels=chosen, scores=scores)
+
+
 class IntentModel:
     """A multi-label intent classifier loaded from a bundle."""
 
-    def __init__(self, bundle: Bundle, engine: Engine, tokenizer: Tokenizer,
-                 labels: list[str], threshold: float, max_length: int, other_label: str | None):
+    def __init__(self, bundle: Bundle, engine: Engine, encoder: TextEncoder,
+                 labels: list[str], threshold: float, other_label: str | None):
         self.bundle = bundle
         self.engine = engine
-        self.tokenizer = tokenizer
+        self.encoder = encoder
         self.labels = labels
         self.threshold = threshold
-        self.max_length = max_length
         self.other_label = other_label
 
     @classmethod
@@ -92,43 +97,53 @@ class IntentModel:
         models = manifest.get("models", {})
         if engine not in models:
             raise BundleError(f"{opened.root}: bundle has no model for engine {engine!r} (has: {sorted(models)})")
+        text_options = manifest.get("text", {})
         try:
             tokenizer = Tokenizer.from_file(str(opened.path("tokenizer.json")))
             labels = json.loads(opened.path("labels.json").read_text(encoding="utf-8"))
+            pinyin = (json.loads(opened.path("pinyin.json").read_text(encoding="utf-8"))
+                      if text_options.get("pinyin") else None)
         except BundleError:
             raise
         except Exception as exc:
-            raise BundleError(f"{opened.root}: tokenizer or labels unreadable ({exc})") from None
+            raise BundleError(f"{opened.root}: tokenizer, labels or pinyin table unreadable ({exc})") from None
         if not isinstance(labels, list) or not labels or not all(isinstance(x, str) for x in labels):
             raise BundleError(f"{opened.root}/labels.json must be a non-empty list of label strings")
         decision = manifest.get("decision", {})
         return cls(
             bundle=opened,
             engine=open_engine(engine, opened.path(models[engine]), threads),
-            tokenizer=tokenizer,
+            encoder=TextEncoder(tokenizer, int(manifest.get("max_length", 64)),
+                                t2s=bool(text_options.get("t2s")), pinyin_vocab=pinyin),
             labels=labels,
             threshold=float(threshold if threshold is not None else decision.get("threshold", 0.5)),
-            max_length=int(manifest.get("max_length", 64)),
             other_label=decision.get("other_label"),
         )
 
-    def logits(self, texts: Sequence[str]) -> np.ndarray:
+    @property
+    def tokenizer(self) -> Tokenizer:
+        return self.encoder.tokenizer
+
+    def run(self, texts: Sequence[str]) -> dict[str, np.ndarray]:
+        """Raw model outputs: "logits" [batch, labels] and, for hybrid models, "embedding"."""
         if isinstance(texts, str):
             raise InputError("predict() takes a list of texts, not one string")
-        ids, mask = encode_batch(self.tokenizer, list(texts), self.max_length)
-        out = self.engine.run(ids, mask)
-        if out.shape != (len(texts), len(self.labels)):
-            raise BundleError(f"{self.bundle.root}: model output {out.shape} does not match {len(self.labels)} labels")
+        out = self.engine.run(self.encoder.encode(list(texts)))
+        logits = out.get("logits", next(iter(out.values())))
+        if logits.shape != (len(texts), len(self.labels)):
+            raise BundleError(f"{self.bundle.root}: model output {logits.shape} does not match {len(self.labels)} labels")
+        out["logits"] = logits
         return out
+
+    def logits(self, texts: Sequence[str]) -> np.ndarray:
+        return self.run(texts)["logits"]
 
     def predict(self, texts: Sequence[str]) -> list[IntentResult]:
         """Classify a batch of utterances (one engine call for all of them)."""
         if len(texts) == 0:
             return []
-        probs = 1.0 / (1.0 + np.exp(-self.logits(texts).astype(np.float64)))
-        return [self._decide(row) for row in probs]
+        return self.results_from_logits(self.logits(texts))
 
-    def _decide(self, probs: np.ndarray) -> IntentResult:
-        chosen = decide_labels(probs, self.labels, self.threshold, self.other_label)
-        scores = {label: float(p) for label, p in zip(self.labels, probs)}
-        return IntentResult(label=chosen[0], score=scores[chosen[0]], labels=chosen, scores=scores)
+    def results_from_logits(self, logits: np.ndarray) -> list[IntentResult]:
+        probs = 1.0 / (1.0 + np.exp(-logits.astype(np.float64)))
+        return [to_result(row, self.labels, self.threshold, self.other_label) for row in probs]

@@ -1,13 +1,19 @@
-"""Text normalisation and tokenization shared by export and runtime.
+"""Text normalisation and encoding shared by export and runtime.
 
-The normaliser lives inside tokenizer.json (HF tokenizers), so the exported
-bundle and the runtime cut text the same way by construction.
+The character normaliser lives inside tokenizer.json (HF tokenizers); what a
+bundle needs beyond it (Traditional->Simplified with OpenCC, a toneless pinyin
+channel) is declared in its manifest, so the exported bundle and the runtime
+cut text the same way by construction.
 """
 
 from __future__ import annotations
 
-from typing import Final
+import functools
+import threading
+from dataclasses import dataclass
+from typing import Final, Sequence
 
+import numpy as np
 from tokenizers import Regex, Tokenizer, normalizers, pre_tokenizers
 
 PAD: Final = "[PAD]"
@@ -36,20 +42,79 @@ def normalize(text: str) -> str:
     return normalizer().normalize_str(text[:MAX_CHARS])
 
 
-def encode_batch(tokenizer: Tokenizer, texts: list[str], max_length: int):
-    """Token ids and attention mask, padded to the longest text in the batch.
+_OPENCC_LOCK = threading.Lock()
 
-    Returns two int64 numpy arrays [batch, length]; length >= 2 so even an
-    empty text has [CLS] plus one pad.
+
+@functools.lru_cache(maxsize=1)
+def _t2s():
+    import opencc
+
+    return opencc.OpenCC("t2s")
+
+
+def to_simplified(text: str) -> str:
+    """Traditional -> Simplified (Cantonese callers often write Traditional)."""
+    with _OPENCC_LOCK:  # one shared native converter
+        return _t2s().convert(text)
+
+
+def pinyin_of(chars: str) -> list[str]:
+    """Toneless pinyin per character (non-Chinese characters stand for themselves).
+
+    Whole-string conversion lets pypinyin pick polyphone readings from context.
     """
-    import numpy as np
+    from pypinyin import Style, lazy_pinyin
 
-    encodings = tokenizer.encode_batch([t[:MAX_CHARS] for t in texts])
-    lengths = [min(len(e.ids), max_length) for e in encodings]
-    width = max(2, max(lengths, default=0))
-    ids = np.zeros((len(texts), width), dtype=np.int64)
-    mask = np.zeros((len(texts), width), dtype=np.int64)
-    for row, (enc, n) in enumerate(zip(encodings, lengths)):
-        ids[row, :n] = enc.ids[:n]
-        mask[row, :n] = 1
-    return ids, mask
+    syllables = lazy_pinyin(chars, style=Style.NORMAL, errors=lambda segment: list(segment))
+    if len(syllables) != len(chars):  # pypinyin merged or split something: go char by char
+        syllables = [lazy_pinyin(ch, style=Style.NORMAL, errors=lambda s: list(s))[0] for ch in chars]
+    return syllables
+
+
+@dataclass(frozen=True)
+class TextEncoder:
+    """Text -> model feeds, as declared by a bundle."""
+
+    tokenizer: Tokenizer
+    max_length: int = 64
+    t2s: bool = False
+    pinyin_vocab: dict[str, int] | None = None
+    """Syllable -> id; None when the model has no pinyin channel."""
+
+    def prepare(self, text: str) -> str:
+        text = text[:MAX_CHARS]
+        return to_simplified(text) if self.t2s else text
+
+    def encode(self, texts: Sequence[str]) -> dict[str, np.ndarray]:
+        """input_ids, attention_mask (and pinyin_ids), int64 [batch, length],
+        padded to the longest text; length >= 2 so an empty text still has
+        [CLS] plus one pad."""
+        prepared = [self.prepare(t) for t in texts]
+        encodings = self.tokenizer.encode_batch(prepared)
+        lengths = [min(len(e.ids), self.max_length) for e in encodings]
+        width = max(2, max(lengths, default=0))
+        ids = np.zeros((len(texts), width), dtype=np.int64)
+        mask = np.zeros((len(texts), width), dtype=np.int64)
+        feeds = {"input_ids": ids, "attention_mask": mask}
+        if self.pinyin_vocab is not None:
+            feeds["pinyin_ids"] = pin = np.zeros((len(texts), width), dtype=np.int64)
+        for row, (enc, n) in enumerate(zip(encodings, lengths)):
+            ids[row, :n] = enc.ids[:n]
+            mask[row, :n] = 1
+            if self.pinyin_vocab is not None:
+                pin[row, :n] = self._pinyin_ids(prepared[row], n)
+        return feeds
+
+
+    def _pinyin_ids(self, prepared: str, n: int) -> list[int]:
+        # The tokenizer splits the normalised string into one token per
+        # character after [CLS], so the normalised string aligns with tokens 1..n-1.
+        chars = self.tokenizer.normalizer.normalize_str(prepared)[: n - 1]
+        vocab, unk = self.pinyin_vocab, self.pinyin_vocab[UNK]
+        return [vocab[CLS]] + [vocab.get(s, unk) for s in pinyin_of(chars)] if chars else [vocab[CLS]] * n
+
+
+def encode_batch(tokenizer: Tokenizer, texts: list[str], max_length: int):
+    """input_ids and attention_mask only (plain character models)."""
+    feeds = TextEncoder(tokenizer, max_length).encode(texts)
+    return feeds["input_ids"], feeds["attention_mask"]

@@ -1,0 +1,163 @@
+"""Few-shot intents: an SME adds an intent from 10-20 examples, no retraining.
+
+Examples are embedded with the bundle's own encoder (the student's utterance
+vector, the one its classifier head reads); each intent keeps the normalised
+mean of its examples (a prototype). At run time an utterance joins a few-shot
+intent when its cosine similarity to the prototype clears the intent's
+threshold and beats the trained model's answer. Definitions live in SQLite
+(survive restarts; add/remove is immediate); prototypes are recomputed when
+the bundle changes, since another bundle means another embedding space.
+
+Example:
+    >>> store = FewShotStore(":memory:")
+    >>> store.add("ask_invoice", ["能开发票吗", "发票怎么开", ...])
+    >>> model = FewShotIntentModel(IntentModel.load(), store)
+    >>> model.predict(["可以开专票吗"])[0].label
+    'ask_invoice'
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import sqlite3
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Final, Sequence
+
+import numpy as np
+
+from edge.errors import InputError
+from edge.nlu.intent import IntentModel, IntentResult
+
+MIN_EXAMPLES: Final = 3
+MAX_EXAMPLES: Final = 200
+DEFAULT_MARGIN: Final = 0.05
+"""A few-shot intent's threshold sits this far below the least typical of its
+own examples' leave-one-out similarities (how far an example of the intent can
+be from the others)."""
+THRESHOLD_FLOOR: Final = 0.5
+
+
+@dataclass(frozen=True)
+class FewShotIntent:
+    name: str
+    examples: list[str]
+    created: str
+
+
+class FewShotStore:
+    """Few-shot intent definitions in SQLite (one table, WAL)."""
+
+    def __init__(self, path: str | Path):
+        self._lock = threading.Lock()
+        self._db = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None)
+        if str(path) != ":memory:":
+            self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("CREATE TABLE IF NOT EXISTS fewshot_intents (name TEXT PRIMARY KEY, "
+                         "examples TEXT NOT NULL, created TEXT NOT NULL)")
+
+    def add(self, name: str, examples: Sequence[str], known_labels: Sequence[str] = ()) -> FewShotIntent:
+        """Add or replace an intent. Refuses a name the trained model already has."""
+        name = name.strip()
+        cleaned = list(dict.fromkeys(e.strip() for e in examples if e.strip()))
+        if not name or "|" in name:
+            raise InputError(f"intent name {name!r} must be non-empty and contain no '|'")
+        if name in known_labels:
+            raise InputError(f"{name!r} is a trained intent of the bundle; pick another name")
+        if not MIN_EXAMPLES <= len(cleaned) <= MAX_EXAMPLES:
+            raise InputError(f"intent {name!r} needs {MIN_EXAMPLES}-{MAX_EXAMPLES} distinct examples, "
+                             f"got {len(cleaned)} (10-20 work best)")
+        intent = FewShotIntent(name, cleaned, dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"))
+        with self._lock:
+            self._db.execute("INSERT OR REPLACE INTO fewshot_intents VALUES (?, ?, ?)",
+                             (intent.name, json.dumps(cleaned, ensure_ascii=False), intent.created))
+        return intent
+
+    def remove(self, name: str) -> bool:
+        with self._lock:
+            return self._db.execute("DELETE FROM fewshot_intents WHERE name = ?", (name,)).rowcount > 0
+
+    def all(self) -> list[FewShotIntent]:
+        with self._lock:
+            rows = self._db.execute("SELECT name, examples, created FROM fewshot_intents ORDER BY name").fetchall()
+        return [FewShotIntent(name, json.loads(examples), created) for name, examples, created in rows]
+
+    def close(self) -> None:
+        self._db.close()
+
+
+def _unit(vectors: np.ndarray) -> np.ndarray:
+    norms = np.linalg.norm(vectors, axis=-1, keepdims=True)
+    return vectors / np.maximum(norms, 1e-9)
+
+
+@dataclass(frozen=True)
+class _Prototype:
+    name: str
+    vector: np.ndarray
+    threshold: float
+
+
+class FewShotIntentModel:
+    """An IntentModel plus the few-shot intents of a store; same predict() call."""
+
+    def __init__(self, model: IntentModel, store: FewShotStore, margin: float = DEFAULT_MARGIN):
+        self.model = model
+        self.store = store
+        self.margin = margin
+        self._cache: tuple[tuple, list[_Prototype]] | None = None
+
+    @property
+    def labels(self) -> list[str]:
+        return self.model.labels + [p.name for p in self._prototypes()]
+
+    def embed(self, texts: Sequence[str]) -> np.ndarray:
+        out = self.model.run(texts)
+        if "embedding" not in out:
+            raise InputError(f"{self.model.bundle.root}: this bundle exports no utterance embedding; "
+                             "few-shot intents need a bundle built by this version of `salesbot export intent`")
+        return _unit(out["embedding"].astype(np.float32))
+
+    def _prototypes(self) -> list[_Prototype]:
+        intents = self.store.all()
+        key = tuple((i.name, tuple(i.examples)) for i in intents)
+        if self._cache is None or self._cache[0] != key:  # store changed: rebuild (a few ms per intent)
+            self._cache = (key, [self._prototype(i) for i in intents])
+        return self._cache[1]
+
+    def _prototype(self, intent: FewShotIntent) -> _Prototype:
+        vectors = self.embed(intent.examples)
+        center = _unit(vectors.mean(axis=0))
+        # Leave-one-out similarity of each example to the others' prototype:
+        # how far a genuine member can sit, which sets this intent's threshold.
+        total = vectors.sum(axis=0)
+        loo = [float(_unit(total - v) @ v) for v in vectors]
+        threshold = max(THRESHOLD_FLOOR, float(np.percentile(loo, 10)) - self.margin)
+        return _Prototype(intent.name, center, threshold)
+
+    def predict(self, texts: Sequence[str]) -> list[IntentResult]:
+        if len(texts) == 0:
+            return []
+        prototypes = self._prototypes()
+        if not prototypes:
+            return self.model.predict(texts)
+        out = self.model.run(texts)
+        trained = self.model.results_from_logits(out["logits"])
+        if "embedding" not in out:
+            return trained
+        sims = _unit(out["embedding"].astype(np.float32)) @ np.stack([p.vector for p in prototypes]).T
+        return [self._fuse(result, row, prototypes) for result, row in zip(trained, sims)]
+
+    def _fuse(self, result: IntentResult, sims: np.ndarray, prototypes: list[_Prototype]) -> IntentResult:
+        scores = dict(result.scores) | {p.name: float(s) for p, s in zip(prototypes, sims)}
+        best = int(np.argmax(sims))
+        proto, sim = prototypes[best], float(sims[best])
+        if sim < proto.threshold:
+            return IntentResult(result.label, result.score, result.labels, scores)
+        # The few-shot intent wins over "other" and over a less confident trained answer.
+        if result.label == self.model.other_label or sim >= result.score:
+            labels = [proto.name] + [l for l in result.labels if l != self.model.other_label][:1]
+            return IntentResult(proto.name, sim, labels, scores)
+        return IntentResult(result.label, result.score, result.labels + [proto.name], scores)

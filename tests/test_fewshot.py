@@ -1,0 +1,70 @@
+"""Few-shot intents: add, classify, remove; persistent; runtime only."""
+
+import pytest
+from click.testing import CliRunner
+
+from edge.cli import cli
+from edge.config import DEFAULT_INTENT_DIR
+from edge.errors import InputError
+from edge.nlu import FewShotIntentModel, FewShotStore, IntentModel
+
+INVOICE = ["能开发票吗", "发票怎么开", "可以开增值税专用发票吗", "你们开不开票", "发票抬头怎么写",
+           "开票要提供什么资料", "能开普票吗", "票据怎么给我们", "开专票要多久", "电子发票有没有"]
+
+
+@pytest.fixture(scope="module")
+def model():
+    return IntentModel.load(DEFAULT_INTENT_DIR)
+
+
+def test_store_round_trip_is_persistent(tmp_path):
+    db = tmp_path / "nlu.db"
+    store = FewShotStore(db)
+    store.add("ask_invoice", INVOICE + ["  ", INVOICE[0]])
+    store.close()
+    again = FewShotStore(db)
+    (intent,) = again.all()
+    assert intent.name == "ask_invoice" and intent.examples == INVOICE  # blanks and repeats dropped
+    assert again.remove("ask_invoice") and not again.remove("ask_invoice")
+    assert FewShotStore(db).all() == []
+
+
+@pytest.mark.parametrize("name, examples, message", [
+    ("", INVOICE, "non-empty"), ("a|b", INVOICE, "no '|'"), ("x", INVOICE[:2], "needs 3-200"),
+    ("ask_price", INVOICE, "trained intent"),
+])
+def test_store_refuses_bad_definitions(name, examples, message):
+    with pytest.raises(InputError, match=message):
+        FewShotStore(":memory:").add(name, examples, known_labels=["ask_price"])
+
+
+def test_new_intent_is_recognised_and_trained_ones_kept(model):
+    store = FewShotStore(":memory:")
+    fewshot = FewShotIntentModel(model, store)
+    assert [r.label for r in fewshot.predict(["你们这个多少钱"])] == [model.predict(["你们这个多少钱"])[0].label]
+    store.add("ask_invoice", INVOICE)
+    assert "ask_invoice" in fewshot.labels
+    results = fewshot.predict(["你们能开发票吗", "发票可以开专票不", "你们这个软件多少钱一年", "别再打电话了"])
+    assert results[0].label == "ask_invoice" and results[1].label == "ask_invoice"
+    assert results[2].label == "ask_price" and results[3].label == "complaint_do_not_call"
+    assert 0.0 < results[0].scores["ask_invoice"] <= 1.0
+    store.remove("ask_invoice")  # immediate: the next call no longer knows it
+    assert fewshot.predict(["你们能开发票吗"])[0].label != "ask_invoice"
+    assert "ask_invoice" not in fewshot.labels
+
+
+def test_cli_add_list_remove(tmp_path):
+    examples = tmp_path / "invoice.txt"
+    examples.write_text("# invoices\n" + "\n".join(INVOICE) + "\n", encoding="utf-8")
+    env = {"SALESBOT_DATA_DIR": str(tmp_path / "data")}
+    runner = CliRunner()
+    result = runner.invoke(cli, ["intent", "add", "ask_invoice", "--examples", str(examples)], env=env)
+    assert result.exit_code == 0, result.output
+    assert "10 examples" in result.output
+    result = runner.invoke(cli, ["intent", "list"], env=env)
+    assert "few-shot: ask_invoice (10 examples" in result.output
+    result = runner.invoke(cli, ["intent", "--json", "你们能开发票吗"], env=env)
+    assert '"label": "ask_invoice"' in result.output
+    assert runner.invoke(cli, ["intent", "remove", "ask_invoice"], env=env).exit_code == 0
+    result = runner.invoke(cli, ["intent", "remove", "ask_invoice"], env=env)
+    assert result.exit_code == 1 and "no few-shot intent named 'ask_invoice'" in result.output
