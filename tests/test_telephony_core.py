@@ -23,7 +23,7 @@ def run(coro, timeout=10.0):
 @pytest.mark.parametrize("module", [
     "edge.audio.g711", "edge.telephony.address", "edge.telephony.audiosocket", "edge.telephony.pacer",
     "edge.telephony.privacy", "edge.telephony.resample", "edge.telephony.simulator",
-    "edge.telephony.audiosocket_server",
+    "edge.telephony.audiosocket_server", "edge.telephony.websocket_media",
 ])
 def test_docstring_examples_run(module):
     result = doctest.testmod(importlib.import_module(module), optionflags=doctest.ELLIPSIS)
