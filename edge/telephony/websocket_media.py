@@ -295,9 +295,7 @@ class WebSocketMediaServer:
                      extra={"event": "listen", "transport": "websocket"})
 
     async def stop(self) -> None:
-        """Stop listening, end every call, wait for handlers."""
-        if self._server is not None:
-            self._server.close(close_connections=False)
+        """End every call (new upgrades get 503 meanwhile), wait for handlers, stop listening."""
         await self.registry.stop()
         if self._server is not None:
             self._server.close()
