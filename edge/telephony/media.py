@@ -20,7 +20,7 @@ from __future__ import annotations
 import asyncio
 import enum
 import logging
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Final, Protocol
 
@@ -140,10 +140,11 @@ class MediaCall:
         wire: the transport's hooks.
         max_queued_frames: inbound frames kept for a handler that reads slowly;
             past it the oldest are dropped (and counted), 250 = 5 s.
+        clock: seconds, monotonic; the event loop's clock by default (the simulator passes its own).
     """
 
     def __init__(self, info: CallInfo, *, wire_rate_hz: int = 8000, wire: Wire | None = None,
-                 max_queued_frames: int = 250) -> None:
+                 max_queued_frames: int = 250, clock: Callable[[], float] | None = None) -> None:
         self.info = info
         self.wire_rate_hz = wire_rate_hz
         self.stats = CallStats()
@@ -160,7 +161,8 @@ class MediaCall:
         self._played.set()
         self._ended = asyncio.Event()
         self._end_reason: EndReason | None = None
-        self._t0 = asyncio.get_running_loop().time()
+        self._clock = clock or asyncio.get_running_loop().time
+        self._t0 = self._clock()
 
     # ---- handler side -------------------------------------------------
 
@@ -261,7 +263,7 @@ class MediaCall:
 
     def _feed_dtmf(self, digit: str) -> None:
         if not self.ended:
-            self._dtmf_q.put_nowait(Dtmf(digit, round(asyncio.get_running_loop().time() - self._t0, 3)))
+            self._dtmf_q.put_nowait(Dtmf(digit, round(self._clock() - self._t0, 3)))
 
     def _next_frame(self) -> bytes | None:
         """The next wire frame of bot audio (slin16 LE, zero-padded), or None when none is queued."""

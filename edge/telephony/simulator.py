@@ -149,7 +149,8 @@ class CallSimulator:
         """Run the call to its end; the handler's exception, if any, is returned, not raised."""
         loop = asyncio.get_running_loop()
         wire = _SimWire()
-        call = MediaCall(self.info, wire_rate_hz=self.wire_rate_hz, wire=wire)
+        n = 0
+        call = MediaCall(self.info, wire_rate_hz=self.wire_rate_hz, wire=wire, clock=lambda: n * FRAME_S)
         to_wire = resampler(RUNTIME_RATE_HZ, self.wire_rate_hz)
         from_wire = resampler(self.wire_rate_hz, RUNTIME_RATE_HZ)
         silence_out = np.zeros(self.wire_rate_hz * 20 // 1000, dtype=np.int16)
@@ -157,7 +158,6 @@ class CallSimulator:
         caller_frames: list[np.ndarray] = []
         bot_frames: list[np.ndarray] = []
         start = loop.time()
-        n = 0
         while not call.ended and n < self.max_frames:
             if task.done() and not call.queued_playback_s:
                 call._end(EndReason.LOCAL_HANGUP)
