@@ -3,6 +3,7 @@
 import asyncio
 import doctest
 import importlib
+import time
 
 import numpy as np
 import pytest
@@ -12,7 +13,7 @@ from edge.telephony.address import parse_uri
 from edge.telephony.media import CallInfo, EndReason, MediaCall
 from edge.telephony.pacer import FrameClock
 from edge.telephony.privacy import mask_phone
-from edge.telephony.resample import resampler
+from edge.telephony.resample import process_many, resampler
 from edge.telephony.testing import tone
 
 
@@ -43,6 +44,22 @@ def test_streaming_resampler_equals_one_shot_and_keeps_lengths(rates):
     streamed = np.concatenate(parts)
     assert len(whole) == len(streamed) == len(x) * rates[1] // rates[0]
     assert np.abs(whole.astype(int) - streamed).max() <= 1  # float32 fast path vs float64 path
+
+
+@pytest.mark.parametrize("rates", [(8000, 16000), (16000, 8000)])
+def test_batched_resampling_equals_call_by_call(rates):
+    rng = np.random.default_rng(2)
+    batched, single = [resampler(*rates) for _ in range(6)], [resampler(*rates) for _ in range(6)]
+    got, want = [[] for _ in range(6)], [[] for _ in range(6)]
+    for _ in range(30):
+        items = [(k, rng.integers(-32768, 32767, int(rng.choice([160, 320, 161, 0, 1500]))).astype(np.int16))
+                 for k in range(6) for _ in range(int(rng.integers(0, 3)))]  # a call may appear twice
+        for (k, x), y in zip(items, process_many([(batched[k], x) for k, x in items])):
+            got[k].append(y)
+            want[k].append(single[k].process(x))
+    for k in range(6):
+        if got[k]:
+            assert np.abs(np.concatenate(got[k]).astype(int) - np.concatenate(want[k])).max() <= 1
 
 
 def test_resampler_is_clean_in_the_telephone_band():
@@ -81,6 +98,29 @@ def test_frame_clock_keeps_a_20ms_grid_without_drift():
         assert 0.97 <= a.times[-1] - a.times[0] <= 1.03  # 49 periods, no accumulated oversleep
         assert abs(np.median(gaps) - 0.02) < 0.003
         assert len(b.times) == 25 and len(clock) == 0
+
+    run(main())
+
+
+def test_frame_clock_catches_up_a_little_and_restarts_after_a_stall():
+    class Output:
+        sent = 0
+
+        def tick(self):
+            self.sent += 1
+            return True
+
+    async def main():
+        clock = FrameClock()
+        out = Output()
+        clock.add(out)
+        await asyncio.sleep(0.05)
+        before = out.sent
+        time.sleep(0.2)  # the event loop is blocked for 10 periods
+        await asyncio.sleep(0.001)
+        burst = out.sent - before
+        await clock.close()
+        assert clock.stats.restarts == 1 and 3 <= burst <= 5  # ~60 ms caught up at once, not all 200 ms
 
     run(main())
 

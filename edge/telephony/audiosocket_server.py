@@ -99,7 +99,7 @@ class _Connection(asyncio.Protocol, Wire):
             call._feed_audio(np.frombuffer(payload, dtype="<i2"))
         elif kind is Kind.UUID and call is None:
             info = CallInfo(call_id=str(uuid.UUID(bytes=payload)), transport="audiosocket", peer=self.peer)
-            self.call = MediaCall(info, wire_rate_hz=WIRE_RATE_HZ, wire=self)
+            self.call = MediaCall(info, wire_rate_hz=WIRE_RATE_HZ, wire=self, batcher=self._registry.batcher)
             self._ready.set_result(True)
         elif kind is Kind.DTMF and call is not None:
             call._feed_dtmf(payload.decode("ascii"))

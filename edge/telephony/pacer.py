@@ -7,8 +7,10 @@ call of a server: one timer wake-up per 20 ms for 100 calls instead of 100.
 
 Ticks fall on a monotonic deadline `start + n * period`, never `now + period`,
 so the clock does not drift: a tick that wakes late is followed by a shorter
-sleep. When the event loop was blocked for longer than `max_lag_s`, the clock
-restarts from now instead of bursting the backlog at the PBX.
+sleep (or none: up to `max_lag_s` of frames catch up at once). When the event
+loop was blocked for longer, the clock sends `max_lag_s` worth of frames and
+restarts from now instead of bursting the whole backlog at the PBX; the bot's
+audio is then late, never dropped.
 
 Example:
     >>> import asyncio
@@ -34,6 +36,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from dataclasses import dataclass
+from collections.abc import Callable
 from typing import Final, Protocol
 
 __all__ = ["ClockStats", "FrameClock", "Output"]
@@ -73,6 +76,8 @@ class FrameClock:
         self.max_lag_s = max_lag_s
         self.stats = ClockStats()
         self._outputs: dict[Output, None] = {}
+        self.prepare: Callable[[list[Output]], None] | None = None
+        """Called with the outputs just before each tick (to resample every call's frame in one go)."""
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
 
@@ -104,28 +109,41 @@ class FrameClock:
     async def _run(self) -> None:
         loop = asyncio.get_running_loop()
         start, n = loop.time(), 0
+        burst = max(1, int(round(self.max_lag_s / self.period_s)))
         while True:
             if not self._outputs:
                 self._wake.clear()
                 await self._wake.wait()
                 start, n = loop.time(), 0
-            deadline = start + n * self.period_s
             now = loop.time()
-            if deadline > now:
-                await asyncio.sleep(deadline - now)
-            elif now - deadline > self.max_lag_s:
-                _LOGGER.debug("frame clock %.0f ms behind: restarting from now", (now - deadline) * 1000)
+            lag = now - (start + n * self.period_s)
+            if lag < 0:
+                await asyncio.sleep(-lag)
+            elif lag > self.max_lag_s:
+                # Stalled (a blocked or starved loop): send what a jitter buffer absorbs, then restart.
+                _LOGGER.debug("frame clock %.0f ms behind: sending %d frames and restarting", lag * 1000, burst)
                 self.stats.restarts += 1
+                for _ in range(burst - 1):
+                    self._tick_all()
                 start, n = now, 0
-            elif now - deadline > self.period_s:
+            elif lag > self.period_s:
                 self.stats.late_ticks += 1
             n += 1
-            self.stats.ticks += 1
-            for output in list(self._outputs):
-                try:
-                    more = output.tick()
-                except Exception:
-                    _LOGGER.exception("an output failed on the frame clock; it is dropped from the clock")
-                    more = False
-                if not more:
-                    self._outputs.pop(output, None)
+            self._tick_all()
+
+    def _tick_all(self) -> None:
+        self.stats.ticks += 1
+        outputs = list(self._outputs)
+        if self.prepare is not None:
+            try:
+                self.prepare(outputs)
+            except Exception:
+                _LOGGER.exception("the frame clock's prepare hook failed; outputs send unprepared")
+        for output in outputs:
+            try:
+                more = output.tick()
+            except Exception:
+                _LOGGER.exception("an output failed on the frame clock; it is dropped from the clock")
+                more = False
+            if not more:
+                self._outputs.pop(output, None)

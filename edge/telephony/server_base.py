@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from typing import Any, Final, Protocol
 
 from edge.errors import ConfigError
-from edge.telephony.media import CallHandler, EndReason, MediaCall
+from edge.telephony.media import AudioBatcher, CallHandler, EndReason, MediaCall, prepare_frames
 from edge.telephony.pacer import FrameClock
 
 __all__ = ["ServerOptions", "ServerStats"]
@@ -68,6 +68,10 @@ class Connection(Protocol):
         """End the call (if any) for `reason` and close the connection."""
 
 
+def _prepare_outputs(outputs: list[Any]) -> None:
+    prepare_frames(call for output in outputs if (call := getattr(output, "call", None)) is not None)
+
+
 class CallRegistry:
     """Handler tasks of one server: a dict cleared by a done-callback, a sweep for timeouts, and stop.
 
@@ -82,6 +86,8 @@ class CallRegistry:
         self.options = options
         self.stats = ServerStats()
         self.clock = FrameClock()
+        self.clock.prepare = _prepare_outputs
+        self.batcher = AudioBatcher()
         self.tasks: dict[Connection, asyncio.Task[None]] = {}
         self._sweeper: asyncio.Task[None] | None = None
         self._stopping = False

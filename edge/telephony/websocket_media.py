@@ -159,7 +159,7 @@ class _Connection(Wire):
         call = self.call
         if call is None:
             info, rate = parse_start_message(message, self.peer)
-            self.call = MediaCall(info, wire_rate_hz=rate, wire=self)
+            self.call = MediaCall(info, wire_rate_hz=rate, wire=self, batcher=self._registry.batcher)
             self._ready.set_result(True)
         elif isinstance(message, bytes):
             if len(message) % 2:
