@@ -116,7 +116,8 @@ def test_login_originate_outcomes_and_logoff():
             assert results[-1].message == "Originate failed" and not results[-1].outcome.retryable
             assert OriginateOutcome.BUSY.retryable
             sent = [a for a in pbx.actions if a["Action"] == ["Originate"]][0]
-            assert sent["Async"] == ["true"] and sent["Variable"] == ["LEAD_ID=42"]
+            assert sent["Async"] == ["true"] and sent["Variable"][1] == "LEAD_ID=42"
+            assert sent["Variable"][0] == f"CALL_UUID={requests['answer'].call_uuid}"
             assert sent["Timeout"] == ["1000"] and sent["ActionID"][0].startswith("salesbot-")
             await client.close()
             assert pbx.actions[-1]["Action"] == ["Logoff"] and not client.connected

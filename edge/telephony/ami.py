@@ -100,9 +100,12 @@ class OriginateRequest:
     variables: Mapping[str, str] = field(default_factory=dict)
     """Channel variables, e.g. {"LEAD_ID": "42"}; the dialplan can pass them on."""
     action_id: str = field(default_factory=lambda: f"salesbot-{uuid.uuid4().hex}")
+    call_uuid: str = field(default_factory=lambda: str(uuid.uuid4()))
+    """Sent as channel variable CALL_UUID; the dialplan's AudioSocket(${CALL_UUID},...) makes it the
+    media call's call_id, so the answered call finds its lead."""
 
     def __post_init__(self) -> None:
-        for name in ("channel", "context", "exten", "action_id"):
+        for name in ("channel", "context", "exten", "action_id", "call_uuid"):
             if not getattr(self, name):
                 raise InputError(f"Originate needs a non-empty {name}")
             _check_value(name, getattr(self, name))
@@ -122,6 +125,7 @@ class OriginateRequest:
                ("Timeout", str(int(self.timeout_s * 1000))), ("Async", "true")]
         if self.caller_id:
             out.append(("CallerID", self.caller_id))
+        out.append(("Variable", f"CALL_UUID={self.call_uuid}"))
         out += [("Variable", f"{k}={v}") for k, v in self.variables.items()]
         return out
 
