@@ -121,7 +121,7 @@ async def run_callers(port: int, calls: int, seconds: float, server_pid: int) ->
     frames = [encode_audio((4000 * np.sin(2 * np.pi * hz * t)).astype("<i2").tobytes())
               for hz in (300, 450, 600, 750)]
     callers: list[Caller] = []
-    for i in range(calls):  # calls arrive over ~1 s, not all in one instant
+    for _ in range(calls):  # calls arrive over ~1 s, not all in one instant
         _, caller = await loop.create_connection(Caller, "127.0.0.1", port)
         callers.append(caller)
         await asyncio.sleep(1.0 / calls)
@@ -220,7 +220,7 @@ def run_one(kind: str, calls: int, seconds: float) -> tuple[dict, dict]:
             raise SystemExit(f"the {kind} server did not start: {line!r}")
         result = asyncio.run(run_callers(int(line.split()[1]), calls, seconds, server.pid))
         server.stdin.close()
-        stats = json.loads(next((l[6:] for l in server.stdout if l.startswith("STATS ")), "{}"))
+        stats = json.loads(next((line[6:] for line in server.stdout if line.startswith("STATS ")), "{}"))
     finally:
         server.wait(timeout=30)
     return result, stats

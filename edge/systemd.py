@@ -21,7 +21,7 @@ from typing import Final
 from edge.config import PACKAGE_DIR
 from edge.errors import ConfigError
 
-__all__ = ["InstallResult", "UNIT_NAME", "install", "render_unit"]
+__all__ = ["UNIT_NAME", "InstallResult", "install", "render_unit"]
 
 _LOGGER = logging.getLogger(__name__)
 

@@ -116,7 +116,7 @@ def test_frame_clock_catches_up_a_little_and_restarts_after_a_stall():
         clock.add(out)
         await asyncio.sleep(0.05)
         before = out.sent
-        time.sleep(0.2)  # the event loop is blocked for 10 periods
+        time.sleep(0.2)  # noqa: ASYNC251 - on purpose: the event loop is blocked for 10 periods
         await asyncio.sleep(0.001)
         burst = out.sent - before
         await clock.close()

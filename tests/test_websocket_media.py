@@ -131,7 +131,7 @@ def test_barge_in_sends_kill_audio():
         async with WebSocketMediaServer.from_uri("ws://127.0.0.1:0", Talker()) as server:
             async with connect(f"ws://127.0.0.1:{server.port}") as ws:
                 await ws.send(start(8000))
-                messages, _, code = await receive_all(ws)
+                messages, _, _ = await receive_all(ws)
         texts = [json.loads(m) for m in messages if isinstance(m, str)]
         assert texts == [{"type": "killAudio"}, {"type": "disconnect"}]
         assert 4 <= sum(isinstance(m, bytes) for m in messages) <= 12

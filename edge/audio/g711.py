@@ -18,7 +18,7 @@ Example:
 
 from __future__ import annotations
 
-from functools import lru_cache
+from functools import cache
 from typing import Final
 
 import numpy as np
@@ -81,7 +81,7 @@ def _build_alaw_decode() -> np.ndarray:
     return np.where(code & 0x80, t, -t).astype(np.int16)
 
 
-@lru_cache(maxsize=None)
+@cache
 def _tables() -> dict[str, np.ndarray]:
     tables = {
         "ulaw_encode": _build_ulaw_encode(),

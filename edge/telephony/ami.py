@@ -45,7 +45,7 @@ BANNER_PREFIX: Final = "Asterisk Call Manager/"
 MAX_LINE: Final = 64 * 1024
 
 
-class OriginateOutcome(str, enum.Enum):
+class OriginateOutcome(enum.StrEnum):
     """How one Originate ended."""
 
     ANSWERED = "answered"

@@ -44,7 +44,7 @@ FRAME_SAMPLES: Final = RUNTIME_RATE_HZ * FRAME_MS // 1000
 DTMF_DIGITS: Final = frozenset("0123456789*#ABCD")
 
 
-class EndReason(str, enum.Enum):
+class EndReason(enum.StrEnum):
     """Why a call ended."""
 
     REMOTE_HANGUP = "remote_hangup"
@@ -196,16 +196,16 @@ class AudioBatcher:
         calls = list(pending)
         chunks = [parts[0] if len(parts) == 1 else np.concatenate(parts) for parts in pending.values()]
         try:
-            outputs = process_many([(call._up, chunk) for call, chunk in zip(calls, chunks)])
+            outputs = process_many([(call._up, chunk) for call, chunk in zip(calls, chunks, strict=True)])
         except Exception:
             _LOGGER.exception("batched resampling failed; resampling call by call")
             outputs = []
-            for call, chunk in zip(calls, chunks):
+            for call, chunk in zip(calls, chunks, strict=True):
                 try:
                     outputs.append(call._up.process(chunk))
                 except Exception:
                     outputs.append(np.zeros(0, dtype=np.int16))
-        for call, pcm in zip(calls, outputs):
+        for call, pcm in zip(calls, outputs, strict=True):
             call._accept(pcm)
 
 
@@ -224,7 +224,7 @@ def prepare_frames(calls: Iterable[MediaCall]) -> None:
     except Exception:
         _LOGGER.exception("batched resampling of bot audio failed; resampling call by call")
         frames = [call._down.process(pcm) for call, pcm in todo]
-    for (call, _), frame in zip(todo, frames):
+    for (call, _), frame in zip(todo, frames, strict=True):
         call._prepared = frame
 
 

@@ -34,6 +34,7 @@ Example:
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from dataclasses import dataclass
 from collections.abc import Callable
@@ -100,16 +101,14 @@ class FrameClock:
         self._outputs.clear()
         if self._task is not None:
             self._task.cancel()
-            try:
+            with contextlib.suppress(asyncio.CancelledError):
                 await self._task
-            except asyncio.CancelledError:
-                pass
             self._task = None
 
     async def _run(self) -> None:
         loop = asyncio.get_running_loop()
         start, n = loop.time(), 0
-        burst = max(1, int(round(self.max_lag_s / self.period_s)))
+        burst = max(1, round(self.max_lag_s / self.period_s))
         while True:
             if not self._outputs:
                 self._wake.clear()

@@ -133,7 +133,7 @@ class CallSimulator:
                     raise InputError(f"caller audio must be 1-D int16 at 16 kHz, got {segment.dtype} {segment.shape}")
                 piece = segment
             elif isinstance(segment, Silence):
-                piece = np.zeros(int(round(segment.seconds * RUNTIME_RATE_HZ)), dtype=np.int16)
+                piece = np.zeros(round(segment.seconds * RUNTIME_RATE_HZ), dtype=np.int16)
             elif isinstance(segment, (Press, Hangup)):
                 events.setdefault(-(-samples // FRAME_SAMPLES), []).append(segment)
                 continue

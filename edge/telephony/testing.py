@@ -11,7 +11,7 @@ __all__ = ["EchoHandler", "ToneHandler", "tone"]
 
 def tone(seconds: float, hz: float = 440.0, amplitude: int = 8000, rate_hz: int = RUNTIME_RATE_HZ) -> np.ndarray:
     """A sine tone as int16 samples."""
-    t = np.arange(int(round(seconds * rate_hz))) / rate_hz
+    t = np.arange(round(seconds * rate_hz)) / rate_hz
     return (amplitude * np.sin(2 * np.pi * hz * t)).astype(np.int16)
 
 
