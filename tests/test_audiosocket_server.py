@@ -265,8 +265,9 @@ def test_silent_peer_times_out_and_handler_error_ends_only_its_call():
             assert [f.kind for f in frames] == [Kind.HANGUP] and server.stats.timeouts == 1
             failing = Peer(*await asyncio.open_connection("127.0.0.1", server.port))
             failing.call_id = uuid.UUID("00000000-0000-0000-0000-000000000001")
-            ok = await Peer.connect(server.port)
+            ok = await Peer.connect(server.port, send_uuid=False)
             ok.call_id = uuid.UUID("10000000-0000-0000-0000-000000000001")
+            await ok.send(encode_uuid(ok.call_id))
             await failing.send(encode_uuid(failing.call_id))
             assert [f.kind for f in await failing.read_until_closed()] == [Kind.HANGUP]
             assert sum(f.kind is Kind.AUDIO for f in await ok.read_until_closed()) == 20
