@@ -3,7 +3,7 @@ PY ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: demo test venv bench export-default clean
+.PHONY: demo test venv bench export-default install-service clean
 
 $(BIN)/salesbot: pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -28,6 +28,10 @@ bench: venv
 # Rebuilds the committed built-in bundle from the project's corpus (~20 min, 2 cores).
 export-default: venv
 	$(BIN)/salesbot export intent --corpus export/data/intents --out runs/intent --slim-copy edge/models/default/intent
+
+# Writes /etc/systemd/system/edge-salesbot.service for this checkout's .venv (run as root).
+install-service: venv
+	$(BIN)/salesbot systemd install --prefix $(abspath $(VENV))
 
 clean:
 	rm -rf $(VENV) .pytest_cache

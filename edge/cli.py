@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import sys
 from pathlib import Path
 
@@ -257,7 +258,41 @@ def export_intent(corpus, test_csv, out, init, teacher_epochs, student_epochs, m
                f"{manifest['build']['durations_s']['total']} s)")
 
 
+@cli.group(cls=_Group, context_settings=CONTEXT_SETTINGS)
+def systemd() -> None:
+    """Run the appliance as a systemd service."""
+
+
+@systemd.command("install", context_settings=CONTEXT_SETTINGS)
+@click.option("--prefix", type=click.Path(path_type=Path), default=None, show_default="this environment",
+              help="Virtual environment whose bin/salesbot the unit runs.")
+@click.option("--root", type=click.Path(path_type=Path), default=Path("/"), show_default=True,
+              help="Install under this directory instead of / (staging, packaging).")
+@click.option("--print", "print_only", is_flag=True, help="Print the unit instead of writing it.")
+def systemd_install(prefix: Path | None, root: Path, print_only: bool) -> None:
+    """Write /etc/systemd/system/edge-salesbot.service (and a commented
+    /etc/edge-salesbot/config.toml if there is none); start nothing.
+
+    \b
+    Example:
+        sudo /opt/edge-salesbot/bin/salesbot systemd install
+        sudo systemctl daemon-reload && sudo systemctl enable --now edge-salesbot
+    """
+    from edge import systemd as unit
+
+    if print_only:
+        click.echo(unit.render_unit(prefix or unit.default_prefix()), nl=False)
+        return
+    result = unit.install(prefix, root)
+    click.echo(f"wrote {result.unit_path}")
+    click.echo(f"{'wrote' if result.config_written else 'kept existing'} {result.config_path}")
+    click.echo("next: systemctl daemon-reload && systemctl enable --now edge-salesbot")
+
+
 def main() -> None:
+    # numpy's OpenBLAS would start a thread pool for every mid-sized matrix product (the telephony
+    # resampler batches 100 calls into one): on 2 shared cores that costs ~20x. Set before numpy loads.
+    os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
     cli(prog_name="salesbot")
 
 

@@ -23,3 +23,11 @@ class CorpusError(SalesbotError):
 
 class InputError(SalesbotError):
     """Caller-supplied data (text, audio, files) is unusable."""
+
+
+class ProtocolError(SalesbotError):
+    """A media peer (AudioSocket, WebSocket) sent bytes its protocol forbids; only that call is closed."""
+
+
+class AmiError(SalesbotError):
+    """The Asterisk manager interface cannot be reached or refused the login."""

@@ -1,0 +1,423 @@
+"""One call's media, whatever the wire: what a call handler sees.
+
+Every transport (AudioSocket, WebSocket, the simulator) turns a connection
+into a `MediaCall` and passes it to a `CallHandler`. Inside, audio is the
+runtime's: 16 kHz mono int16 numpy arrays, 20 ms (320 samples) per inbound
+frame. The call converts from and to the wire's rate (8 or 16 kHz) with one
+resampler per direction.
+
+Example (a handler that greets, then echoes the caller until they hang up):
+    >>> import numpy as np
+    >>> class Echo:
+    ...     async def handle(self, call: MediaCall) -> None:
+    ...         await call.play(np.zeros(16000, dtype=np.int16))  # 1 s of "greeting"
+    ...         async for frame in call.audio():
+    ...             await call.play(frame)
+"""
+
+from __future__ import annotations
+
+import asyncio
+import enum
+import logging
+from collections import deque
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Final, Generic, Protocol, TypeVar
+
+import numpy as np
+
+from edge.errors import InputError
+from edge.telephony.privacy import mask_phone
+from edge.telephony.resample import process_many, resampler
+
+__all__ = ["AudioBatcher", "CallHandler", "CallInfo", "CallStats", "Dtmf", "EndReason", "MediaCall", "Wire",
+           "prepare_frames"]
+
+_LOGGER = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+RUNTIME_RATE_HZ: Final = 16000
+FRAME_MS: Final = 20
+FRAME_SAMPLES: Final = RUNTIME_RATE_HZ * FRAME_MS // 1000
+DTMF_DIGITS: Final = frozenset("0123456789*#ABCD")
+
+
+class EndReason(enum.StrEnum):
+    """Why a call ended."""
+
+    REMOTE_HANGUP = "remote_hangup"
+    """The caller or the PBX hung up."""
+    LOCAL_HANGUP = "local_hangup"
+    """The handler hung up or returned."""
+    DISCONNECTED = "disconnected"
+    """The media connection dropped without a hangup."""
+    PROTOCOL_ERROR = "protocol_error"
+    """The peer broke the wire protocol."""
+    PEER_ERROR = "peer_error"
+    """The PBX reported an error on the media stream."""
+    TIMEOUT = "timeout"
+    """No media from the peer for too long."""
+    HANDLER_ERROR = "handler_error"
+    """The handler raised."""
+    SHUTDOWN = "shutdown"
+    """The server was stopping."""
+
+
+@dataclass(frozen=True)
+class CallInfo:
+    """Who and what a call is, as the transport learned it."""
+
+    call_id: str
+    """Unique id: the AudioSocket UUID, the WebSocket callSid, ..."""
+    transport: str
+    """"audiosocket", "websocket" or "simulator"."""
+    caller: str | None = None
+    """Calling number, when the transport tells it (never logged unmasked)."""
+    callee: str | None = None
+    """Called number, when the transport tells it."""
+    peer: str | None = None
+    """Remote address of the media connection, "host:port"."""
+    metadata: Mapping[str, Any] = field(default_factory=dict)
+    """Anything else the transport received (WebSocket start message fields)."""
+
+    def log_fields(self) -> dict[str, Any]:
+        """Fields for a structured log line, numbers masked."""
+        return {"call_id": self.call_id, "transport": self.transport,
+                "caller": mask_phone(self.caller), "callee": mask_phone(self.callee)}
+
+
+@dataclass(frozen=True)
+class Dtmf:
+    """A keypad digit the caller pressed."""
+
+    digit: str
+    """One of 0-9, *, #, A-D."""
+    at_s: float
+    """Seconds since the call started."""
+
+
+@dataclass
+class CallStats:
+    frames_in: int = 0
+    """16 kHz frames delivered to audio()."""
+    frames_in_dropped: int = 0
+    """Inbound frames dropped because the handler did not read audio() in time."""
+    frames_out: int = 0
+    """Wire frames handed to the transport."""
+    playback_cleared_s: float = 0.0
+    """Seconds of queued bot audio dropped by clear_playback() (barge-in)."""
+
+
+class _Inbox(Generic[T]):
+    """A lean single-consumer queue: deque plus one waiter future; close() ends the consumer."""
+
+    __slots__ = ("_closed", "_items", "_waiter")
+
+    def __init__(self) -> None:
+        self._items: deque[T] = deque()
+        self._waiter: asyncio.Future[None] | None = None
+        self._closed = False
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def put(self, item: T) -> None:
+        self._items.append(item)
+        self._wake()
+
+    def drop_oldest(self) -> None:
+        self._items.popleft()
+
+    def close(self) -> None:
+        self._closed = True
+        self._wake()
+
+    def _wake(self) -> None:
+        waiter = self._waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+
+    async def get(self) -> T | None:
+        """The next item; None once closed and drained."""
+        while not self._items:
+            if self._closed:
+                return None
+            self._waiter = asyncio.get_running_loop().create_future()
+            try:
+                await self._waiter
+            finally:
+                self._waiter = None
+        return self._items.popleft()
+
+
+class Wire:
+    """The transport's side of a call: what MediaCall asks of it. Defaults do nothing."""
+
+    def start_output(self) -> None:
+        """Audio was queued: start sending frames on the clock."""
+
+    def clear_output(self) -> None:
+        """Queued audio was dropped: tell the far end to drop what it buffered, if it can."""
+
+    def hangup(self) -> None:
+        """End the call from our side now."""
+
+
+class AudioBatcher:
+    """Resamples the inbound audio of many calls together, once per event-loop iteration.
+
+    A server's connections hand their wire audio here instead of resampling
+    it one frame at a time; the first one schedules a flush with
+    `loop.call_soon`, which runs after every callback of the current
+    iteration, so no frame waits longer than that.
+    """
+
+    def __init__(self) -> None:
+        self._pending: dict[MediaCall, list[np.ndarray]] = {}
+        self._scheduled = False
+
+    def add(self, call: MediaCall, pcm_wire: np.ndarray) -> None:
+        self._pending.setdefault(call, []).append(pcm_wire)
+        if not self._scheduled:
+            self._scheduled = True
+            asyncio.get_running_loop().call_soon(self.flush)
+
+    def take(self, call: MediaCall) -> list[np.ndarray]:
+        """Remove and return a call's unflushed chunks (it is ending)."""
+        return self._pending.pop(call, [])
+
+    def flush(self) -> None:
+        self._scheduled = False
+        pending, self._pending = self._pending, {}
+        if not pending:
+            return
+        calls = list(pending)
+        chunks = [parts[0] if len(parts) == 1 else np.concatenate(parts) for parts in pending.values()]
+        try:
+            outputs = process_many([(call._up, chunk) for call, chunk in zip(calls, chunks, strict=True)])
+        except Exception:
+            _LOGGER.exception("batched resampling failed; resampling call by call")
+            outputs = []
+            for call, chunk in zip(calls, chunks, strict=True):
+                try:
+                    outputs.append(call._up.process(chunk))
+                except Exception:
+                    outputs.append(np.zeros(0, dtype=np.int16))
+        for call, pcm in zip(calls, outputs, strict=True):
+            call._accept(pcm)
+
+
+def prepare_frames(calls: Iterable[MediaCall]) -> None:
+    """Resample the next outbound frame of many calls in one go (the clock calls this before a tick)."""
+    todo = []
+    for call in calls:
+        if call._prepared is None:
+            pcm = call._take_runtime_frame()
+            if pcm is not None:
+                todo.append((call, pcm))
+    if not todo:
+        return
+    try:
+        frames = process_many([(call._down, pcm) for call, pcm in todo])
+    except Exception:
+        _LOGGER.exception("batched resampling of bot audio failed; resampling call by call")
+        frames = [call._down.process(pcm) for call, pcm in todo]
+    for (call, _), frame in zip(todo, frames, strict=True):
+        call._prepared = frame
+
+
+class CallHandler(Protocol):
+    """Runs one call; returning (or raising) ends it."""
+
+    async def handle(self, call: MediaCall) -> None:
+        """Talk to the caller until done; the transport then hangs up."""
+
+
+class MediaCall:
+    """A call's audio in and out, DTMF and hangup, independent of the transport.
+
+    Handler side: `audio()`, `dtmf()`, `play()`, `clear_playback()`,
+    `wait_played()`, `hangup()`, `ended`, `end_reason`, `wait_ended()`.
+    Transport side (underscored, used only by edge.telephony): `_feed_audio`,
+    `_feed_dtmf`, `_next_frame`, `_end`.
+
+    Args:
+        info: who the call is.
+        wire_rate_hz: sample rate on the wire, 8000 or 16000.
+        wire: the transport's hooks.
+        max_queued_frames: inbound frames kept for a handler that reads slowly;
+            past it the oldest are dropped (and counted), 250 = 5 s.
+        clock: seconds, monotonic; the event loop's clock by default (the simulator passes its own).
+        batcher: resample inbound audio together with other calls (servers pass theirs).
+    """
+
+    def __init__(self, info: CallInfo, *, wire_rate_hz: int = 8000, wire: Wire | None = None,
+                 max_queued_frames: int = 250, clock: Callable[[], float] | None = None,
+                 batcher: AudioBatcher | None = None) -> None:
+        self.info = info
+        self.wire_rate_hz = wire_rate_hz
+        self.stats = CallStats()
+        self._wire = wire or Wire()
+        self._batcher = batcher
+        self._up = resampler(wire_rate_hz, RUNTIME_RATE_HZ)
+        self._down = resampler(RUNTIME_RATE_HZ, wire_rate_hz)
+        self._prepared: np.ndarray | None = None
+        self._max_queued = max_queued_frames
+        self._audio_q: _Inbox[np.ndarray] = _Inbox()
+        self._dtmf_q: _Inbox[Dtmf] = _Inbox()
+        self._partial = np.zeros(0, dtype=np.int16)
+        self._out = bytearray()  # queued bot audio, 16 kHz int16 LE; resampled a frame at a time on the clock
+        self._played = asyncio.Event()
+        self._played.set()
+        self._ended = asyncio.Event()
+        self._end_reason: EndReason | None = None
+        self._clock = clock or asyncio.get_running_loop().time
+        self._t0 = self._clock()
+
+    # ---- handler side -------------------------------------------------
+
+    @property
+    def call_id(self) -> str:
+        return self.info.call_id
+
+    @property
+    def ended(self) -> bool:
+        return self._ended.is_set()
+
+    @property
+    def end_reason(self) -> EndReason | None:
+        return self._end_reason
+
+    @property
+    def queued_playback_s(self) -> float:
+        """Seconds of bot audio queued and not yet sent."""
+        return (len(self._out) // 2 + (FRAME_SAMPLES if self._prepared is not None else 0)) / RUNTIME_RATE_HZ
+
+    async def audio(self) -> AsyncIterator[np.ndarray]:
+        """The caller's audio: 320-sample (20 ms) int16 frames at 16 kHz, until the call ends."""
+        while True:
+            frame = await self._audio_q.get()
+            if frame is None:
+                return
+            yield frame
+
+    async def dtmf(self) -> AsyncIterator[Dtmf]:
+        """The caller's keypad digits, until the call ends."""
+        while True:
+            event = await self._dtmf_q.get()
+            if event is None:
+                return
+            yield event
+
+    async def play(self, pcm16: np.ndarray) -> None:
+        """Queue 16 kHz int16 audio; it leaves on the 20 ms clock. Ignored once the call ended.
+
+        Raises:
+            InputError: not a 1-D int16 array.
+        """
+        pcm16 = np.asarray(pcm16)
+        if pcm16.dtype != np.int16 or pcm16.ndim != 1:
+            raise InputError(f"play() takes 1-D int16 audio at 16 kHz, got {pcm16.dtype} {pcm16.shape}")
+        if self.ended or len(pcm16) == 0:
+            return
+        self._out += pcm16.astype("<i2", copy=False).tobytes()
+        self._played.clear()
+        self._wire.start_output()
+
+    def clear_playback(self) -> float:
+        """Drop the queued bot audio (barge-in); returns the seconds dropped."""
+        dropped = self.queued_playback_s
+        self._out.clear()
+        self._prepared = None
+        self._down.reset()
+        self._played.set()
+        self.stats.playback_cleared_s += dropped
+        if dropped:
+            self._wire.clear_output()
+        return dropped
+
+    async def wait_played(self) -> None:
+        """Return when every queued frame was handed to the wire, or the call ended."""
+        await self._played.wait()
+
+    async def wait_ended(self) -> EndReason | None:
+        """Return the end reason once the call ended."""
+        await self._ended.wait()
+        return self._end_reason
+
+    async def hangup(self) -> None:
+        """End the call now (queued audio is not sent; `await wait_played()` first to let it finish)."""
+        if not self.ended:
+            self._end(EndReason.LOCAL_HANGUP)
+            self._wire.hangup()
+
+    # ---- transport side -----------------------------------------------
+
+    def _feed_audio(self, pcm_wire: np.ndarray) -> None:
+        """Wire-rate int16 samples from the peer."""
+        if self.ended:
+            return
+        if self._batcher is not None and self.wire_rate_hz != RUNTIME_RATE_HZ:
+            self._batcher.add(self, pcm_wire)
+        else:
+            self._accept(self._up.process(pcm_wire))
+
+    def _accept(self, pcm: np.ndarray) -> None:
+        """16 kHz samples: cut into 20 ms frames for audio()."""
+        if self.ended:
+            return
+        if len(self._partial):
+            pcm = np.concatenate([self._partial, pcm])
+        whole = len(pcm) // FRAME_SAMPLES * FRAME_SAMPLES
+        for start in range(0, whole, FRAME_SAMPLES):
+            if len(self._audio_q) >= self._max_queued:
+                self._audio_q.drop_oldest()
+                self.stats.frames_in_dropped += 1
+            self._audio_q.put(pcm[start:start + FRAME_SAMPLES])
+            self.stats.frames_in += 1
+        self._partial = pcm[whole:]
+
+    def _feed_dtmf(self, digit: str) -> None:
+        if not self.ended:
+            self._dtmf_q.put(Dtmf(digit, round(self._clock() - self._t0, 3)))
+
+    def _take_runtime_frame(self) -> np.ndarray | None:
+        """The next 20 ms of queued bot audio at 16 kHz (zero-padded), or None."""
+        if not self._out or self.ended:
+            return None
+        raw = bytes(self._out[:FRAME_SAMPLES * 2])
+        del self._out[:FRAME_SAMPLES * 2]
+        if len(raw) < FRAME_SAMPLES * 2:
+            raw += bytes(FRAME_SAMPLES * 2 - len(raw))
+        return np.frombuffer(raw, dtype="<i2")
+
+    def _next_frame(self) -> bytes | None:
+        """The next wire frame of bot audio (slin16 LE, 20 ms), or None when none is queued."""
+        frame, self._prepared = self._prepared, None
+        if frame is None:
+            pcm = self._take_runtime_frame()
+            frame = self._down.process(pcm) if pcm is not None else None
+        if frame is None or self.ended:
+            self._played.set()
+            return None
+        if not self._out:
+            self._played.set()
+        self.stats.frames_out += 1
+        return frame.astype("<i2", copy=False).tobytes()
+
+    def _end(self, reason: EndReason) -> None:
+        """Mark the call ended (first reason wins); iterators finish, waiters wake."""
+        if self.ended:
+            return
+        if self._batcher is not None:
+            for chunk in self._batcher.take(self):  # audio that arrived before the hangup comes first
+                self._accept(self._up.process(chunk))
+        self._end_reason = reason
+        self._ended.set()
+        self._played.set()
+        self._audio_q.close()
+        self._dtmf_q.close()
+        _LOGGER.info("call ended: %s", reason.value, extra={"event": "call_end", "reason": reason.value,
+                                                             **self.info.log_fields(), **vars(self.stats)})

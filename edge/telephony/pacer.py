@@ -1,0 +1,148 @@
+"""The 20 ms clock that paces the bot's audio onto the wire.
+
+A PBX plays what it receives as it receives it: audio sent faster than real
+time overflows its jitter buffer and the caller hears only the tail of the
+sentence. So audio leaves one frame per call per tick. One clock serves every
+call of a server: one timer wake-up per 20 ms for 100 calls instead of 100.
+
+Ticks fall on a monotonic deadline `start + n * period`, never `now + period`,
+so the clock does not drift: a tick that wakes late is followed by a shorter
+sleep (or none: up to `max_lag_s` of frames catch up at once). When the event
+loop was blocked for longer, the clock sends `max_lag_s` worth of frames and
+restarts from now instead of bursting the whole backlog at the PBX; the bot's
+audio is then late, never dropped.
+
+Example:
+    >>> import asyncio
+    >>> class Three:
+    ...     sent = 0
+    ...     def tick(self):
+    ...         self.sent += 1
+    ...         return self.sent < 3
+    >>> async def demo():
+    ...     clock = FrameClock()
+    ...     out = Three()
+    ...     clock.add(out)
+    ...     while out.sent < 3:
+    ...         await asyncio.sleep(0.01)
+    ...     await clock.close()
+    ...     return out.sent
+    >>> asyncio.run(demo())
+    3
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from dataclasses import dataclass
+from collections.abc import Callable
+from typing import Final, Protocol
+
+__all__ = ["ClockStats", "FrameClock", "Output"]
+
+_LOGGER = logging.getLogger(__name__)
+
+FRAME_S: Final = 0.020
+
+
+class Output(Protocol):
+    """Something that sends one frame per tick while it has audio."""
+
+    def tick(self) -> bool:
+        """Send the next frame now; return False when there is nothing left (leaves the clock)."""
+
+
+@dataclass
+class ClockStats:
+    ticks: int = 0
+    """Ticks that sent frames."""
+    late_ticks: int = 0
+    """Ticks that woke more than one period after their deadline."""
+    restarts: int = 0
+    """Times the clock gave up on a backlog longer than max_lag_s and restarted from now."""
+
+
+class FrameClock:
+    """Ticks every `period_s` while any output is registered; idle (no wake-ups) otherwise.
+
+    Args:
+        period_s: frame duration, 0.020 for 20 ms frames.
+        max_lag_s: a backlog longer than this is dropped rather than sent in a burst.
+    """
+
+    def __init__(self, period_s: float = FRAME_S, max_lag_s: float = 0.060) -> None:
+        self.period_s = period_s
+        self.max_lag_s = max_lag_s
+        self.stats = ClockStats()
+        self._outputs: dict[Output, None] = {}
+        self.prepare: Callable[[list[Output]], None] | None = None
+        """Called with the outputs just before each tick (to resample every call's frame in one go)."""
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+
+    def add(self, output: Output) -> None:
+        """Start sending `output`'s frames from the next tick (idempotent)."""
+        self._outputs[output] = None
+        if self._task is None:
+            self._task = asyncio.get_running_loop().create_task(self._run(), name="frame-clock")
+        self._wake.set()
+
+    def discard(self, output: Output) -> None:
+        """Stop ticking `output` (the call ended or its audio was cleared)."""
+        self._outputs.pop(output, None)
+
+    def __len__(self) -> int:
+        return len(self._outputs)
+
+    async def close(self) -> None:
+        """Stop the clock task; outputs still registered are dropped."""
+        self._outputs.clear()
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+
+    async def _run(self) -> None:
+        loop = asyncio.get_running_loop()
+        start, n = loop.time(), 0
+        burst = max(1, round(self.max_lag_s / self.period_s))
+        while True:
+            if not self._outputs:
+                self._wake.clear()
+                await self._wake.wait()
+                start, n = loop.time(), 0
+            now = loop.time()
+            lag = now - (start + n * self.period_s)
+            if lag < 0:
+                await asyncio.sleep(-lag)
+            elif lag > self.max_lag_s:
+                # Stalled (a blocked or starved loop): send what a jitter buffer absorbs, then restart.
+                _LOGGER.debug("frame clock %.0f ms behind: sending %d frames and restarting", lag * 1000, burst)
+                self.stats.restarts += 1
+                for _ in range(burst - 1):
+                    self._tick_all()
+                start, n = now, 0
+            elif lag > self.period_s:
+                self.stats.late_ticks += 1
+            n += 1
+            self._tick_all()
+
+    def _tick_all(self) -> None:
+        self.stats.ticks += 1
+        outputs = list(self._outputs)
+        if self.prepare is not None:
+            try:
+                self.prepare(outputs)
+            except Exception:
+                _LOGGER.exception("the frame clock's prepare hook failed; outputs send unprepared")
+        for output in outputs:
+            try:
+                more = output.tick()
+            except Exception:
+                _LOGGER.exception("an output failed on the frame clock; it is dropped from the clock")
+                more = False
+            if not more:
+                self._outputs.pop(output, None)

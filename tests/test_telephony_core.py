@@ -1,0 +1,164 @@
+"""The pieces under every transport: resampling, the 20 ms clock, MediaCall, masking, addresses."""
+
+import asyncio
+import doctest
+import importlib
+import time
+
+import numpy as np
+import pytest
+
+from edge.errors import ConfigError, InputError
+from edge.telephony.address import parse_uri
+from edge.telephony.media import CallInfo, EndReason, MediaCall
+from edge.telephony.pacer import FrameClock
+from edge.telephony.privacy import mask_phone
+from edge.telephony.resample import process_many, resampler
+from edge.telephony.testing import tone
+
+
+def run(coro, timeout=10.0):
+    return asyncio.run(asyncio.wait_for(coro, timeout))
+
+
+@pytest.mark.parametrize("module", [
+    "edge.audio.g711", "edge.telephony.address", "edge.telephony.audiosocket", "edge.telephony.pacer",
+    "edge.telephony.privacy", "edge.telephony.resample", "edge.telephony.simulator",
+    "edge.telephony.audiosocket_server", "edge.telephony.websocket_media",
+])
+def test_docstring_examples_run(module):
+    result = doctest.testmod(importlib.import_module(module), optionflags=doctest.ELLIPSIS)
+    assert result.failed == 0
+
+
+@pytest.mark.parametrize("rates", [(8000, 16000), (16000, 8000)])
+def test_streaming_resampler_equals_one_shot_and_keeps_lengths(rates):
+    rng = np.random.default_rng(1)
+    x = rng.integers(-32768, 32767, 8000).astype(np.int16)
+    whole = resampler(*rates).process(x)
+    stream, parts, i = resampler(*rates), [], 0
+    while i < len(x):
+        k = int(rng.integers(0, 700))
+        parts.append(stream.process(x[i:i + k]))
+        i += k
+    streamed = np.concatenate(parts)
+    assert len(whole) == len(streamed) == len(x) * rates[1] // rates[0]
+    assert np.abs(whole.astype(int) - streamed).max() <= 1  # float32 fast path vs float64 path
+
+
+@pytest.mark.parametrize("rates", [(8000, 16000), (16000, 8000)])
+def test_batched_resampling_equals_call_by_call(rates):
+    rng = np.random.default_rng(2)
+    batched, single = [resampler(*rates) for _ in range(6)], [resampler(*rates) for _ in range(6)]
+    got, want = [[] for _ in range(6)], [[] for _ in range(6)]
+    for _ in range(30):
+        items = [(k, rng.integers(-32768, 32767, int(rng.choice([160, 320, 161, 0, 1500]))).astype(np.int16))
+                 for k in range(6) for _ in range(int(rng.integers(0, 3)))]  # a call may appear twice
+        for (k, x), y in zip(items, process_many([(batched[k], x) for k, x in items])):
+            got[k].append(y)
+            want[k].append(single[k].process(x))
+    for k in range(6):
+        if got[k]:
+            assert np.abs(np.concatenate(got[k]).astype(int) - np.concatenate(want[k])).max() <= 1
+
+
+def test_resampler_is_clean_in_the_telephone_band():
+    t8, t16 = np.arange(8000) / 8000, np.arange(16000) / 16000
+    delay = 23.5 / 16000  # the filter's group delay
+    up = resampler(8000, 16000).process((np.sin(2 * np.pi * 1000 * t8) * 10000).astype(np.int16))
+    ref = np.sin(2 * np.pi * 1000 * (t16 - delay)) * 10000
+    snr = 10 * np.log10(np.mean(ref[200:-200] ** 2) / np.mean((up[200:-200] - ref[200:-200]) ** 2))
+    assert snr > 60
+    # 6 kHz cannot exist at 8 kHz: downsampling must remove it (>= 50 dB down).
+    high = (np.sin(2 * np.pi * 6000 * t16) * 10000).astype(np.int16)
+    down = resampler(16000, 8000).process(high)
+    assert np.sqrt(np.mean(down[100:].astype(float) ** 2)) < 10000 / np.sqrt(2) * 10 ** (-50 / 20)
+    with pytest.raises(ConfigError, match="8000 or 16000"):
+        resampler(8000, 44100)
+
+
+def test_frame_clock_keeps_a_20ms_grid_without_drift():
+    class Output:
+        def __init__(self, n):
+            self.times, self.n = [], n
+
+        def tick(self):
+            self.times.append(asyncio.get_running_loop().time())
+            return len(self.times) < self.n
+
+    async def main():
+        clock = FrameClock()
+        a, b = Output(50), Output(25)
+        clock.add(a)
+        clock.add(b)
+        while len(a.times) < 50:
+            await asyncio.sleep(0.05)
+        await clock.close()
+        gaps = np.diff(a.times)
+        assert 0.97 <= a.times[-1] - a.times[0] <= 1.03  # 49 periods, no accumulated oversleep
+        assert abs(np.median(gaps) - 0.02) < 0.003
+        assert len(b.times) == 25 and len(clock) == 0
+
+    run(main())
+
+
+def test_frame_clock_catches_up_a_little_and_restarts_after_a_stall():
+    class Output:
+        sent = 0
+
+        def tick(self):
+            self.sent += 1
+            return True
+
+    async def main():
+        clock = FrameClock()
+        out = Output()
+        clock.add(out)
+        await asyncio.sleep(0.05)
+        before = out.sent
+        time.sleep(0.2)  # noqa: ASYNC251 - on purpose: the event loop is blocked for 10 periods
+        await asyncio.sleep(0.001)
+        burst = out.sent - before
+        await clock.close()
+        assert clock.stats.restarts == 1 and 3 <= burst <= 5  # ~60 ms caught up at once, not all 200 ms
+
+    run(main())
+
+
+def test_media_call_frames_playback_and_end():
+    async def main():
+        call = MediaCall(CallInfo("c1", "test", caller="13800138000"), wire_rate_hz=8000, max_queued_frames=3)
+        call._feed_audio(np.zeros(80, dtype=np.int16))   # half a frame: nothing yet
+        call._feed_audio(np.zeros(240, dtype=np.int16))  # 40 ms at 8 kHz -> two 16 kHz frames
+        await call.play(tone(0.05))
+        assert call.queued_playback_s == pytest.approx(0.05)
+        frames = [call._next_frame() for _ in range(4)]
+        assert [len(f) if f else None for f in frames] == [320, 320, 320, None]  # last one zero-padded
+        await asyncio.wait_for(call.wait_played(), 1)
+        for _ in range(5):
+            call._feed_audio(np.zeros(160, dtype=np.int16))
+        assert call.stats.frames_in_dropped == 4  # the handler did not read: only 3 are kept
+        call._end(EndReason.REMOTE_HANGUP)
+        got = [f async for f in call.audio()]
+        assert len(got) == 3 and all(f.shape == (320,) for f in got)
+        await call.play(tone(0.1))  # ignored after the end
+        assert call.queued_playback_s == 0 and call.end_reason is EndReason.REMOTE_HANGUP
+        with pytest.raises(InputError, match="int16"):
+            await call.play(np.zeros(10, dtype=np.float32))
+        assert call.info.log_fields()["caller"] == "138****8000"
+
+    run(main())
+
+
+def test_mask_phone_and_addresses():
+    assert mask_phone("13800138000") == "138****8000"
+    assert mask_phone("PJSIP/13800138000@trunk") == "PJSIP/138****8000@trunk"
+    assert mask_phone("port 5060 ext 8001") == "port 5060 ext 8001"
+    assert mask_phone(None) == "-"
+    assert parse_uri("tcp://0.0.0.0:9092", ("tcp",)).port == 9092
+    with pytest.raises(ConfigError, match="must start with"):
+        parse_uri("udp://1.2.3.4:5", ("tcp",))
+    with pytest.raises(ConfigError, match="needs a host and a port"):
+        parse_uri("tcp://localhost", ("tcp",))
+    with pytest.raises(ConfigError, match="bad address"):
+        parse_uri("tcp://localhost:99999", ("tcp",))
