@@ -23,3 +23,15 @@ class CorpusError(SalesbotError):
 
 class InputError(SalesbotError):
     """Caller-supplied data (text, audio, files) is unusable."""
+
+
+class ScriptError(SalesbotError):
+    """A script (话术) file is invalid; names the file, line, node and field."""
+
+
+class KnowledgeError(SalesbotError):
+    """A knowledge file or knowledge base cannot be used; names the file and line."""
+
+
+class RecordsError(SalesbotError):
+    """The call-records database cannot be opened or written."""
