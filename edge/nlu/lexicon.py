@@ -40,6 +40,7 @@ class Lexicon:
     roles: dict[str, Role]
     channels: dict[str, str]
     """form -> channel name."""
+    stopwords: tuple[str, ...] = ()
 
     @functools.cached_property
     def _dialect_re(self) -> re.Pattern:
@@ -62,6 +63,15 @@ class Lexicon:
         if not self.synonyms:
             return text
         return self._synonym_re.sub(lambda m: self.synonyms[m.group()], text)
+
+    @functools.cached_property
+    def _stop_re(self) -> re.Pattern | None:
+        return _alternation(dict.fromkeys(self.stopwords, "")) if self.stopwords else None
+
+    def content(self, text: str) -> str:
+        """`canonical`, with stopwords turned into spaces (what search indexes)."""
+        text = self.canonical(text)
+        return self._stop_re.sub(" ", text) if self._stop_re is not None else text
 
     def role(self, name: str) -> Role | None:
         return self.roles.get(name)
@@ -119,7 +129,10 @@ def load(path: str | Path = DEFAULT_LEXICON) -> Lexicon:
                                 tuple(phrases))
     channels = {form: str(name) for name, values in section("channels").items()
                 for form in forms("channels", name, values)}
-    return Lexicon(dialect, synonyms, suppliers, roles, channels)
+    stopwords = data.get("stopwords") or []
+    if not isinstance(stopwords, list) or not all(isinstance(w, str) and w.strip() for w in stopwords):
+        raise ConfigError(f"{path}: stopwords must be a list of words")
+    return Lexicon(dialect, synonyms, suppliers, roles, channels, tuple(_norm(w) for w in stopwords))
 
 
 def _norm(word: str) -> str:

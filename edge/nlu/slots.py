@@ -40,8 +40,8 @@ _LANDLINE: Final = re.compile(r"0\d{9,11}")
 _WECHAT_ID: Final = re.compile(r"(?:微信号?|vx|wx)\s*(?:号)?\s*(?:是|就是|:)?\s*(?P<id>[a-z][a-z0-9_-]{5,19})")
 _WECHAT_SAME: Final = re.compile(r"微信(号)?(就是|跟|和)?(这个|手机|电话)?(号|号码)?(同号|一样|也是这个)|微信同号|"
                                  r"微信就是(这个|手机|电话)号|(这个|手机|电话)号(就是|也是)微信|就?用(这个|呢个)号加")
-_EMAIL: Final = re.compile(r"(?P<user>[a-z0-9][a-z0-9._+-]*)\s*(?:@|艾特|at)\s*"
-                           r"(?P<domain>[a-z0-9-]+(?:\s*(?:\.|点)\s*[a-z0-9-]+)+)")
+_EMAIL: Final = re.compile(r"(?<![a-z0-9._+-])(?P<user>[a-z0-9][a-z0-9._+-]{0,63})\s*(?:@|艾特|at)\s*"
+                           r"(?P<domain>[a-z0-9-]{1,63}(?:\s*(?:\.|点)\s*[a-z0-9-]{1,63}){1,4})")
 _NEGATION_BEFORE: Final = re.compile(r"(不是|不用|别|不要|没有?|不)\s*$")
 _SELF: Final = re.compile(r"(我|本人)(就|也|只)?(不)?(是|系|做|当)[^，,。\s]{0,6}$")
 _SUPPLIER_CUE: Final = re.compile(r"(在用|用的是|用的|用了|用着|已经有|已经上了|买了|签了|一直用|现在用|合作|上了|有在用|"

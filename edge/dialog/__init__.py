@@ -1,0 +1,1 @@
+"""Dialogue: the script (话术), state tracking, policy and replies of one call."""
