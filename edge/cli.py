@@ -157,6 +157,15 @@ def export_intent(corpus, test_csv, out, init, teacher_epochs, student_epochs, m
                f"{manifest['build']['durations_s']['total']} s)")
 
 
+def _register_dialog_commands() -> None:
+    from edge import cli_dialog
+
+    cli_dialog.register(cli)
+
+
+_register_dialog_commands()
+
+
 def main() -> None:
     cli(prog_name="salesbot")
 
