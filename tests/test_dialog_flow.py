@@ -238,3 +238,15 @@ def test_state_snapshot_is_plain_data():
     json.dumps(bot.state.to_dict(), ensure_ascii=False)
     assert bot.log[-1].goal == {"callback_time": "2025-03-06T10:00:00+08:00"}
     assert set(bot.log[-1].timings_ms) >= {"nlu", "slots", "policy", "reply", "total"}
+
+
+def test_wechat_question_and_a_plain_yes():
+    bot = dialogue(["好的", "三十个", "发个资料吧", "发我微信", "对"])
+    assert bot.state.goal()["company_size"] == 30  # a bare count answers the head-count question
+    assert [t.node for t in bot.log[-2:]] == ["ask_wechat", "close_send_info"]
+    assert bot.state.goal()["wechat"] == "same_as_phone" and bot.state.outcome == "info_requested"
+
+
+def test_bare_count_elsewhere_is_not_a_head_count():
+    bot = dialogue(["好的", "三十人", "要二十个"])
+    assert bot.state.goal()["company_size"] == 30

@@ -47,6 +47,9 @@ def values(text, kind):
     ("听朝十点", "2025-03-06T10:00:00+08:00"),
     ("下礼拜一先", "2025-03-10T10:00:00+08:00"),
     ("明儿个下午", "2025-03-06T15:00:00+08:00"),
+    ("下个月十号以后", "2025-04-10T10:00:00+08:00"),
+    ("周三下午再打吧 今天都排满了", "2025-03-05T15:00:00+08:00"),
+    ("下下周一", "2025-03-17T10:00:00+08:00"),
 ])
 def test_time_expressions(text, expected):
     assert times(text) == [expected]
@@ -82,6 +85,8 @@ def test_numbers(text, value):
 
 def test_amounts_and_digits():
     assert parse_amount("五六万") == (60000, True)
+    assert parse_amount("十五六") == (16, True)
+    assert parse_amount("廿几") == (25, True)
     assert parse_amount("两百来") == (200, True)
     assert parse_amount("十几") == (15, True)
     assert spoken_digits("幺三八 一二三四 五六七八") == [("13812345678", 0, 13)]
@@ -119,6 +124,13 @@ def test_extract_never_crashes(text):
     ("我做不了主 要问老板", "role", ["staff"]),
     ("发给我们老板", "role", []),
     ("万一不好用呢", "budget", []),
+    ("我哋公司廿几个人", "company_size", [25]),
+    ("业务员有十五六个", "count", [16]),
+    ("买二十个账号", "count", []),
+    ("我得问问我们领导", "role", ["staff"]),
+    ("我系老细", "role", ["owner"]),
+    ("发邮箱 wang点li at 163点com", "email", ["wang.li@163.com"]),
+    ("发我微信 就是这个手机号", "wechat", [SAME_AS_PHONE]),
 ])
 def test_slot_values(text, kind, expected):
     assert values(text, kind) == expected

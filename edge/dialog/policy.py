@@ -108,7 +108,8 @@ def step(script: Script, state: DialogueState, turn: CallerTurn, now: datetime) 
     labels = [label for label in turn.labels if label != OTHER]
     if backchannel and not labels and "confirm_yes" in node.expect:
         labels = ["confirm_yes"]
-    decision.changed = track(state, labels, list(turn.mentions), now, node.ask, node.confirms, turn.text)
+    decision.changed = track(state, labels, list(turn.mentions), now, node.ask, node.confirms, turn.text,
+                             node.yes_sets)
     state.intents.append(labels or [OTHER])
 
     target = _dominant(script, node, labels)

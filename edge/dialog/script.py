@@ -62,6 +62,8 @@ class Node:
     """Slot this node reads back: yes confirms it, no denies it."""
     only_if: dict[str, str] = field(default_factory=dict)
     """Slot -> value: unless all hold, the node is passed straight on to `next`."""
+    yes_sets: dict[str, str] = field(default_factory=dict)
+    """Slot -> value a plain yes at this node gives (微信就是这个手机号吗？对)."""
     default: str | None = None
     """Node for an answer that matched nothing expected but said something (an intent or a slot)."""
     fallback: str | None = None
@@ -196,8 +198,9 @@ class Script:
                     entry[name] = getattr(node, name)
             if node.expect:
                 entry["expect"] = dict(node.expect)
-            if node.only_if:
-                entry["only_if"] = dict(node.only_if)
+            for key in ("only_if", "yes_sets"):
+                if getattr(node, key):
+                    entry[key] = dict(getattr(node, key))
             for name, default in (("interruptible", True), ("dnc", False), ("transfer", False)):
                 if getattr(node, name) != default:
                     entry[name] = getattr(node, name)
@@ -315,7 +318,7 @@ class _Reader:
         self.word(name, path, f"node name {name!r}", optional=False)
         what = f"node {name!r}"
         known = ("say", "expect", "reprompt", "rephrase", "interruptible", "ask", "next", "confirms", "only_if",
-                 "default", "fallback", "end", "dnc", "transfer", "task")
+                 "yes_sets", "default", "fallback", "end", "dnc", "transfer", "task")
         spec = self.mapping(spec, path, what, known)
         if "say" not in spec:
             self.fail(path, f"{what} has no `say` line")
@@ -326,13 +329,16 @@ class _Reader:
         expect = self.mapping(spec.get("expect") or {}, path + ("expect",), f"{what} field 'expect'")
         for intent, target in expect.items():
             self.word(target, path + ("expect", intent), f"{what} field 'expect.{intent}'", optional=False)
-        only_if = self.mapping(spec.get("only_if") or {}, path + ("only_if",), f"{what} field 'only_if'")
-        for slot, value in only_if.items():
-            if not isinstance(value, (str, int)) or isinstance(value, bool):
-                self.fail(path + ("only_if", slot), f"{what} field 'only_if.{slot}' must be a slot value")
+        conditions = {}
+        for key in ("only_if", "yes_sets"):
+            conditions[key] = self.mapping(spec.get(key) or {}, path + (key,), f"{what} field {key!r}")
+            for slot, value in conditions[key].items():
+                if not isinstance(value, (str, int)) or isinstance(value, bool):
+                    self.fail(path + (key, slot), f"{what} field '{key}.{slot}' must be a slot value")
         return Node(
             name=name, say=say, expect={str(k): v for k, v in expect.items()},
-            only_if={str(k): v for k, v in only_if.items()},
+            only_if={str(k): v for k, v in conditions["only_if"].items()},
+            yes_sets={str(k): v for k, v in conditions["yes_sets"].items()},
             reprompt=self.text(spec.get("reprompt"), path + ("reprompt",), f"{what} field 'reprompt'", True),
             rephrase=self.text(spec.get("rephrase"), path + ("rephrase",), f"{what} field 'rephrase'", True),
             interruptible=self.flag(spec.get("interruptible"), path + ("interruptible",), f"{what} field "

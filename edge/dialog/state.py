@@ -89,7 +89,8 @@ class DialogueState:
 
 
 def track(state: DialogueState, labels: Iterable[str], mentions: list[SlotMention], now: datetime,
-          asks: str | None = None, confirms: str | None = None, text: str = "") -> list[str]:
+          asks: str | None = None, confirms: str | None = None, text: str = "",
+          yes_sets: dict[str, Any] | None = None) -> list[str]:
     """Update `state` in place from one caller turn.
 
     Args:
@@ -99,6 +100,7 @@ def track(state: DialogueState, labels: Iterable[str], mentions: list[SlotMentio
         now: the call time the turn was said at.
         asks / confirms: the slot the bot's last node asked for / read back.
         text: the caller's words (to spot correction words).
+        yes_sets: slot values a plain yes gives at the bot's last node.
 
     Returns:
         Names of the slots this turn changed.
@@ -133,6 +135,11 @@ def track(state: DialogueState, labels: Iterable[str], mentions: list[SlotMentio
         elif {"confirm_yes", "agree_meeting", "interested"} & set(labels):
             state.slots[confirms].status = "confirmed"
             state.slots[confirms].confidence = 1.0
+    if yes_sets and "confirm_yes" in labels and "deny_no" not in labels:
+        for slot, value in yes_sets.items():
+            if slot not in changed and state.value(slot) is None:
+                yes = SlotMention(slot, value, text, 0, 0.9)
+                _set(state, slot, value, yes, changed)
     if state.value("budget") == 0 and "no_budget" not in state.objections:
         state.objections.append("no_budget")
     return changed
@@ -166,10 +173,12 @@ def _slot_for(state: DialogueState, mention: SlotMention, labels: list[str], ask
         return None
     if kind in _DIRECT:
         return kind
+    if kind == "count":
+        return "company_size" if asks == "company_size" else None
     if kind in ("budget", "budget_per_seat"):
         return kind if mention.cue or "budget_info" in labels or asks == kind else None
     if kind == "supplier":
-        correction = state.value("supplier") is not None and (correcting or mention.negated)
+        correction = "supplier" in state.slots and (correcting or mention.negated)
         return kind if mention.cue or "already_have_supplier" in labels or asks == kind or correction else None
     if kind == "channel":
         spelled = any(m.kind in ("wechat", "email") for m in mentions)

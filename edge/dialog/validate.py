@@ -48,9 +48,10 @@ def problems(script: Script, labels: list[str] | None = None, lines: _source.Lin
             if slot is not None and slot not in STATE_SLOTS:
                 add(path + (slot_field,), f"{what} field {slot_field!r}: unknown slot {slot!r}; known: "
                                           f"{', '.join(STATE_SLOTS)}")
-        for slot in node.only_if:
-            if slot not in STATE_SLOTS:
-                add(path + ("only_if", slot), f"{what} field 'only_if': unknown slot {slot!r}")
+        for key in ("only_if", "yes_sets"):
+            for slot in getattr(node, key):
+                if slot not in STATE_SLOTS:
+                    add(path + (key, slot), f"{what} field {key!r}: unknown slot {slot!r}")
         if node.only_if and not node.next:
             add(path + ("only_if",), f"{what} has `only_if` but no `next` node to pass on to when it does not hold")
         if node.ask and not node.next:

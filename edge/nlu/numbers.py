@@ -12,6 +12,8 @@ from typing import Final
 DIGITS: Final = {"零": 0, "〇": 0, "一": 1, "幺": 1, "二": 2, "两": 2, "俩": 2, "三": 3, "四": 4, "五": 5,
                  "六": 6, "七": 7, "八": 8, "九": 9}
 UNITS: Final = {"十": 10, "百": 100, "千": 1000, "万": 10_000, "亿": 100_000_000}
+TENS: Final = {"廿": "二十", "卅": "三十"}
+"""Cantonese and written forms of 20 and 30 (廿几个人)."""
 NUMERAL_CHARS: Final = "".join(DIGITS) + "".join(UNITS) + "0123456789"
 NUMBER_RE: Final = re.compile(rf"[{NUMERAL_CHARS}]+")
 """A run of numeral characters; parse it with `parse_int`."""
@@ -25,6 +27,8 @@ def parse_int(text: str) -> int | None:
         return None
     if _ARABIC.fullmatch(text):
         return int(text)
+    for short, full in TENS.items():
+        text = text.replace(short, full)
     total, section = 0, 0
     digit: int | None = None
     unit_before: int | None = None
@@ -63,6 +67,8 @@ def parse_amount(text: str) -> tuple[int, bool] | None:
     "几十" -> (30, True), "三万" -> (30000, False). None if unreadable.
     """
     text = text.strip()
+    for short, full in TENS.items():
+        text = text.replace(short, full)
     approx = False
     for marker in ("来", "多", "左右", "上下", "出头", "几"):
         if marker in text:
@@ -73,9 +79,15 @@ def parse_amount(text: str) -> tuple[int, bool] | None:
             .replace("几万", "三万")
         if "几" in base:
             return None
-    pair = re.fullmatch(rf"([{''.join(DIGITS)}])([{''.join(DIGITS)}])([{''.join(UNITS)}]*)", base)
+    digits = "".join(DIGITS)
+    pair = re.fullmatch(rf"([{digits}])([{digits}])([{''.join(UNITS)}]*)", base)
     if pair and DIGITS[pair.group(2)] == DIGITS[pair.group(1)] + 1:
         value = parse_int(pair.group(2) + pair.group(3))
+        return (value, True) if value is not None else None
+    # "十五六", "二十七八": a range of units after the tens
+    tail = re.fullmatch(rf"(.*十)([{digits}])([{digits}])", base)
+    if tail and DIGITS[tail.group(3)] == DIGITS[tail.group(2)] + 1:
+        value = parse_int(tail.group(1) + tail.group(3))
         return (value, True) if value is not None else None
     value = parse_int(base)
     return (value, approx) if value is not None else None

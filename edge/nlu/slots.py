@@ -24,13 +24,17 @@ from edge.nlu.numbers import parse_amount, spoken_digits
 from edge.nlu.timeexpr import TimeMention, find_times
 
 SLOT_KINDS: Final = ("time", "phone", "wechat", "email", "company_size", "budget", "budget_per_seat",
-                     "supplier", "channel", "role")
+                     "supplier", "channel", "role", "count")
+"""`count` is a bare "二十个": a head count only where the bot asked for one."""
 SAME_AS_PHONE: Final = "same_as_phone"
 """WeChat value when the caller says the WeChat ID is the phone number."""
 
-_AMOUNT: Final = r"[零一二两三四五六七八九十\d几][零一二两三四五六七八九十百千万\d几来多]*"
+_AMOUNT: Final = r"[零一二两三四五六七八九十廿卅\d几][零一二两三四五六七八九十百千万\d几来多]*"
 _PEOPLE: Final = re.compile(rf"(?P<n>{_AMOUNT})(?:来|多|左右)?(?:个|名|号)?(?:人|员工|销售|业务员)")
 _MONEY: Final = re.compile(rf"(?P<n>{_AMOUNT}(?:万|千|百))(?:左右|来|多)?(?:块钱|块|元)?|(?P<m>{_AMOUNT})(?:块钱|块|元)")
+_COUNT: Final = re.compile(rf"(?P<n>{_AMOUNT})(?:来|多)?(?:个|位)(?=$|[\s，,。！？!?吧啊呢哦嘛左右的样])")
+_ASK_BOSS: Final = re.compile(r"(要|得|需要|还得|还要)(先)?(问|问问|请示|汇报|商量|报给|跟)(一下)?(我们|我们的|公司)?"
+                              r"(老板|领导|经理|老总|上面)")
 _BUDGET_CUE: Final = re.compile(r"预算|最多|上限|不超过|以内|能接受|能出|准备了|顶天|投入|批了|花个?|控制在")
 _NO_BUDGET: Final = re.compile(r"没(有)?(这笔|这个|什么)?预算|预算(已经|都)?(用完|花完|没了)")
 _PER_SEAT: Final = re.compile(r"每人|一个人|人均|每个账号|一个账号|按人头|每个销售|一个销售|每个人|每个用户|一个用户")
@@ -39,8 +43,10 @@ _MOBILE: Final = re.compile(r"1[3-9]\d{9}")
 _LANDLINE: Final = re.compile(r"0\d{9,11}")
 _WECHAT_ID: Final = re.compile(r"(?:微信号?|vx|wx)\s*(?:号)?\s*(?:是|就是|:)?\s*(?P<id>[a-z][a-z0-9_-]{5,19})")
 _WECHAT_SAME: Final = re.compile(r"微信(号)?(就是|跟|和)?(这个|手机|电话)?(号|号码)?(同号|一样|也是这个)|微信同号|"
-                                 r"微信就是(这个|手机|电话)号|(这个|手机|电话)号(就是|也是)微信|就?用(这个|呢个)号加")
-_EMAIL: Final = re.compile(r"(?<![a-z0-9._+-])(?P<user>[a-z0-9][a-z0-9._+-]{0,63})\s*(?:@|艾特|at)\s*"
+                                 r"微信[^，,。]{0,4}(就是|也是|用)(这个|我的|呢个)?(手机|电话)?号|"
+                                 r"(这个|手机|电话)号(码)?(就是|也是)微信|就?用(这个|呢个)号加|手机号就是微信")
+_EMAIL: Final = re.compile(r"(?<![a-z0-9._+-])(?P<user>[a-z0-9][a-z0-9._+-]{0,63}(?:点[a-z0-9][a-z0-9._+-]{0,63}){0,3})"
+                           r"\s*(?:@|艾特|at)\s*"
                            r"(?P<domain>[a-z0-9-]{1,63}(?:\s*(?:\.|点)\s*[a-z0-9-]{1,63}){1,4})")
 _NEGATION_BEFORE: Final = re.compile(r"(不是|不用|别|不要|没有?|不)\s*$")
 _SELF: Final = re.compile(r"(我|本人)(就|也|只)?(不)?(是|系|做|当)[^，,。\s]{0,6}$")
@@ -118,7 +124,8 @@ def _contacts(text: str) -> list[SlotMention]:
         found.append(SlotMention("wechat", SAME_AS_PHONE, match.group(), match.start(), 0.9))
     for match in _EMAIL.finditer(text):
         domain = re.sub(r"\s*(?:\.|点)\s*", ".", match.group("domain"))
-        found.append(SlotMention("email", f"{match.group('user')}@{domain}", match.group(), match.start(), 0.9))
+        user = match.group("user").replace("点", ".")
+        found.append(SlotMention("email", f"{user}@{domain}", match.group(), match.start(), 0.9))
     return found
 
 
@@ -149,6 +156,12 @@ def _size_and_budget(text: str) -> list[SlotMention]:
         found.append(SlotMention("company_size", parsed[0], match.group(), match.start(),
                                  0.6 if parsed[1] or "来" in match.group() or "多" in match.group() else 0.85,
                                  negated=_negated(text, match.start())))
+    if not any(m.kind == "company_size" for m in found):
+        for match in _COUNT.finditer(text):
+            parsed = parse_amount(match.group("n"))
+            if parsed is not None and 1 <= parsed[0] <= 1_000_000 and \
+                    not any(s <= match.start() < e for s, e in money_spans):
+                found.append(SlotMention("count", parsed[0], match.group(), match.start(), 0.6))
     return found
 
 
@@ -196,6 +209,9 @@ def _roles(text: str, lexicon: _lexicon.Lexicon) -> list[SlotMention]:
     words = {w: role.name for role in lexicon.roles.values() for w in role.words}
     for start, end, name in _words(text, phrases):
         found.append(SlotMention("role", name, text[start:end], start, 0.8))
+    for match in _ASK_BOSS.finditer(text):
+        if not any(s <= match.start() < s + len(m.text) for m in found for s in (m.start,)):
+            found.append(SlotMention("role", "staff", match.group(), match.start(), 0.7))
     taken = [(m.start, m.start + len(m.text)) for m in found]
     for start, end, name in _words(text, words):
         if any(s <= start < e for s, e in taken):

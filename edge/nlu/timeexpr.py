@@ -58,7 +58,8 @@ _SCANNER: Final = re.compile("|".join(f"(?P<{kind}>{pattern})" for kind, pattern
 _KINDS: Final = [kind for kind, _ in _PATTERNS]
 _GLUE: Final = re.compile(r"[\s的,，、]{0,2}")
 _NEG_BEFORE: Final = re.compile(r"(不是|不要|别|不能|不在)\s*$")
-_NEG_AFTER: Final = re.compile(r"^\s*(不行|不方便|没空|不可以|不太行|没时间|不在|有事|不合适|不好)")
+_NEG_AFTER: Final = re.compile(r"^\s*(都|也|已经|全)?(不行|不方便|没空|不可以|不太行|没时间|不在|有事|不合适|不好|排满|满了|"
+                               r"约满|有安排|要加班|加班|开会)")
 _NOT_CLOCK_BEFORE: Final = re.compile(r"[有一好快慢这那点]$")
 _NOT_CLOCK_AFTER: Final = re.compile(r"^(意见|要求|建议|问题|内容|东西|事|理由|原因|看法|不足|好处|优势|需求|区别)")
 _DAY_KINDS: Final = {"week", "weekend", "nextweek", "month", "nextmonth", "yearend", "date", "inndays", "pass",
@@ -152,6 +153,9 @@ def _joins(group, kind: str, match: re.Match, text: str) -> bool:
     previous_kind, previous = group[-1]
     if not _GLUE.fullmatch(text[previous.end():match.start()]):
         return False
+    if previous_kind in ("nextmonth", "month") and kind == "date" and match.group("mon") is None \
+            and len(group) == 1:
+        return True  # 下个月十号
     kinds = {_slot_of(k) for k, _ in group}
     order = ("day", "part", "clock")
     slot = _slot_of(kind)
@@ -169,7 +173,22 @@ def _slot_of(kind: str) -> str:
 def _build(group, text: str, now: datetime) -> TimeMention | None:
     today = now.date()
     fields: dict = {"day": None, "hour": None, "minute": None, "part": None, "delta": None, "approx": False}
+    start, end = group[0][1].start(), group[-1][1].end()
+    if len(group) > 1 and group[0][0] in ("nextmonth", "month") and group[1][0] == "date":
+        month_start, _, _ = _day("nextmonth" if group[0][0] == "nextmonth" or
+                                 (group[0][1].group("mpre") or "").startswith("下") else "date0", group[0][1], today)
+        group = [("monthday", (month_start, group[1][1]))] + group[2:]
     for kind, match in group:
+        if kind == "monthday":
+            month_start, date_match = match
+            dom = parse_int(date_match.group("dom"))
+            try:
+                fields["day"] = month_start.replace(day=dom) if dom else None
+            except ValueError:
+                return None
+            if fields["day"] is None:
+                return None
+            continue
         if kind in _DAY_KINDS:
             day, approx, part = _day(kind, match, today)
             if day is None:
@@ -184,13 +203,14 @@ def _build(group, text: str, now: datetime) -> TimeMention | None:
                 return None
         else:
             fields["delta"], fields["approx"] = _relative(kind, match)
-    start, end = group[0][1].start(), group[-1][1].end()
     negated = bool(_NEG_BEFORE.search(text[max(0, start - 3):start]) or _NEG_AFTER.search(text[end:end + 4]))
     return TimeMention(text=text[start:end], start=start, end=end, negated=negated, **fields)
 
 
 def _day(kind: str, match: re.Match, today: date) -> tuple[date | None, bool, str | None]:
     monday = today - timedelta(days=today.weekday())
+    if kind == "date0":  # this month, for 这个月十号
+        return today.replace(day=1), False, None
     if kind == "day":
         offset, part = _DAY_WORDS[match.group()]
         return today + timedelta(days=offset), False, part
