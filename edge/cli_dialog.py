@@ -59,7 +59,8 @@ def parse_now(value: str | None, timezone: str) -> datetime:
     try:
         when = datetime.fromisoformat(value)
     except ValueError:
-        raise click.BadParameter(f"{value!r} is not an ISO date-time such as 2025-03-05T14:20", param_hint="--now")
+        raise click.BadParameter(f"{value!r} is not an ISO date-time such as 2025-03-05T14:20",
+                                 param_hint="--now") from None
     return when.replace(tzinfo=tz) if when.tzinfo is None else when
 
 

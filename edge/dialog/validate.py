@@ -124,7 +124,7 @@ def _check_graph(script: Script, add) -> None:
             if target not in seen:
                 seen.add(target)
                 queue.append(target)
-    for name, node in script.nodes.items():
+    for name in script.nodes:
         if name not in seen:
             add(("nodes", name), f"node {name!r} is unreachable: no node, global handler or setting leads to it")
     # A loop with no exit: from some reachable node no end node can be reached

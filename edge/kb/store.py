@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import logging
 import sqlite3
+from collections import Counter
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -35,9 +36,16 @@ _LOGGER = logging.getLogger(__name__)
 CANDIDATES: Final = 50
 """Results taken from each retriever before fusion."""
 MAX_QUERY_CHARS: Final = 300
+COMMON_TERM_SHARE: Final = 0.1
+COMMON_TERM_MIN_ROWS: Final = 200
+"""A term in more than max(200, 10% of entries) is left out of FTS queries."""
+TEXT_WEIGHT: Final = 0.5
+"""Weight of the FTS5 ranking in the fusion (the vector ranking has 1); 0.5 was best on
+the tuning questions (tests/data/kb_dev.csv), equal weights cost one question in 53 at rank 1."""
 QUESTION_WEIGHT: Final = 2
 """The question (and aliases) count this many times against the answer in the vectors."""
 MIGRATIONS: Final = Migrations("kb")
+RETRIEVERS: Final = ("text", "vector")
 
 
 @MIGRATIONS(name="001_entries")
@@ -98,6 +106,9 @@ class KnowledgeBase:
         self._loaded_version: int | None = None
         self._entries: list[dict] = []
         self._index: NgramIndex | None = None
+        self._by_id: dict[str, int] = {}
+        self._common: frozenset[str] = frozenset()
+        self._search_sql = ""
 
     @classmethod
     def open(cls, path: str | Path | None = None, lexicon: _lexicon.Lexicon | None = None,
@@ -128,7 +139,7 @@ class KnowledgeBase:
 
     @property
     def version(self) -> int:
-        return int(self.db["kb_meta"].get("version")["value"])
+        return int(self.db.execute("select value from kb_meta where key = 'version'").fetchone()[0])
 
     def count(self) -> int:
         return self.db["entries"].count
@@ -158,15 +169,18 @@ class KnowledgeBase:
         added = updated = unchanged = removed = 0
         try:
             with self.db.atomic():
+                existing = {row[0]: (row[1], row[2]) for row in self.db.execute("select id, digest, origin from entries")}
+                changed = []
                 for entry in entries:
                     digest = entry.digest()
-                    existing = self.db.execute("select digest, origin from entries where id = ?", [entry.id]).fetchone()
-                    if existing is not None and existing[0] == digest and existing[1] == origin:
+                    if existing.get(entry.id) == (digest, origin):
                         unchanged += 1
                         continue
-                    table.upsert(self._row(entry, origin, digest, now), pk="id")
-                    added += existing is None
-                    updated += existing is not None
+                    changed.append(self._row(entry, origin, digest, now))
+                    added += entry.id not in existing
+                    updated += entry.id in existing
+                if changed:
+                    table.upsert_all(changed, pk="id")
                 if prune:
                     keep = {e.id for e in entries}
                     stale = [r[0] for r in self.db.execute("select id from entries where origin = ?", [origin])
@@ -191,28 +205,33 @@ class KnowledgeBase:
                 "origin": origin, "q_terms": " ".join(terms(question_text, self.lexicon)),
                 "a_terms": " ".join(terms(entry.answer, self.lexicon)), "digest": digest, "updated_at": now}
 
-    def search(self, query: str, tags: Sequence[str] | None = None, k: int = 3) -> list[Hit]:
+    def search(self, query: str, tags: Sequence[str] | None = None, k: int = 3,
+               retrievers: Sequence[str] = RETRIEVERS) -> list[Hit]:
         """The k best entries for a question, optionally only those with one of `tags`.
 
         Any text is safe here: it is cut into quoted terms (see edge.kb.text.fts_query)
         and bound as a parameter.
+
+        Args:
+            retrievers: which rankings to fuse, "text" (FTS5) and/or "vector";
+                one alone is for measuring (benchmarks/kb.py).
         """
         query = query[:MAX_QUERY_CHARS]
         self._refresh()
         if not self._entries:
             return []
-        by_id = {row["id"]: i for i, row in enumerate(self._entries)}
+        by_id = self._by_id
         text_ranked = []
-        safe = fts_query(query, self.lexicon)
+        safe = fts_query(query, self.lexicon, self._common) if "text" in retrievers else None
         if safe is not None:
-            text_ranked = [by_id[r["id"]] for r in self.db["entries"].search(safe, columns=["id"], limit=CANDIDATES)
-                           if r["id"] in by_id]
+            # the SQL is sqlite-utils' Table.search_sql, built once per index load
+            text_ranked = [by_id[r[0]] for r in self.db.execute(self._search_sql, {"query": safe}) if r[0] in by_id]
         vector_scores = self._index.scores(ngrams(query, self.lexicon))
-        vector_ranked = [row for row, _ in self._index.top(vector_scores, CANDIDATES)]
+        vector_ranked = [row for row, _ in self._index.top(vector_scores, CANDIDATES)] if "vector" in retrievers else []
         fused: dict[int, float] = {}
-        for ranked in (text_ranked, vector_ranked):
+        for weight, ranked in ((TEXT_WEIGHT, text_ranked), (1.0, vector_ranked)):
             for rank, row in enumerate(ranked, 1):
-                fused[row] = fused.get(row, 0.0) + 1.0 / (self.rrf_k + rank)
+                fused[row] = fused.get(row, 0.0) + weight / (self.rrf_k + rank)
         wanted = set(tags or ())
         order = sorted(fused, key=lambda row: (-fused[row], -vector_scores[row]))
         hits = []
@@ -231,10 +250,17 @@ class KnowledgeBase:
         version = self.version
         if version == self._loaded_version and self._index is not None:
             return
-        rows = list(self.db.query("select id, question, aliases, answer, tags, source from entries order by rowid"))
+        rows = list(self.db.query("select id, question, aliases, answer, tags, source, q_terms, a_terms from entries "
+                                  "order by rowid"))
+        frequency: Counter = Counter()
         for row in rows:
             row["tags"] = json.loads(row["tags"])
             row["aliases"] = json.loads(row["aliases"])
+            frequency.update(set(row.pop("q_terms").split()) | set(row.pop("a_terms").split()))
+        limit = max(COMMON_TERM_MIN_ROWS, COMMON_TERM_SHARE * len(rows))
+        self._common = frozenset(term for term, count in frequency.items() if count > limit)
+        self._by_id = {row["id"]: i for i, row in enumerate(rows)}
+        self._search_sql = self.db["entries"].search_sql(columns=["id"], limit=CANDIDATES)
         documents = []
         for row in rows:
             counts = ngrams(" ".join([row["question"], *row["aliases"], *row["tags"]]), self.lexicon)

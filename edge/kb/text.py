@@ -33,15 +33,19 @@ def terms(text: str, lexicon: Lexicon) -> list[str]:
     return out
 
 
-def fts_query(text: str, lexicon: Lexicon) -> str | None:
+def fts_query(text: str, lexicon: Lexicon, common: frozenset[str] | set[str] = frozenset()) -> str | None:
     """A safe FTS5 query: each term double-quoted, joined by OR; None if nothing to search.
+
+    Terms in `common` (found in a large share of a big knowledge base) are
+    left out: their BM25 weight is near zero, yet an OR over them makes FTS5
+    score almost every row (10 ms instead of 1 ms at 10,000 entries).
 
     Terms hold only CJK characters, latin letters and digits, and are quoted
     besides (a quote inside would be doubled), so no caller text can become
     FTS5 syntax (AND, NEAR, *, column filters); the query itself is passed as
     a bound parameter, so it cannot become SQL.
     """
-    unique = list(dict.fromkeys(terms(text, lexicon)))[:MAX_QUERY_TERMS]
+    unique = [t for t in dict.fromkeys(terms(text, lexicon)) if t not in common][:MAX_QUERY_TERMS]
     if not unique:
         return None
     return " OR ".join('"' + term.replace('"', '""') + '"' for term in unique)
@@ -49,12 +53,12 @@ def fts_query(text: str, lexicon: Lexicon) -> str | None:
 
 def ngrams(text: str, lexicon: Lexicon) -> Counter:
     """Character 1-3-grams of each run of the canonical text (for the vector side)."""
-    counts: Counter = Counter()
+    grams: list[str] = []
     for run in _RUN.findall(lexicon.content(text)):
         if not _CJK.match(run):
-            counts[run] += 1
+            grams.append(run)
             continue
-        for n in (1, 2, 3):
-            for i in range(len(run) - n + 1):
-                counts[run[i:i + n]] += 1
-    return counts
+        grams.extend(run)
+        grams.extend([run[i:i + 2] for i in range(len(run) - 1)])
+        grams.extend([run[i:i + 3] for i in range(len(run) - 2)])
+    return Counter(grams)

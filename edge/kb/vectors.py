@@ -27,22 +27,27 @@ class NgramIndex:
 
     def __init__(self, documents: Sequence[Counter]):
         self.size = len(documents)
-        frequency: Counter = Counter()
-        for counts in documents:
-            frequency.update(counts.keys())
-        self.vocabulary = {term: column for column, term in enumerate(sorted(frequency))}
-        self.idf = np.array([math.log((1 + self.size) / (1 + frequency[t])) + 1.0 for t in sorted(frequency)],
-                            dtype=np.float32)
-        postings: list[list[tuple[int, float]]] = [[] for _ in self.vocabulary]
-        for row, counts in enumerate(documents):
-            weights = {self.vocabulary[t]: (1.0 + math.log(c)) * self.idf[self.vocabulary[t]] for t, c in counts.items()}
-            norm = math.sqrt(sum(w * w for w in weights.values())) or 1.0
-            for column, weight in weights.items():
-                postings[column].append((row, weight / norm))
-        lengths = np.array([len(p) for p in postings], dtype=np.int64)
-        self.offsets = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64)
-        self.rows = np.fromiter((r for p in postings for r, _ in p), dtype=np.int32, count=int(lengths.sum()))
-        self.weights = np.fromiter((w for p in postings for _, w in p), dtype=np.float32, count=int(lengths.sum()))
+        self.vocabulary: dict[str, int] = {}
+        rows: list[int] = []
+        columns: list[int] = []
+        counts: list[int] = []
+        setdefault = self.vocabulary.setdefault
+        for row, document in enumerate(documents):
+            for term, count in document.items():
+                columns.append(setdefault(term, len(self.vocabulary)))
+                rows.append(row)
+                counts.append(count)
+        row_ids = np.array(rows, dtype=np.int32)
+        column_ids = np.array(columns, dtype=np.int64)
+        frequency = np.bincount(column_ids, minlength=len(self.vocabulary))
+        self.idf = (np.log((1.0 + self.size) / (1.0 + frequency)) + 1.0).astype(np.float32)
+        weights = (1.0 + np.log(np.array(counts, dtype=np.float32))) * self.idf[column_ids]
+        norms = np.sqrt(np.bincount(row_ids, weights=weights * weights, minlength=self.size)).astype(np.float32)
+        weights = weights / np.maximum(norms, 1e-12)[row_ids]
+        order = np.argsort(column_ids, kind="stable")
+        self.rows = row_ids[order]
+        self.weights = weights[order].astype(np.float32)
+        self.offsets = np.concatenate([[0], np.cumsum(frequency)]).astype(np.int64)
 
     def scores(self, query: Counter) -> np.ndarray:
         """Cosine similarity of the query with every document (0 where nothing is shared)."""
@@ -57,7 +62,7 @@ class NgramIndex:
         norm = math.sqrt(sum(w * w for w in weights))
         rows = np.concatenate([self.rows[self.offsets[c]:self.offsets[c + 1]] for c in columns])
         values = np.concatenate([self.weights[self.offsets[c]:self.offsets[c + 1]] * (w / norm)
-                                 for c, w in zip(columns, weights)])
+                                 for c, w in zip(columns, weights, strict=True)])
         return np.bincount(rows, weights=values, minlength=self.size).astype(np.float32)
 
     def search(self, query: Counter, k: int) -> list[tuple[int, float]]:
