@@ -34,12 +34,11 @@ class _DefaultGroup(_Group):
 
     default_command = "classify"
 
-    def resolve_command(self, ctx, args):
-        if args and args[0] not in self.commands and not args[0].startswith("-"):
+    def parse_args(self, ctx, args):
+        # Before click parses options: `intent --json TEXT` belongs to the default command too.
+        if args and args[0] not in self.commands and args[0] not in ("-h", "--help"):
             args = [self.default_command, *args]
-        elif args and args[0].startswith("-") and args[0] not in ("-h", "--help"):
-            args = [self.default_command, *args]
-        return super().resolve_command(ctx, args)
+        return super().parse_args(ctx, args)
 
 
 @click.group(cls=_Group, context_settings=CONTEXT_SETTINGS)
@@ -258,6 +257,7 @@ def export_intent(corpus, test_csv, out, init, teacher_epochs, student_epochs, m
                f"{manifest['build']['durations_s']['total']} s)")
 
 
+<<<<<<< HEAD
 @cli.group(cls=_Group, context_settings=CONTEXT_SETTINGS)
 def systemd() -> None:
     """Run the appliance as a systemd service."""
@@ -287,6 +287,15 @@ def systemd_install(prefix: Path | None, root: Path, print_only: bool) -> None:
     click.echo(f"wrote {result.unit_path}")
     click.echo(f"{'wrote' if result.config_written else 'kept existing'} {result.config_path}")
     click.echo("next: systemctl daemon-reload && systemctl enable --now edge-salesbot")
+=======
+def _register_dialog_commands() -> None:
+    from edge import cli_dialog
+
+    cli_dialog.register(cli)
+
+
+_register_dialog_commands()
+>>>>>>> dialog
 
 
 def main() -> None:

@@ -15,6 +15,9 @@ PACKAGE_DIR: Final = Path(__file__).resolve().parent
 DEFAULT_BUNDLE_DIR: Final = PACKAGE_DIR / "models" / "default"
 DEFAULT_INTENT_DIR: Final = DEFAULT_BUNDLE_DIR / "intent"
 ENGINES: Final = ("onnxruntime", "openvino")
+DATA_DIR: Final = PACKAGE_DIR / "data"
+DEFAULT_SCRIPT: Final = DATA_DIR / "script.yaml"
+DEFAULT_KNOWLEDGE: Final = DATA_DIR / "knowledge.csv"
 
 
 @dataclass
@@ -58,9 +61,80 @@ class DataConfig:
 
 
 @dataclass
+class DialogConfig:
+    script: Path = DEFAULT_SCRIPT
+    """The script (话术) file: YAML, see edge/data/script.yaml."""
+    timezone: str = "Asia/Shanghai"
+    """IANA zone that "明天下午三点" is resolved in; due dates carry its offset."""
+    max_answer_chars: int = 80
+    """A knowledge answer longer than this is cut at a sentence end before it is spoken."""
+
+    def validate(self) -> None:
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+        try:
+            ZoneInfo(self.timezone)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ConfigError(f"dialog.timezone {self.timezone!r} is not an IANA zone such as 'Asia/Shanghai'") from None
+        if self.max_answer_chars < 10:
+            raise ConfigError(f"dialog.max_answer_chars must be >= 10, got {self.max_answer_chars}")
+
+
+@dataclass
+class KbConfig:
+    database: Path | None = None
+    """SQLite knowledge base written by `salesbot kb import`; None: the built-in
+    knowledge (edge/data/knowledge.csv), loaded into memory."""
+    top_k: int = 3
+    """Answers returned by a search."""
+    rrf_k: int = 60
+    """Reciprocal rank fusion constant: score = sum 1 / (rrf_k + rank); 60 is the usual value."""
+
+    def validate(self) -> None:
+        if self.top_k < 1:
+            raise ConfigError(f"kb.top_k must be >= 1, got {self.top_k}")
+        if self.rrf_k < 1:
+            raise ConfigError(f"kb.rrf_k must be >= 1, got {self.rrf_k}")
+
+
+@dataclass
+class RecordsConfig:
+    database: Path | None = None
+    """SQLite file of call records; None: $SALESBOT_DATA_DIR/calls.db
+    (default ~/.local/share/edge-salesbot/calls.db)."""
+
+    def path(self) -> Path:
+        return self.database if self.database is not None else data_dir() / "calls.db"
+
+
+@dataclass
+class LlmConfig:
+    url: str | None = None
+    """Local OpenAI-compatible chat endpoint (http://127.0.0.1:8000/v1/chat/completions)
+    used to phrase knowledge answers; None (the default) uses the templates only."""
+    model: str = "local"
+    """Model name sent to the endpoint."""
+    timeout_ms: int = 800
+    """Hard limit per request; on timeout or any error the template answer is used."""
+
+    def validate(self) -> None:
+        if self.url is not None and not self.url.startswith(("http://127.", "http://localhost", "http://[::1]")):
+            raise ConfigError(f"llm.url must be a local http:// address (the box is offline), got {self.url!r}")
+        if not 50 <= self.timeout_ms <= 10_000:
+            raise ConfigError(f"llm.timeout_ms must be in [50, 10000], got {self.timeout_ms}")
+
+
+@dataclass
 class Config:
     nlu: NluConfig = field(default_factory=NluConfig)
+<<<<<<< HEAD
     data: DataConfig = field(default_factory=DataConfig)
+=======
+    dialog: DialogConfig = field(default_factory=DialogConfig)
+    kb: KbConfig = field(default_factory=KbConfig)
+    records: RecordsConfig = field(default_factory=RecordsConfig)
+    llm: LlmConfig = field(default_factory=LlmConfig)
+>>>>>>> dialog
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "Config":
@@ -74,8 +148,15 @@ class Config:
                 raise ConfigError(f"config section [{name}] must be a table")
             kwargs[name] = _section_from_dict(sections[name].default_factory, name, values)
         config = cls(**kwargs)
+<<<<<<< HEAD
         for f in dataclasses.fields(config):
             getattr(config, f.name).validate()
+=======
+        for section in dataclasses.fields(config):
+            validate = getattr(getattr(config, section.name), "validate", None)
+            if validate is not None:
+                validate()
+>>>>>>> dialog
         return config
 
     def to_dict(self) -> dict[str, Any]:
@@ -96,6 +177,14 @@ def _section_from_dict(section_type, name: str, values: dict[str, Any]):
             value = Path(value)
         kwargs[key] = value
     return section_type(**kwargs)
+
+
+def data_dir() -> Path:
+    """Where records live: $SALESBOT_DATA_DIR, else $XDG_DATA_HOME/edge-salesbot."""
+    if os.environ.get("SALESBOT_DATA_DIR"):
+        return Path(os.environ["SALESBOT_DATA_DIR"])
+    base = os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share"
+    return Path(base) / "edge-salesbot"
 
 
 def load(path: str | Path | None = None) -> Config:

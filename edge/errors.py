@@ -25,9 +25,22 @@ class InputError(SalesbotError):
     """Caller-supplied data (text, audio, files) is unusable."""
 
 
+<<<<<<< HEAD
 class ProtocolError(SalesbotError):
     """A media peer (AudioSocket, WebSocket) sent bytes its protocol forbids; only that call is closed."""
 
 
 class AmiError(SalesbotError):
     """The Asterisk manager interface cannot be reached or refused the login."""
+=======
+class ScriptError(SalesbotError):
+    """A script (话术) file is invalid; names the file, line, node and field."""
+
+
+class KnowledgeError(SalesbotError):
+    """A knowledge file or knowledge base cannot be used; names the file and line."""
+
+
+class RecordsError(SalesbotError):
+    """The call-records database cannot be opened or written."""
+>>>>>>> dialog

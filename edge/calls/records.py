@@ -1,0 +1,144 @@
+"""Call records in SQLite (sqlite-utils, WAL, versioned migrations).
+
+Tables: leads, calls, turns (text, intents, scores, slot mentions, state
+snapshot, timings), outcomes (grade, DNC, the post-call JSON), tasks and
+dnc. Every turn is committed as it happens, so a killed process loses at
+most the turn being written; a call without an outcome row stopped early.
+
+Example:
+    >>> records = Records.open("calls.db")
+    >>> call_id = records.start_call({"lead_name": "张伟", "company": "华星科技"}, "智销云", 1, started_at)
+    >>> records.add_turn(call_id, dialogue.log[-1])
+    >>> records.finish_call(call_id, report)
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import uuid
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any, Final
+
+from sqlite_utils import Database
+from sqlite_utils.migrations import Migrations
+
+from edge.dialog.engine import TurnLog
+from edge.errors import RecordsError
+
+MIGRATIONS: Final = Migrations("calls")
+
+
+@MIGRATIONS(name="001_records")
+def _records(db: Database) -> None:
+    db["leads"].create({"id": int, "name": str, "company": str, "phone": str, "created_at": str}, pk="id")
+    db["calls"].create({"id": str, "lead_id": int, "script": str, "script_version": int, "started_at": str,
+                        "ended_at": str}, pk="id", foreign_keys=[("lead_id", "leads", "id")])
+    db["turns"].create({"id": int, "call_id": str, "idx": int, "at": str, "caller": str, "intents": str,
+                        "scores": str, "mentions": str, "changed": str, "state": str, "node": str, "bot": str,
+                        "answers": str, "overlap": int, "ignored": int, "barge_in": int, "timings": str},
+                       pk="id", foreign_keys=[("call_id", "calls", "id")])
+    db["turns"].create_index(["call_id", "idx"], unique=True)
+    db["outcomes"].create({"call_id": str, "outcome": str, "grade": str, "dnc": int, "transferred": int,
+                           "decision_maker": int, "objections": str, "slots": str, "report": str}, pk="call_id",
+                          foreign_keys=[("call_id", "calls", "id")])
+    db["tasks"].create({"id": int, "call_id": str, "kind": str, "due": str, "channel": str, "contact": str,
+                        "done": int}, pk="id", foreign_keys=[("call_id", "calls", "id")])
+    db["tasks"].create_index(["due"])
+    db["dnc"].create({"key": str, "lead_id": int, "call_id": str, "at": str}, pk="key")
+
+
+class Records:
+    """The call-records database of one box (one writer)."""
+
+    def __init__(self, db: Database):
+        self.db = db
+
+    @classmethod
+    def open(cls, path: str | Path | None) -> "Records":
+        """Open or create the records file (None: in memory) and apply pending migrations.
+
+        Raises:
+            RecordsError: not a SQLite file, or the directory is not writable.
+        """
+        try:
+            if path is None:
+                db = Database(memory=True)
+            else:
+                Path(path).parent.mkdir(parents=True, exist_ok=True)
+                db = Database(path)
+                db.enable_wal()
+            MIGRATIONS.apply(db)
+        except (sqlite3.DatabaseError, OSError) as exc:
+            raise RecordsError(f"cannot open call records {path}: {exc}; check the path and its permissions, "
+                               "or set [records] database in the config") from None
+        return cls(db)
+
+    def start_call(self, lead: dict[str, str], script: str, script_version: int, started_at: str) -> str:
+        """Record a new call (and its lead); returns the call id."""
+        call_id = uuid.uuid4().hex[:16]
+        with self._writing():
+            lead_id = self.db["leads"].insert({"name": lead.get("lead_name", ""), "company": lead.get("company", ""),
+                                               "phone": lead.get("phone", ""), "created_at": started_at}).last_pk
+            self.db["calls"].insert({"id": call_id, "lead_id": lead_id, "script": script,
+                                     "script_version": script_version, "started_at": started_at, "ended_at": None})
+        return call_id
+
+    def add_turn(self, call_id: str, turn: TurnLog) -> None:
+        row = asdict(turn)
+        with self._writing():
+            self.db["turns"].insert({
+                "call_id": call_id, "idx": row["index"], "at": row["at"], "caller": row["caller"],
+                "intents": _json(row["intents"]), "scores": _json(row["scores"]), "mentions": _json(row["mentions"]),
+                "changed": _json(row["changed"]), "state": _json(row["goal"]), "node": row["node"],
+                "bot": row["bot"], "answers": _json(row["answers"]), "overlap": int(row["overlap"]),
+                "ignored": int(row["ignored"]), "barge_in": int(row["barge_in"]), "timings": _json(row["timings_ms"])})
+
+    def finish_call(self, call_id: str, report: dict[str, Any]) -> None:
+        """Store the outcome, tasks and DNC flag of a call, in one transaction."""
+        with self._writing(), self.db.atomic():
+            self.db["calls"].update(call_id, {"ended_at": report["ended_at"]})
+            self.db["outcomes"].upsert({
+                "call_id": call_id, "outcome": report["outcome"], "grade": report["grade"], "dnc": int(report["dnc"]),
+                "transferred": int(report["transferred"]),
+                "decision_maker": None if report["decision_maker"] is None else int(report["decision_maker"]),
+                "objections": _json(report["objections"]), "slots": _json(report["slots"]),
+                "report": _json(report)}, pk="call_id")
+            for task in report["tasks"]:
+                self.db["tasks"].insert({"call_id": call_id, **task, "done": 0})
+            if report["dnc"]:
+                lead = report.get("lead") or {}
+                key = lead.get("phone") or f"call:{call_id}"
+                lead_id = self.db["calls"].get(call_id)["lead_id"]
+                self.db["dnc"].upsert({"key": key, "lead_id": lead_id, "call_id": call_id, "at": report["ended_at"]},
+                                      pk="key")
+
+    def report(self, call_id: str) -> dict[str, Any]:
+        """The post-call JSON of a finished call."""
+        row = self.db.execute("select report from outcomes where call_id = ?", [call_id]).fetchone()
+        if row is None:
+            raise RecordsError(f"no finished call {call_id!r} in the records")
+        return json.loads(row[0])
+
+    def close(self) -> None:
+        self.db.close()
+
+    def _writing(self):
+        return _Writing()
+
+
+class _Writing:
+    """Turns a SQLite failure during a write into a RecordsError that says what to check."""
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, kind, exc, tb):
+        if isinstance(exc, sqlite3.DatabaseError):
+            raise RecordsError(f"writing call records failed: {exc}; is the disk full or the file read-only?") from None
+        return False
+
+
+def _json(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False)

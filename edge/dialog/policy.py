@@ -1,0 +1,200 @@
+"""The script policy: (state, caller turn) -> (new state, what to say).
+
+`step` never touches audio, models or the knowledge base: it returns parts
+(script lines, knowledge questions, "say that again") for `replies` to
+render, so every branch of a script is testable with plain text.
+
+Order of precedence in one turn:
+1. a backchannel (嗯, 对) said over the bot is ignored: no turn, no barge-in;
+2. do-not-call, then transfer, win over everything else said in the turn;
+3. each intent, in the order spoken: the node's own `expect`, else the
+   global handler (answers and scripted lines are all said, in order; the
+   first transition wins);
+4. the slot the node asks for being filled moves on to `next`; a new value
+   at a read-back node reads the new value back;
+5. anything else that carries an intent or a slot goes to `default`;
+6. otherwise a no-match (silence, noise): rephrase, then the fallback node.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Final
+
+from edge.dialog.script import Node, Script
+from edge.dialog.state import DialogueState, track
+from edge.errors import InputError
+from edge.nlu.slots import SlotMention
+
+OTHER: Final = "other"
+MAX_SKIPS: Final = 10
+_PUNCT: Final = re.compile(r"[\s\W_]+")
+
+
+@dataclass(frozen=True)
+class CallerTurn:
+    """One thing the caller said (an empty text is silence)."""
+
+    text: str
+    labels: tuple[str, ...]
+    """Intents, in the order spoken ("other" for none)."""
+    mentions: tuple[SlotMention, ...] = ()
+    overlap: bool = False
+    """Said while the bot was still speaking."""
+
+
+@dataclass(frozen=True)
+class Part:
+    """One piece of a reply."""
+
+    kind: str
+    """"line" (a script template), "answer" (from knowledge) or "repeat" (the last reply again)."""
+    text: str = ""
+    """Template for a line; the caller's question for an answer."""
+    tags: tuple[str, ...] = ()
+    """Knowledge tags for an answer."""
+    intent: str = ""
+    """The intent that asked for it."""
+
+
+@dataclass
+class Decision:
+    parts: list[Part] = field(default_factory=list)
+    node: str = ""
+    """Node the call is in after the turn (its line is the last part when entered)."""
+    entered: bool = False
+    ignored: bool = False
+    """A backchannel over the bot: nothing to say, nothing changed."""
+    barge_in: bool = False
+    """The caller cut an interruptible line: stop speaking it."""
+    changed: list[str] = field(default_factory=list)
+    """Slots this turn changed."""
+
+
+def start(script: Script) -> tuple[DialogueState, Decision]:
+    """State and opening line of a new call."""
+    state = DialogueState(node=script.start)
+    decision = Decision(node=script.start, entered=True)
+    _enter(script, state, script.start, decision)
+    return state, decision
+
+
+def is_backchannel(script: Script, text: str) -> bool:
+    """True if the text is only backchannel words (嗯, 对对, 好的)."""
+    bare = _PUNCT.sub(" ", text.lower()).split()
+    return bool(bare) and all(_only_backchannels(word, script.backchannels) for word in bare)
+
+
+def _only_backchannels(word: str, backchannels: tuple[str, ...]) -> bool:
+    if not word:
+        return True
+    return any(word.startswith(b) and _only_backchannels(word[len(b):], backchannels)
+               for b in sorted(backchannels, key=len, reverse=True))
+
+
+def step(script: Script, state: DialogueState, turn: CallerTurn, now: datetime) -> tuple[DialogueState, Decision]:
+    """Apply one caller turn; `state` is not modified (a new one is returned)."""
+    if state.ended:
+        raise InputError("the call has ended; start a new one")
+    node = script.nodes[state.node]
+    backchannel = is_backchannel(script, turn.text)
+    if turn.overlap and backchannel:
+        return state, Decision(node=node.name, ignored=True)
+    state = state.copy()
+    decision = Decision(node=node.name, barge_in=turn.overlap and node.interruptible)
+    state.turns += 1
+    labels = [label for label in turn.labels if label != OTHER]
+    if backchannel and not labels and "confirm_yes" in node.expect:
+        labels = ["confirm_yes"]
+    decision.changed = track(state, labels, list(turn.mentions), now, node.ask, node.confirms, turn.text,
+                             node.yes_sets)
+    state.intents.append(labels or [OTHER])
+
+    target = _dominant(script, node, labels)
+    resume = repeat = False
+    if target is None:
+        for label in labels:
+            if label in node.expect:
+                target = target or node.expect[label]
+                continue
+            handler = script.handlers.get(label)
+            if handler is None:
+                continue
+            if handler.say:
+                decision.parts.append(Part("line", handler.say, intent=label))
+            if handler.answer:
+                decision.parts.append(Part("answer", turn.text, handler.answer, intent=label))
+            if handler.goto:
+                target = target or handler.goto
+            resume |= handler.then == "resume"
+            repeat |= handler.then == "repeat"
+        if node.ask and node.ask in decision.changed and state.value(node.ask) is not None and \
+                (target is None or target == node.name):
+            target = node.next
+        if node.confirms and node.confirms in decision.changed and state.value(node.confirms) is not None:
+            target = node.name  # a corrected value: read the new one back
+        said_something = bool(labels) or bool(decision.changed)
+        if target is None and not decision.parts and not repeat and node.default and said_something:
+            target = node.default
+    if state.turns >= script.settings.max_turns and script.settings.max_turns_node and target is None:
+        target = script.settings.max_turns_node
+
+    if target is not None:
+        _enter(script, state, target, decision)
+    elif decision.parts or resume or repeat:
+        state.no_match = 0
+        if repeat and not decision.parts:
+            decision.parts.append(Part("repeat"))
+        else:
+            decision.parts.append(Part("line", node.reprompt or node.say[0]))
+    elif backchannel:
+        decision.parts.append(Part("line", node.reprompt or node.say[0]))
+    else:
+        state.no_match += 1
+        if state.no_match >= script.settings.max_no_match:
+            _enter(script, state, node.fallback or script.settings.fallback, decision)
+        else:
+            decision.parts.append(Part("line", node.rephrase or node.reprompt or node.say[0]))
+    decision.node = state.node
+    return state, decision
+
+
+def _dominant(script: Script, node: Node, labels: list[str]) -> str | None:
+    """A do-not-call or transfer target anywhere in the turn, which wins over the rest."""
+    targets = []
+    for label in labels:
+        handler = script.handlers.get(label)
+        target = node.expect.get(label) or (handler.goto if handler else None)
+        if target in script.nodes:
+            targets.append(script.nodes[target])
+    for flag in ("dnc", "transfer"):
+        for target in targets:
+            if getattr(target, flag):
+                return target.name
+    return None
+
+
+def _enter(script: Script, state: DialogueState, name: str, decision: Decision) -> None:
+    """Go to a node; a node whose slot is already filled, or whose `only_if`
+    does not hold, passes straight on to `next`."""
+    node = script.nodes[name]
+    for _ in range(MAX_SKIPS):
+        filled = node.ask and state.value(node.ask) is not None
+        excluded = any(state.value(slot) != value for slot, value in node.only_if.items())
+        if node.next and (filled or excluded):
+            node = script.nodes[node.next]
+        else:
+            break
+    visits = state.visits.get(node.name, 0)
+    state.visits[node.name] = visits + 1
+    state.node = node.name
+    state.no_match = 0
+    decision.entered = True
+    decision.parts.append(Part("line", node.say[visits % len(node.say)]))
+    if node.is_end:
+        state.ended = True
+        state.outcome = node.end
+        state.dnc = state.dnc or node.dnc
+        state.transferred = state.transferred or node.transfer

@@ -1,0 +1,252 @@
+"""Scripted callers through every branch of the default script (keyword classifier, fixed call time)."""
+
+import pytest
+
+from edge.calls.outcome import summarize
+from edge.dialog.engine import MAX_TURN_CHARS, Dialogue
+from edge.dialog.script import Script
+from edge.errors import InputError
+from edge.kb import KnowledgeBase
+from tests.fakes import NOW, KeywordClassifier, dialogue
+
+
+@pytest.fixture(scope="module")
+def kb():
+    return KnowledgeBase.builtin()
+
+
+def outcome(bot):
+    return summarize(bot.script, bot.state, NOW, bot.lexicon, bot.lead)
+
+
+def test_interest_to_meeting_booked_with_decision_maker(kb):
+    bot = dialogue(["是我 你说", "我们五十多个销售 用的Excel", "可以啊 约个时间吧", "明天下午三点", "对的", "我是老板"],
+                   knowledge=kb, lead={"lead_name": "张总", "company": "华星科技"})
+    assert bot.state.outcome == "meeting_booked" and bot.ended
+    assert bot.state.goal()["meeting_time"] == "2025-03-06T15:00:00+08:00"
+    assert bot.state.slots["meeting_time"].status == "confirmed"
+    assert bot.state.goal()["company_size"] == 50 and bot.state.goal()["role"] == "owner"
+    result = outcome(bot)
+    assert result.grade == "A" and result.decision_maker is True
+    assert [(t.kind, t.due) for t in result.tasks] == [("meeting", "2025-03-06T15:00:00+08:00")]
+    assert "华星科技" in bot.log[0].bot and "明天下午3点" in bot.log[3].bot
+
+
+def test_meeting_without_decision_maker_is_b():
+    bot = dialogue(["好的", "二十来个人", "有兴趣 约个时间吧", "周五上午十点", "是的", "我做不了主 要问老板"])
+    assert bot.state.outcome == "meeting_booked"
+    assert bot.state.goal()["meeting_time"] == "2025-03-07T10:00:00+08:00"
+    assert outcome(bot).grade == "B" and outcome(bot).decision_maker is False
+
+
+def test_time_given_with_agreement_skips_the_question():
+    bot = dialogue(["好的", "三十个人", "那就下周二下午两点演示吧"])
+    assert bot.state.node == "confirm_meeting"
+    assert "2025-03-11T14:00:00+08:00" == bot.state.goal()["meeting_time"]
+
+
+def test_correction_overwrites_and_keeps_the_day():
+    bot = dialogue(["好的", "三十个人", "可以 约个时间", "明天下午三点", "不是三点 是四点"])
+    assert bot.state.goal()["meeting_time"] == "2025-03-06T16:00:00+08:00"
+    assert bot.state.corrections == [{"slot": "meeting_time", "old": "2025-03-06T15:00:00+08:00",
+                                      "new": "2025-03-06T16:00:00+08:00", "turn": 5}]
+    assert bot.state.node == "confirm_meeting" and "明天下午4点" in bot.log[-1].bot
+
+
+def test_denied_time_is_asked_again():
+    bot = dialogue(["好的", "三十个人", "可以 约个时间", "明天下午三点", "不对"])
+    assert "meeting_time" not in bot.state.goal()
+    assert bot.state.node == "ask_meeting_time"
+
+
+def test_busy_callback_booked_with_the_right_datetime():
+    bot = dialogue(["我在开会 你明天下午三点再打"])
+    assert bot.state.outcome == "callback_booked"
+    result = outcome(bot)
+    assert result.grade == "C"
+    assert [(t.kind, t.due, t.channel) for t in result.tasks] == [("callback", "2025-03-06T15:00:00+08:00", "phone")]
+    assert "明天下午3点" in bot.log[-1].bot
+
+
+def test_busy_then_time_in_the_next_turn():
+    bot = dialogue(["现在没空", "下周一上午吧"])
+    assert bot.log[0].node == "ask_callback"
+    assert bot.state.goal()["callback_time"] == "2025-03-10T10:00:00+08:00"
+    assert bot.state.outcome == "callback_booked"
+
+
+def test_price_question_is_answered_from_knowledge_then_resumes(kb):
+    bot = dialogue(["好的", "你们这个多少钱"], knowledge=kb)
+    reply = bot.log[-1]
+    assert reply.node == "discovery"  # resumed where the call was
+    assert reply.answers == ["price-model"]
+    assert "1200元" in reply.bot and reply.bot.endswith("销售团队大概多少人呢？")
+    bot.hear("五十来个人", now=NOW)
+    assert bot.state.node == "pitch"
+
+
+def test_compound_intents_are_answered_in_order_in_one_reply(kb):
+    bot = dialogue(["你们这个多少钱 能对接钉钉吗"], knowledge=kb)
+    turn = bot.log[-1]
+    assert turn.intents == ["ask_price", "ask_integration"]
+    assert turn.answers == ["price-model", "integration-dingtalk"]
+    assert turn.bot.index("1200元") < turn.bot.index("钉钉登录")
+    assert turn.node == "opening"
+
+
+def test_compound_answer_then_transition(kb):
+    bot = dialogue(["好的", "三十人", "多少钱 可以约个时间"], knowledge=kb)
+    turn = bot.log[-1]
+    assert turn.answers == ["price-model"] and turn.node == "ask_meeting_time"
+    assert turn.bot.endswith("您看哪天什么时间方便？")
+
+
+def test_complaint_marks_dnc_and_ends_whatever_else_was_said(kb):
+    bot = dialogue(["多少钱 别再打了 我要投诉"], knowledge=kb)
+    assert bot.ended and bot.state.dnc and bot.state.outcome == "do_not_call"
+    assert bot.log[-1].answers == []  # no price answer to an angry caller
+    result = outcome(bot)
+    assert result.dnc and result.grade == "D" and result.tasks == []
+
+
+def test_request_human_transfers():
+    bot = dialogue(["给我转人工"])
+    result = outcome(bot)
+    assert bot.state.transferred and result.outcome == "transferred"
+    assert [t.kind for t in result.tasks] == ["handoff"]
+
+
+def test_wrong_person_is_e():
+    bot = dialogue(["你打错了"])
+    assert outcome(bot).grade == "E" and bot.state.outcome == "wrong_person"
+
+
+def test_silence_twice_falls_back():
+    bot = dialogue(["", ""])
+    assert [t.node for t in bot.log] == ["opening", "close_no_response"]
+    assert "能听到吗" in bot.log[0].bot
+    assert bot.state.outcome == "no_response"
+
+
+def test_gibberish_rephrases_then_falls_back_per_node():
+    bot = dialogue(["好的", "三十人", "呜啦啦啦", "asdf qwer"])
+    assert [t.node for t in bot.log[-2:]] == ["pitch", "objection_not_interested"]
+    assert bot.log[-2].bot.startswith("我们可以给您做一个二十分钟的线上演示")
+
+
+def test_answering_a_question_resets_the_no_match_count(kb):
+    bot = dialogue(["", "多少钱", ""], knowledge=kb)
+    assert not bot.ended and bot.state.node == "opening"
+
+
+def test_not_interested_then_refused_is_d():
+    bot = dialogue(["不需要 谢谢", "不用了"])
+    assert [t.node for t in bot.log] == ["objection_not_interested", "close_refused"]
+    assert outcome(bot).grade == "D" and "not_interested" in bot.state.objections
+
+
+def test_supplier_objection_then_send_info_by_wechat():
+    bot = dialogue(["好的", "我们已经在用纷享销客了", "那你发个资料吧", "加微信吧 微信同号"],
+                   lead={"phone": "13800000000"})
+    assert bot.state.goal()["supplier"] == "纷享销客"
+    assert "纷享销客" in bot.log[1].bot
+    assert bot.state.outcome == "info_requested"
+    task = outcome(bot).tasks[0]
+    assert (task.kind, task.channel, task.contact, task.due) == ("send_info", "wechat", "13800000000",
+                                                                 "2025-03-05T14:20:00+08:00")
+    assert "微信" in bot.log[-1].bot
+
+
+def test_send_info_by_email_with_decision_maker_is_a():
+    bot = dialogue(["我是老板 你发个资料到邮箱", "li.ming@qq.com"])
+    assert [t.node for t in bot.log] == ["ask_email", "close_send_info"]
+    assert bot.state.outcome == "info_requested"
+    assert bot.state.goal()["email"] == "li.ming@qq.com"
+    result = outcome(bot)
+    assert result.grade == "A" and result.tasks[0].contact == "li.ming@qq.com"
+
+
+def test_dialect_caller_cantonese():
+    bot = dialogue(["喂 你好", "唔得闲啊 听日下昼三点再打过嚟"])
+    assert bot.state.goal()["callback_time"] == "2025-03-06T15:00:00+08:00"
+    assert bot.state.outcome == "callback_booked"
+
+
+def test_dialect_caller_sichuanese(kb):
+    bot = dialogue(["要得", "你们这个好多钱嘛"], knowledge=kb)
+    assert bot.log[-1].answers == ["price-model"]
+
+
+def test_who_are_you_and_repeat():
+    bot = dialogue(["你是谁啊", "没听清 再说一遍"])
+    assert "我是智销云的小智" in bot.log[0].bot and bot.log[0].node == "opening"
+    assert bot.log[1].bot == bot.log[0].bot
+
+
+def test_backchannel_over_the_bot_is_no_turn():
+    bot = dialogue([("嗯", True), ("对对", True)])
+    assert bot.state.turns == 0 and all(t.ignored and t.bot == "" for t in bot.log)
+    assert bot.state.intents == []
+
+
+def test_backchannel_as_an_answer_means_yes_where_yes_is_expected():
+    bot = dialogue(["嗯"], classifier=KeywordClassifier(extra={"嗯": ["other"]}))
+    assert bot.state.node == "discovery"
+
+
+def test_barge_in_only_where_interruptible():
+    bot = dialogue([("你们多少钱", True)])
+    assert not bot.log[0].barge_in  # the opening is a compliance line
+    bot = dialogue(["好的", ("不需要", True)])
+    assert bot.log[-1].barge_in and bot.state.node == "objection_not_interested"
+
+
+def test_hostile_input_does_not_break_the_call(kb):
+    bot = dialogue(["😀😀 hello how much 多少钱?", "a" * 10_000, "\x00\u202e 喂", "' OR 1=1; --", ""], knowledge=kb)
+    assert len(bot.log) == 5
+    assert all(len(t.caller) <= MAX_TURN_CHARS for t in bot.log)
+    assert "price-model" in bot.log[0].answers
+    assert bot.log[2].caller == "喂" and bot.log[2].node == "discovery"
+
+
+def test_max_turns_closes_politely(kb):
+    script = Script.load("edge/data/script.yaml")
+    bot = dialogue(["多少钱"] * 40, knowledge=kb, script=script)
+    assert bot.state.outcome == "closed" and bot.state.turns == script.settings.max_turns
+
+
+def test_hearing_after_the_end_is_an_error():
+    bot = dialogue(["你打错了"])
+    with pytest.raises(InputError, match="ended"):
+        bot.hear("喂", now=NOW)
+
+
+def test_precomputed_intents_skip_the_classifier():
+    classifier = KeywordClassifier()
+    bot = Dialogue(Script.load("edge/data/script.yaml"), classifier)
+    bot.start(NOW)
+    result = classifier.predict(["好的"])[0]
+    calls = classifier.calls
+    bot.hear("好的", now=NOW, intents=result)
+    assert classifier.calls == calls and bot.state.node == "discovery"
+
+
+def test_state_snapshot_is_plain_data():
+    import json
+
+    bot = dialogue(["我在开会 明天上午十点再打"])
+    json.dumps(bot.state.to_dict(), ensure_ascii=False)
+    assert bot.log[-1].goal == {"callback_time": "2025-03-06T10:00:00+08:00"}
+    assert set(bot.log[-1].timings_ms) >= {"nlu", "slots", "policy", "reply", "total"}
+
+
+def test_wechat_question_and_a_plain_yes():
+    bot = dialogue(["好的", "三十个", "发个资料吧", "发我微信", "对"])
+    assert bot.state.goal()["company_size"] == 30  # a bare count answers the head-count question
+    assert [t.node for t in bot.log[-2:]] == ["ask_wechat", "close_send_info"]
+    assert bot.state.goal()["wechat"] == "same_as_phone" and bot.state.outcome == "info_requested"
+
+
+def test_bare_count_elsewhere_is_not_a_head_count():
+    bot = dialogue(["好的", "三十人", "要二十个"])
+    assert bot.state.goal()["company_size"] == 30
