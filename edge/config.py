@@ -40,21 +40,13 @@ class NluConfig:
             raise ConfigError(f"nlu.threshold must be in (0, 1), got {self.threshold}")
 
 
-def default_data_dir() -> Path:
-    """$SALESBOT_DATA_DIR, else systemd's $STATE_DIRECTORY, else ~/.local/share/edge-salesbot."""
-    for variable in ("SALESBOT_DATA_DIR", "STATE_DIRECTORY"):
-        if os.environ.get(variable):
-            return Path(os.environ[variable].split(":")[0])
-    return Path.home() / ".local" / "share" / "edge-salesbot"
-
-
 @dataclass
 class DataConfig:
     dir: Path | None = None
-    """Where the box keeps its state (SQLite databases, caches); None: default_data_dir()."""
+    """Where the box keeps its state (SQLite databases, caches); None: data_dir()."""
 
     def resolved(self) -> Path:
-        return self.dir if self.dir is not None else default_data_dir()
+        return self.dir if self.dir is not None else data_dir()
 
     def validate(self) -> None:
         pass
@@ -100,11 +92,10 @@ class KbConfig:
 @dataclass
 class RecordsConfig:
     database: Path | None = None
-    """SQLite file of call records; None: $SALESBOT_DATA_DIR/calls.db
-    (default ~/.local/share/edge-salesbot/calls.db)."""
+    """SQLite file of call records; None: calls.db in the data directory."""
 
-    def path(self) -> Path:
-        return self.database if self.database is not None else data_dir() / "calls.db"
+    def path(self, data_directory: Path) -> Path:
+        return self.database if self.database is not None else data_directory / "calls.db"
 
 
 @dataclass
@@ -127,14 +118,11 @@ class LlmConfig:
 @dataclass
 class Config:
     nlu: NluConfig = field(default_factory=NluConfig)
-<<<<<<< HEAD
     data: DataConfig = field(default_factory=DataConfig)
-=======
     dialog: DialogConfig = field(default_factory=DialogConfig)
     kb: KbConfig = field(default_factory=KbConfig)
     records: RecordsConfig = field(default_factory=RecordsConfig)
     llm: LlmConfig = field(default_factory=LlmConfig)
->>>>>>> dialog
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "Config":
@@ -148,15 +136,10 @@ class Config:
                 raise ConfigError(f"config section [{name}] must be a table")
             kwargs[name] = _section_from_dict(sections[name].default_factory, name, values)
         config = cls(**kwargs)
-<<<<<<< HEAD
-        for f in dataclasses.fields(config):
-            getattr(config, f.name).validate()
-=======
         for section in dataclasses.fields(config):
             validate = getattr(getattr(config, section.name), "validate", None)
             if validate is not None:
                 validate()
->>>>>>> dialog
         return config
 
     def to_dict(self) -> dict[str, Any]:
@@ -180,9 +163,11 @@ def _section_from_dict(section_type, name: str, values: dict[str, Any]):
 
 
 def data_dir() -> Path:
-    """Where records live: $SALESBOT_DATA_DIR, else $XDG_DATA_HOME/edge-salesbot."""
-    if os.environ.get("SALESBOT_DATA_DIR"):
-        return Path(os.environ["SALESBOT_DATA_DIR"])
+    """$SALESBOT_DATA_DIR, else systemd's $STATE_DIRECTORY, else $XDG_DATA_HOME or
+    ~/.local/share, /edge-salesbot."""
+    for variable in ("SALESBOT_DATA_DIR", "STATE_DIRECTORY"):
+        if os.environ.get(variable):
+            return Path(os.environ[variable].split(":")[0])
     base = os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share"
     return Path(base) / "edge-salesbot"
 
