@@ -297,6 +297,15 @@ def _register_dialog_commands() -> None:
 _register_dialog_commands()
 
 
+def _register_kiosk_commands() -> None:
+    from edge import cli_kiosk
+
+    cli_kiosk.register(cli, CONTEXT_SETTINGS, _config)
+
+
+_register_kiosk_commands()
+
+
 def main() -> None:
     # numpy's OpenBLAS would start a thread pool for every mid-sized matrix product (the telephony
     # resampler batches 100 calls into one): on 2 shared cores that costs ~20x. Set before numpy loads.

@@ -43,3 +43,7 @@ class KnowledgeError(SalesbotError):
 
 class RecordsError(SalesbotError):
     """The call-records database cannot be opened or written."""
+
+
+class SoundDeviceError(SalesbotError):
+    """PortAudio is missing, or a sound device is absent or refuses 16 kHz mono (the kiosk)."""
