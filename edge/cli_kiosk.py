@@ -1,4 +1,4 @@
-"""`salesbot devices`, `salesbot kiosk`: the box's own microphone and speaker."""
+"""`salesbot devices`, `salesbot kiosk`, `salesbot doctor`: the box's own hardware and installation."""
 
 from __future__ import annotations
 
@@ -78,6 +78,33 @@ def register(cli: click.Group, context_settings: dict, get_config) -> None:
             click.echo(f"{c.call_id}  {c.trigger:<6} {length:6.1f} s  {c.end_detail:<14} "
                        f"bot {c.frames_out * 0.02:5.1f} s  gated {c.frames_gated * 0.02:5.1f} s"
                        + (f"  error: {c.handler_error}" if c.handler_error else ""))
+
+    @cli.command("doctor", context_settings=context_settings)
+    @click.option("--json", "as_json", is_flag=True, help="One JSON object per check.")
+    @click.option("--no-sound", is_flag=True, help="Skip the sound device checks (a box without a kiosk).")
+    @click.pass_context
+    def doctor(ctx, as_json: bool, no_sound: bool) -> None:
+        """Check this installation end to end; print what is wrong and how to fix it.
+
+        Exit status 1 when any check fails (warnings alone exit 0).
+
+        \b
+        Example:
+            salesbot doctor
+            salesbot --config /etc/edge-salesbot/config.toml doctor --json
+        """
+        import json
+
+        from edge import doctor as checks
+
+        findings = checks.run(get_config(ctx), sound=not no_sound)
+        if as_json:
+            for finding in findings:
+                click.echo(json.dumps(finding.to_dict(), ensure_ascii=False))
+        else:
+            click.echo(checks.format_report(findings))
+        if any(f.status == "fail" for f in findings):
+            ctx.exit(1)
 
 
 def _starters(config: Config) -> list:
