@@ -8,6 +8,13 @@ dB so that a visitor speaking right at the microphone can still barge in.
 Frames are never dropped: the call loop's clock (VAD, endpointing) keeps
 running on 20 ms steps.
 
+No acoustic echo canceller is used. Of the pip packages that offer one, the
+maintained candidate is LiveKit's WebRTC audio processing module (package
+`livekit`, `rtc.AudioProcessingModule`, AEC3); the smaller bindings
+(webrtc-apm, aec-audio-processing, speexdsp) are single-author or stale. It
+has not been integrated or measured yet: full-duplex barge-in at a kiosk
+needs it; this gate is the safe minimum.
+
 Example:
     >>> gate = HalfDuplexGate(tail_ms=200)
     >>> heard, gated = gate.process(mic_frame, speaker_audible=True)
