@@ -257,7 +257,6 @@ def export_intent(corpus, test_csv, out, init, teacher_epochs, student_epochs, m
                f"{manifest['build']['durations_s']['total']} s)")
 
 
-<<<<<<< HEAD
 @cli.group(cls=_Group, context_settings=CONTEXT_SETTINGS)
 def systemd() -> None:
     """Run the appliance as a systemd service."""
@@ -287,7 +286,8 @@ def systemd_install(prefix: Path | None, root: Path, print_only: bool) -> None:
     click.echo(f"wrote {result.unit_path}")
     click.echo(f"{'wrote' if result.config_written else 'kept existing'} {result.config_path}")
     click.echo("next: systemctl daemon-reload && systemctl enable --now edge-salesbot")
-=======
+
+
 def _register_dialog_commands() -> None:
     from edge import cli_dialog
 
@@ -295,7 +295,6 @@ def _register_dialog_commands() -> None:
 
 
 _register_dialog_commands()
->>>>>>> dialog
 
 
 def main() -> None:

@@ -127,14 +127,11 @@ class LlmConfig:
 @dataclass
 class Config:
     nlu: NluConfig = field(default_factory=NluConfig)
-<<<<<<< HEAD
     data: DataConfig = field(default_factory=DataConfig)
-=======
     dialog: DialogConfig = field(default_factory=DialogConfig)
     kb: KbConfig = field(default_factory=KbConfig)
     records: RecordsConfig = field(default_factory=RecordsConfig)
     llm: LlmConfig = field(default_factory=LlmConfig)
->>>>>>> dialog
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "Config":
@@ -148,15 +145,10 @@ class Config:
                 raise ConfigError(f"config section [{name}] must be a table")
             kwargs[name] = _section_from_dict(sections[name].default_factory, name, values)
         config = cls(**kwargs)
-<<<<<<< HEAD
-        for f in dataclasses.fields(config):
-            getattr(config, f.name).validate()
-=======
         for section in dataclasses.fields(config):
             validate = getattr(getattr(config, section.name), "validate", None)
             if validate is not None:
                 validate()
->>>>>>> dialog
         return config
 
     def to_dict(self) -> dict[str, Any]:
@@ -180,11 +172,8 @@ def _section_from_dict(section_type, name: str, values: dict[str, Any]):
 
 
 def data_dir() -> Path:
-    """Where records live: $SALESBOT_DATA_DIR, else $XDG_DATA_HOME/edge-salesbot."""
-    if os.environ.get("SALESBOT_DATA_DIR"):
-        return Path(os.environ["SALESBOT_DATA_DIR"])
-    base = os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share"
-    return Path(base) / "edge-salesbot"
+    """Where records live by default: the same place as [data] dir's default."""
+    return default_data_dir()
 
 
 def load(path: str | Path | None = None) -> Config:

@@ -25,14 +25,14 @@ class InputError(SalesbotError):
     """Caller-supplied data (text, audio, files) is unusable."""
 
 
-<<<<<<< HEAD
 class ProtocolError(SalesbotError):
     """A media peer (AudioSocket, WebSocket) sent bytes its protocol forbids; only that call is closed."""
 
 
 class AmiError(SalesbotError):
     """The Asterisk manager interface cannot be reached or refused the login."""
-=======
+
+
 class ScriptError(SalesbotError):
     """A script (话术) file is invalid; names the file, line, node and field."""
 
@@ -43,4 +43,3 @@ class KnowledgeError(SalesbotError):
 
 class RecordsError(SalesbotError):
     """The call-records database cannot be opened or written."""
->>>>>>> dialog
