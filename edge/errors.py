@@ -43,3 +43,11 @@ class KnowledgeError(SalesbotError):
 
 class RecordsError(SalesbotError):
     """The call-records database cannot be opened or written."""
+
+
+class CampaignError(SalesbotError):
+    """A campaign is unknown, or its settings (hours, retries, holidays) are invalid; names the setting."""
+
+
+class AuthError(SalesbotError):
+    """The dashboard's credentials file cannot be read or written."""
