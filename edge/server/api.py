@@ -1,6 +1,6 @@
 """The dashboard's JSON API: thin handlers over the same library calls as the CLI.
 
-    GET  /api/me                          user and CSRF token
+    GET  /api/me                          user, CSRF token, the box's time zone
     GET  /api/live                        calls in progress (LiveCalls)
     GET  /api/calls?campaign&disposition&grade&outcome&from&to&q&limit&offset
     GET  /api/calls/{id}                  transcript, intents, state, tasks
@@ -64,7 +64,8 @@ def _campaign_of(request: web.Request) -> _campaign.Campaign:
 
 async def me(request: web.Request) -> web.Response:
     session = request.get(SESSION)
-    return json_response({"user": actor(request), "csrf": session.csrf if session else None})
+    return json_response({"user": actor(request), "csrf": session.csrf if session else None,
+                          "timezone": request.app[STATE].cfg.dialog.timezone})
 
 
 async def live(request: web.Request) -> web.Response:

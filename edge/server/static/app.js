@@ -4,6 +4,7 @@
 
 const CSRF = document.querySelector('meta[name="csrf"]').content;
 let L = {};
+let TZ = "Asia/Shanghai";
 
 function el(tag, attrs, ...children) {
   const node = document.createElement(tag);
@@ -14,7 +15,7 @@ function el(tag, attrs, ...children) {
     else if (key.startsWith("on")) node.addEventListener(key.slice(2), value);
     else node.setAttribute(key, value === true ? "" : String(value));
   }
-  for (const child of children.flat()) {
+  for (const child of children.flat(Infinity)) {
     if (child === null || child === undefined || child === false) continue;
     node.append(child instanceof Node ? child : document.createTextNode(String(child)));
   }
@@ -48,11 +49,13 @@ async function api(path, options) {
 }
 
 function localTime(iso) {
+  // Shown in the box's time zone ([dialog] timezone), whatever the browser's own zone is.
   if (!iso) return "";
   const d = new Date(iso);
   if (isNaN(d)) return iso;
-  const pad = (n) => String(n).padStart(2, "0");
-  return `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())} ${pad(d.getHours())}:${pad(d.getMinutes())}`;
+  const parts = Object.fromEntries(new Intl.DateTimeFormat("en-CA", {timeZone: TZ, hour12: false, year: "numeric",
+    month: "2-digit", day: "2-digit", hour: "2-digit", minute: "2-digit"}).formatToParts(d).map((p) => [p.type, p.value]));
+  return `${parts.year}-${parts.month}-${parts.day} ${parts.hour === "24" ? "00" : parts.hour}:${parts.minute}`;
 }
 
 function table(id, columns, rows, emptyText) {
@@ -161,7 +164,7 @@ async function callsPage(main) {
 
 async function callPage(main, callId) {
   const call = await api(`/api/calls/${encodeURIComponent(callId)}`);
-  const facts = el("dl", {class: "facts"},
+  const facts = el("dl", {class: "facts"}, [
     ["任务", call.campaign], ["客户", `${call.lead_name || ""} ${call.company || ""}`], ["号码", call.phone],
     ["开始", localTime(call.started_at)], ["时长(秒)", call.duration_s], ["第几次拨打", call.attempt],
     ["拨打结果", label("disposition", call.disposition)], ["通话结果", label("outcome", call.outcome)],
@@ -390,6 +393,7 @@ const PAGES = {"/live": livePage, "/calls": callsPage, "/campaigns": campaignsPa
 
 async function start() {
   L = await (await fetch("/static/labels.zh.json")).json();
+  try { TZ = (await api("/api/me")).timezone || TZ; } catch (e) { /* the page below reports it */ }
   const path = location.pathname;
   for (const link of document.querySelectorAll("#nav a")) {
     if (path === link.getAttribute("href") || path.startsWith(link.getAttribute("href") + "/")) link.classList.add("here");
