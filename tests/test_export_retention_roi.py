@@ -78,24 +78,26 @@ def test_csv_export_escapes_formulas_and_masks_numbers(finished):
     for row in rows:
         for value in row.values():
             assert not value.startswith(("=", "+", "-", "@")) or value.startswith("'")
-    assert all("13800138" not in row["phone"] for row in rows) and rows[0]["phone"].endswith("800" + rows[0]["phone"][-1])
+    assert all(row["phone"].startswith("138****800") for row in rows)  # national form, masked
     text = out.getvalue()
     assert "13800138001" not in text  # not in transcripts or contacts either
     meeting = next(row for row in rows if row["lead_name"] == "张伟" and row["disposition"] == "answered")
     assert meeting["grade"] == "A" and meeting["tasks"].startswith("meeting@") and "bot: 您好" in meeting["transcript"]
     unmasked = io.StringIO()
     export_calls(records.db, unmasked, "csv", CallFilter(campaign="三月华东"), unmask=True)
-    assert "+8613800138001" in unmasked.getvalue()
+    assert "13800138001" in unmasked.getvalue()
 
 
 def test_json_export_and_one_call(finished):
     records, _ = finished
     out = io.StringIO()
-    count = export_calls(records.db, out, "json", CallFilter(campaign="三月华东", since="2025-03-05", until="2025-03-05"))
+    one_day = CallFilter(campaign="三月华东", since="2025-03-05", until="2025-03-05")
+    count = export_calls(records.db, out, "json", one_day)
     data = json.loads(out.getvalue())
     assert data["format"] == "edge-salesbot/calls@1" and len(data["calls"]) == count > 0
     assert {c["started_at"][:10] for c in data["calls"]} == {"2025-03-05"}
     assert data["calls"][0]["lead_name"] in {lead[1] for lead in LEADS}  # raw text in JSON: no spreadsheet runs it
+    assert data["calls"][0]["phone"].startswith("+861******")
     one = call_json(records.db, data["calls"][0]["call_id"])
     assert one["format"] == "edge-salesbot/call-detail@1" and "transcript" in one
     empty = io.StringIO()

@@ -190,6 +190,7 @@ def test_campaign_from_create_to_finished_calls_export_and_roi(tmp_path):
             export = await client.get(f"/api/campaigns/{campaign['id']}/export", params={"format": "csv"})
             text = await export.text()
             assert text.startswith("\ufeffcall_id,") and "'=HYPERLINK" in text and "13800138001" not in text
+            assert "138****8001" in text
             assert "attachment" in export.headers["Content-Disposition"]
             roi = await (await client.get(f"/api/campaigns/{campaign['id']}/roi")).json()
             assert roi["funnel"]["dialled"] == 2 and roi["funnel"]["a"] == 1

@@ -6,7 +6,8 @@ a tab or a carriage return, e.g. a lead named `=HYPERLINK(...)` or
 `=cmd|' /C calc'!A0`) are written with a leading apostrophe, so Excel and
 WPS show them as text. Plain numbers are left alone. The CSV starts with a
 UTF-8 BOM so Excel on Chinese Windows opens it without garbling. Phone
-numbers are masked unless `unmask`.
+numbers are masked unless `unmask`; the CSV has them in the national form
+CRMs in China store (13800138000, 02187654321), the JSON in E.164.
 
 Example:
     >>> with open("calls.csv", "w", encoding="utf-8-sig", newline="") as out:
@@ -24,8 +25,10 @@ from typing import Any, Final, TextIO
 
 from sqlite_utils import Database
 
+from edge.calls.phone import national
 from edge.calls.query import CallFilter, call_detail, iter_calls
 from edge.errors import InputError
+from edge.telephony.privacy import mask_phone
 
 FORMATS: Final = ("csv", "json")
 FORMAT_TAG: Final = "edge-salesbot/calls@1"
@@ -86,12 +89,16 @@ def export_calls(db: Database, out: TextIO, fmt: str, filters: CallFilter, *, un
     if writer is not None:
         writer.writerow(CSV_COLUMNS)
     else:
-        out.write('{"format": "%s", "calls": [' % FORMAT_TAG)
+        out.write(f'{{"format": "{FORMAT_TAG}", "calls": [')
     count = 0
-    for chunk in _chunks(iter_calls(db, filters, unmask=unmask)):
+    for chunk in _chunks(iter_calls(db, filters, unmask=True)):
         intents, tasks = _intents_and_tasks(db, [row["id"] for row in chunk])
         for row in chunk:
             transcript = _transcript(db, row["id"], unmask) if transcripts else []
+            if writer is not None:
+                row["phone"] = national(row["phone"]) if row["phone"] else ""  # what Chinese CRMs store
+            if not unmask:
+                row["phone"] = mask_phone(row["phone"]) if row["phone"] else ""
             if writer is not None:
                 writer.writerow([escape_cell(v) for v in (
                     row["id"], row["campaign"], row["started_at"], row["ended_at"], row["duration_s"],

@@ -209,7 +209,7 @@ def _lead(row, columns, width: int, area: str | None, seen: dict[str, int], bloc
         return None
     values: dict[str, str] = {}
     variables: dict[str, str] = {}
-    for (title, column), raw in zip(columns, row.fields):
+    for (title, column), raw in zip(columns, row.fields, strict=False):  # short rows: missing cells
         if len(raw) > MAX_VALUE_CHARS:
             reject(f"column {title} is {len(raw)} characters long (at most {MAX_VALUE_CHARS})", "too_long")
             return None

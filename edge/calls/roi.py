@@ -240,13 +240,15 @@ def markdown(data: dict[str, Any], lang: str = "zh") -> str:
               f"## {w['dispositions']} / {w['outcomes']}", ""]
     lines += [f"- {k}: {v}" for k, v in data["dispositions"].items()] or [f"- {w['none']}"]
     lines += [""] + [f"- {k}: {v}" for k, v in data["outcomes"].items()]
-    lines += ["", f"## {w['intents']}", ""] + ([f"- {k}: {v}" for k, v in data["intents"].items()] or [f"- {w['none']}"])
+    intents = [f"- {k}: {v}" for k, v in data["intents"].items()] or [f"- {w['none']}"]
+    lines += ["", f"## {w['intents']}", "", *intents]
     lines += ["", "![intents](intents.png)", "", f"## {w['objections']}", ""]
     lines += [f"- {k}: {v}" for k, v in data["objections"].items()] or [f"- {w['none']}"]
     best = ", ".join(f"{h:02d}:00" for h in data["best_hours"]) or w["none"]
+    bot = cost["bot_per_qualified_cny"] if cost["bot_per_qualified_cny"] is not None else "-"
     lines += ["", f"## {w['hours']}", "", f"{w['best_hours']}: {best}", "", "![hours](hours.png)", "",
               f"## {w['cost']}", "", f"| | {w['cost_per_qualified']} |", "|---|---:|",
-              f"| {w['bot']} | {cost['bot_per_qualified_cny'] if cost['bot_per_qualified_cny'] is not None else '-'} |",
+              f"| {w['bot']} | {bot} |",
               f"| {w['human']} | {cost['human_per_qualified_cny']} |", "", "![cost](cost.png)", "",
               f"{w['cost_inputs']}: " + ", ".join(f"{k}={v}" for k, v in cost["inputs"].items()), ""]
     return "\n".join(lines)
@@ -258,7 +260,10 @@ def html_page(data: dict[str, Any], lang: str = "zh") -> str:
     e = html.escape
     f, r, cost = data["funnel"], data["rates"], data["cost"]
     rows = "".join(f"<tr><td>{e(w[k])}</td><td>{f[k]}</td></tr>" for k in FUNNEL)
-    listing = lambda items: "".join(f"<li>{e(str(k))}: {v}</li>" for k, v in items.items()) or f"<li>{e(w['none'])}</li>"  # noqa: E731
+
+    def listing(items: dict[str, Any]) -> str:
+        return "".join(f"<li>{e(str(k))}: {v}</li>" for k, v in items.items()) or f"<li>{e(w['none'])}</li>"
+
     best = ", ".join(f"{h:02d}:00" for h in data["best_hours"]) or w["none"]
     return f"""<!doctype html>
 <html lang="{lang}"><head><meta charset="utf-8"><title>{e(w['title'].format(campaign=data['campaign']))}</title>

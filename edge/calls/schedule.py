@@ -52,7 +52,7 @@ def parse_windows(text: str, where: str = "hours") -> list[Window]:
             raise CampaignError(f"{where}: {part!r} must run forwards within one day (00:00-24:00)")
         windows.append((start, end))
     windows.sort()
-    for (_, end), (start, _) in zip(windows, windows[1:]):
+    for (_, end), (start, _) in zip(windows, windows[1:], strict=False):
         if start < end:
             raise CampaignError(f"{where}: windows {text!r} overlap")
     return windows
