@@ -36,7 +36,8 @@ def config(tmp_path) -> Config:
 
 @contextlib.asynccontextmanager
 async def dashboard(tmp_path, **kwargs):
-    state, fresh = build_state(config(tmp_path), classifier=KeywordClassifier(), pace_s=0.0, **kwargs)
+    kwargs.setdefault("pace_s", 0.0)
+    state, fresh = build_state(config(tmp_path), classifier=KeywordClassifier(), **kwargs)
     async with TestClient(TestServer(create_app(state))) as client:
         yield client, state, fresh
 
@@ -199,6 +200,45 @@ def test_campaign_from_create_to_finished_calls_export_and_roi(tmp_path):
             assert (await client.get(f"/api/campaigns/{campaign['id']}/roi/nope.png")).status == 404
             leads_page = await (await client.get(f"/api/campaigns/{campaign['id']}/leads")).json()
             assert leads_page["leads"][0]["grade"] == "A" and leads_page["leads"][0]["tasks"][0]["kind"] == "meeting"
+
+    run(main())
+
+
+def test_pause_stops_dialling_and_a_restart_resumes_a_running_campaign(tmp_path):
+    rows = "".join(f"1380013800{i},客户{i},公司,meeting\n" for i in range(6))
+
+    async def main():
+        async with dashboard(tmp_path, pace_s=0.02) as (client, state, fresh):
+            headers = {"X-CSRF-Token": await login(client, fresh.password)}
+            made = await (await client.post("/api/campaigns", json={
+                "name": "慢慢打", "hours": ALWAYS_OPEN, "holidays": "none", "max_concurrent": 1},
+                headers=headers)).json()
+            form = aiohttp.FormData()
+            form.add_field("file", ("phone,name,company,caller\n" + rows).encode(), filename="l.csv")
+            await client.post(f"/api/campaigns/{made['id']}/leads", data=form, headers=headers)
+            await client.post(f"/api/campaigns/{made['id']}/start", json={}, headers=headers)
+            while state.records.db.execute("select count(*) from outcomes").fetchone()[0] < 1:
+                await asyncio.sleep(0.01)
+            paused = await (await client.post(f"/api/campaigns/{made['id']}/pause", json={}, headers=headers)).json()
+            assert paused["status"] == "paused"
+            await asyncio.sleep(0.5)
+            done = state.records.db.execute("select count(*) from leads where status = 'done'").fetchone()[0]
+            assert 1 <= done <= 2  # the call in flight finishes; nothing new is dialled
+            await client.post(f"/api/campaigns/{made['id']}/start", json={}, headers=headers)
+            while state.records.db.execute("select count(*) from outcomes").fetchone()[0] < done + 1:
+                await asyncio.sleep(0.01)
+        # the server stopped while the campaign was running (a call may have been cut): a new one carries on
+        async with dashboard(tmp_path, pace_s=0.0) as (client, state, _):
+            for _ in range(200):
+                status = state.records.db.execute("select status from campaigns").fetchone()[0]
+                if status == "done":
+                    break
+                await asyncio.sleep(0.05)
+            assert status == "done"
+            assert state.records.db.execute("select count(*) from leads where status = 'done'").fetchone()[0] == 6
+            actions = [r[0] for r in state.records.db.execute(
+                "select action from audit where action like 'campaign.%' order by id")]
+            assert actions[:4] == ["campaign.create", "campaign.running", "campaign.paused", "campaign.running"], actions
 
     run(main())
 
