@@ -123,8 +123,8 @@ def intent_eval(ctx, csv_file: Path, bundle: Path | None, engine: str | None, as
     from edge.nlu.labelled import read_csv
     from edge.nlu.metrics import evaluate, format_report
 
+    examples = read_csv(csv_file)  # a bad file fails before the model loads
     model = open_intents(_config(ctx, bundle, engine))
-    examples = read_csv(csv_file)
     unknown = sorted({l for e in examples for l in e.labels} - set(model.labels))
     if unknown:
         click.echo(f"warning: labels the model does not know (always counted wrong): {unknown}", err=True)

@@ -33,7 +33,8 @@ def _cfg(ctx: click.Context) -> _config.Config:
 def _records(ctx: click.Context, path: Path | None):
     from edge.calls import Records
 
-    return Records.open(path or _cfg(ctx).records.path())
+    cfg = _cfg(ctx)
+    return Records.open(path or cfg.records.path(cfg.data.resolved()))
 
 
 def actor() -> str:
@@ -434,8 +435,8 @@ def register(root: click.Group) -> None:
 
         cfg = _cfg(ctx)
         report = purge(_records(ctx, records_path).db, now=_when(now_text, cfg.dialog.timezone),
-                       days=days or cfg.compliance.retention_days, recordings_dir=cfg.compliance.recordings(),
-                       dry_run=dry_run)
+                       days=days or cfg.compliance.retention_days,
+                       recordings_dir=cfg.compliance.recordings(cfg.data.resolved()), dry_run=dry_run)
         verb = "would purge" if dry_run else "purged"
         click.echo(f"{verb}: {report.calls} calls, {report.leads} leads, {report.recordings} recordings "
                    f"(started before {report.cutoff})")

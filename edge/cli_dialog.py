@@ -95,7 +95,7 @@ def _setup(lead, config_path, script_path, kb_path, bundle, engine, records_path
     phraser = LlmPhraser(cfg.llm.url, cfg.llm.model, cfg.llm.timeout_ms) if cfg.llm.url else None
     dialogue = Dialogue(script, classifier, knowledge=open_knowledge(cfg, kb_path), lead=parse_lead(lead),
                         timezone=cfg.dialog.timezone, phraser=phraser, max_answer_chars=cfg.dialog.max_answer_chars)
-    records = None if no_record else Records.open(records_path or cfg.records.path())
+    records = None if no_record else Records.open(records_path or cfg.records.path(cfg.data.resolved()))
     return cfg, dialogue, records
 
 

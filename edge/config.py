@@ -40,21 +40,13 @@ class NluConfig:
             raise ConfigError(f"nlu.threshold must be in (0, 1), got {self.threshold}")
 
 
-def default_data_dir() -> Path:
-    """$SALESBOT_DATA_DIR, else systemd's $STATE_DIRECTORY, else ~/.local/share/edge-salesbot."""
-    for variable in ("SALESBOT_DATA_DIR", "STATE_DIRECTORY"):
-        if os.environ.get(variable):
-            return Path(os.environ[variable].split(":")[0])
-    return Path.home() / ".local" / "share" / "edge-salesbot"
-
-
 @dataclass
 class DataConfig:
     dir: Path | None = None
-    """Where the box keeps its state (SQLite databases, caches); None: default_data_dir()."""
+    """Where the box keeps its state (SQLite databases, caches); None: data_dir()."""
 
     def resolved(self) -> Path:
-        return self.dir if self.dir is not None else default_data_dir()
+        return self.dir if self.dir is not None else data_dir()
 
     def validate(self) -> None:
         pass
@@ -100,11 +92,10 @@ class KbConfig:
 @dataclass
 class RecordsConfig:
     database: Path | None = None
-    """SQLite file of call records; None: $SALESBOT_DATA_DIR/calls.db
-    (default ~/.local/share/edge-salesbot/calls.db)."""
+    """SQLite file of call records; None: calls.db in the data directory."""
 
-    def path(self) -> Path:
-        return self.database if self.database is not None else data_dir() / "calls.db"
+    def path(self, data_directory: Path) -> Path:
+        return self.database if self.database is not None else data_directory / "calls.db"
 
 
 @dataclass
@@ -130,10 +121,10 @@ class ComplianceConfig:
     """Days after which a call's transcript, recording and contact details are purged
     (`salesbot retention purge`); aggregates and the DNC list stay."""
     recordings_dir: Path | None = None
-    """Where call recordings (WAV) are kept; None: $SALESBOT_DATA_DIR/recordings."""
+    """Where call recordings (WAV) are kept; None: recordings/ in the data directory."""
 
-    def recordings(self) -> Path:
-        return self.recordings_dir if self.recordings_dir is not None else data_dir() / "recordings"
+    def recordings(self, data_directory: Path) -> Path:
+        return self.recordings_dir if self.recordings_dir is not None else data_directory / "recordings"
 
     def validate(self) -> None:
         if not 1 <= self.retention_days <= 3650:
@@ -239,8 +230,13 @@ def _section_from_dict(section_type, name: str, values: dict[str, Any]):
 
 
 def data_dir() -> Path:
-    """Where records live by default: the same place as [data] dir's default."""
-    return default_data_dir()
+    """$SALESBOT_DATA_DIR, else systemd's $STATE_DIRECTORY, else $XDG_DATA_HOME or
+    ~/.local/share, /edge-salesbot."""
+    for variable in ("SALESBOT_DATA_DIR", "STATE_DIRECTORY"):
+        if os.environ.get(variable):
+            return Path(os.environ[variable].split(":")[0])
+    base = os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share"
+    return Path(base) / "edge-salesbot"
 
 
 def load(path: str | Path | None = None) -> Config:

@@ -24,9 +24,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Final
 
-from edge.calls.textcall import CallerLine, parse_caller_lines
+from edge.calls.textcall import MAX_FILE_BYTES, CallerLine, parse_caller_lines
 from edge.config import DATA_DIR
 from edge.errors import InputError
+from edge.textfile import read_text
 
 BUILTIN_DIR: Final = DATA_DIR / "callers"
 ANSWERS: Final = ("answered", "no_answer", "busy", "failed")
@@ -93,10 +94,7 @@ class CallerBook:
         files = sorted(root.glob("*.txt"))[:MAX_CALLERS]
         callers = {}
         for path in files:
-            try:
-                text = path.read_text(encoding="utf-8-sig")
-            except UnicodeDecodeError:
-                raise InputError(f"{path}: not valid UTF-8 (save caller files as UTF-8)") from None
+            text = read_text(path, "caller file", MAX_FILE_BYTES, InputError)
             callers[path.stem] = parse_caller(text, path.stem, str(path))
         if not callers:
             raise InputError(f"no caller files (*.txt) in {root}")

@@ -36,7 +36,7 @@ def build_state(cfg: Config, *, classifier, records_path: Path | None = None, ca
                 pace_s: float | None = None, live: LiveCalls | None = None, clock=None) -> tuple[AppState, Fresh]:
     """Everything the app needs; `Fresh` holds the password and token if they were made just now."""
     data_dir = cfg.data.resolved()
-    records_path = records_path or cfg.records.path()
+    records_path = records_path or cfg.records.path(data_dir)
     records = Records.open(records_path)
     credentials, fresh = Credentials.ensure(data_dir)
     live = live or LiveCalls()
@@ -58,7 +58,7 @@ def build_state(cfg: Config, *, classifier, records_path: Path | None = None, ca
     state = AppState(cfg=cfg, records=records, records_path=Path(records_path), credentials=credentials,
                      sessions=Sessions(cfg.server.session_hours),
                      limiter=LoginLimiter(cfg.server.login_attempts, cfg.server.login_window_s), live=live,
-                     service=service, kb_path=Path(kb_path), recordings_dir=cfg.compliance.recordings(),
+                     service=service, kb_path=Path(kb_path), recordings_dir=cfg.compliance.recordings(data_dir),
                      data_dir=data_dir)
     return state, fresh
 
