@@ -150,6 +150,15 @@ def test_api_token_for_machines(tmp_path):
             assert entry.fetchone() == ("api-token", "campaign.create")
             assert (await client.get("/api/campaigns", headers={"Authorization": "Bearer nope"})).status == 401
             assert (await client.get("/live", headers=bearer, allow_redirects=False)).status == 401  # no pages
+            made = await response.json()
+            changed = await client.post(f"/api/campaigns/{made['id']}/settings",
+                                        json={"hours": "mon-fri=10:00-12:00", "max_concurrent": 3}, headers=bearer)
+            assert (await changed.json())["settings"]["hours"] == {"mon-fri": "10:00-12:00"}
+            bad = await client.post(f"/api/campaigns/{made['id']}/settings", json={"colour": "red"}, headers=bearer)
+            assert bad.status == 400 and "unknown campaign setting" in (await bad.json())["error"]
+            trail = await (await client.get("/api/audit", params={"prefix": "campaign."}, headers=bearer)).json()
+            assert trail["entries"][0]["action"] == "campaign.settings"
+            assert trail["entries"][0]["detail"]["max_concurrent"] == {"from": 10, "to": 3}
 
     run(main())
 
@@ -204,6 +213,19 @@ def test_campaign_from_create_to_finished_calls_export_and_roi(tmp_path):
     run(main())
 
 
+def outcomes(state) -> int:
+    return state.records.db.execute("select count(*) from outcomes").fetchone()[0]
+
+
+async def until(condition, timeout_s: float = 10.0) -> None:
+    """Poll `condition` every 10 ms; fail after `timeout_s`."""
+    for _ in range(int(timeout_s / 0.01)):
+        if condition():
+            return
+        await asyncio.sleep(0.01)
+    raise AssertionError("condition not met in time")
+
+
 def test_pause_stops_dialling_and_a_restart_resumes_a_running_campaign(tmp_path):
     rows = "".join(f"1380013800{i},客户{i},公司,meeting\n" for i in range(6))
 
@@ -217,16 +239,14 @@ def test_pause_stops_dialling_and_a_restart_resumes_a_running_campaign(tmp_path)
             form.add_field("file", ("phone,name,company,caller\n" + rows).encode(), filename="l.csv")
             await client.post(f"/api/campaigns/{made['id']}/leads", data=form, headers=headers)
             await client.post(f"/api/campaigns/{made['id']}/start", json={}, headers=headers)
-            while state.records.db.execute("select count(*) from outcomes").fetchone()[0] < 1:
-                await asyncio.sleep(0.01)
+            await until(lambda: outcomes(state) >= 1)
             paused = await (await client.post(f"/api/campaigns/{made['id']}/pause", json={}, headers=headers)).json()
             assert paused["status"] == "paused"
             await asyncio.sleep(0.5)
             done = state.records.db.execute("select count(*) from leads where status = 'done'").fetchone()[0]
             assert 1 <= done <= 2  # the call in flight finishes; nothing new is dialled
             await client.post(f"/api/campaigns/{made['id']}/start", json={}, headers=headers)
-            while state.records.db.execute("select count(*) from outcomes").fetchone()[0] < done + 1:
-                await asyncio.sleep(0.01)
+            await until(lambda: outcomes(state) >= done + 1)
         # the server stopped while the campaign was running (a call may have been cut): a new one carries on
         async with dashboard(tmp_path, pace_s=0.0) as (client, state, _):
             for _ in range(200):
@@ -238,7 +258,7 @@ def test_pause_stops_dialling_and_a_restart_resumes_a_running_campaign(tmp_path)
             assert state.records.db.execute("select count(*) from leads where status = 'done'").fetchone()[0] == 6
             actions = [r[0] for r in state.records.db.execute(
                 "select action from audit where action like 'campaign.%' order by id")]
-            assert actions[:4] == ["campaign.create", "campaign.running", "campaign.paused", "campaign.running"], actions
+            assert actions[:4] == ["campaign.create", "campaign.running", "campaign.paused", "campaign.running"]
 
     run(main())
 

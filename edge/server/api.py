@@ -7,6 +7,7 @@
     GET  /api/calls/{id}/recording        WAV, if the call was recorded
     GET  /api/campaigns                   with lead counts
     POST /api/campaigns                   create
+    POST /api/campaigns/{id}/settings     change settings (audited: old and new values)
     POST /api/campaigns/{id}/leads        import a lead CSV (multipart "file")
     POST /api/campaigns/{id}/start|pause
     GET  /api/campaigns/{id}/leads?grade&status&q
@@ -34,7 +35,7 @@ from edge.calls.leads import import_leads
 from edge.calls.records import Records
 from edge.calls.schedule import parse_hours_spec
 from edge.errors import InputError
-from edge.server.app import SESSION, STATE, actor, json_response
+from edge.server.app import MAX_UPLOAD_BYTES, SESSION, STATE, actor, json_response
 
 KB_SUFFIXES: Final = (".csv", ".jsonl", ".md", ".markdown")
 LEAD_SUFFIXES: Final = (".csv", ".txt", ".tsv")
@@ -138,6 +139,16 @@ async def campaign_create(request: web.Request) -> web.Response:
     return json_response(created.to_dict(), status=201)
 
 
+async def campaign_settings(request: web.Request) -> web.Response:
+    """Change some settings of a campaign (audited with the old and new values)."""
+    item = _campaign_of(request)
+    changes = await _body(request)
+    if isinstance(changes.get("hours"), str):
+        changes["hours"] = parse_hours_spec(changes["hours"])
+    updated = _campaign.update_settings(request.app[STATE].records.db, item.name, changes, actor=actor(request))
+    return json_response(updated.to_dict())
+
+
 async def _save_upload(request: web.Request, allowed: tuple[str, ...]) -> tuple[Path, str]:
     """The multipart field "file", streamed to a temporary file in the data directory."""
     state = request.app[STATE]
@@ -155,9 +166,17 @@ async def _save_upload(request: web.Request, allowed: tuple[str, ...]) -> tuple[
     folder = state.data_dir / "uploads"
     folder.mkdir(parents=True, exist_ok=True)
     handle = tempfile.NamedTemporaryFile(dir=folder, suffix=suffix, delete=False)  # noqa: SIM115
+    size = 0
     with handle:
         while chunk := await part.read_chunk(256 * 1024):
+            size += len(chunk)
+            if size > MAX_UPLOAD_BYTES:
+                break
             handle.write(chunk)
+    if size > MAX_UPLOAD_BYTES:
+        Path(handle.name).unlink(missing_ok=True)  # noqa: ASYNC240 (one small local unlink)
+        raise InputError(f"{filename} is larger than {MAX_UPLOAD_BYTES // (1024 * 1024)} MB; split it, or import it "
+                         "with `salesbot leads import` on the box")
     return Path(handle.name), filename
 
 
@@ -324,6 +343,7 @@ def add_routes(app: web.Application) -> None:
     r.add_get("/api/calls/{call_id}/recording", recording)
     r.add_get("/api/campaigns", campaigns)
     r.add_post("/api/campaigns", campaign_create)
+    r.add_post("/api/campaigns/{campaign_id}/settings", campaign_settings)
     r.add_post("/api/campaigns/{campaign_id}/leads", campaign_leads_import)
     r.add_get("/api/campaigns/{campaign_id}/leads", campaign_leads)
     r.add_post("/api/campaigns/{campaign_id}/start", campaign_start)

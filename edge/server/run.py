@@ -10,7 +10,6 @@ Example:
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from datetime import datetime
 from pathlib import Path
@@ -85,4 +84,3 @@ def serve(cfg: Config, *, classifier, admin: str | None = None, records_path: Pa
         _LOGGER.warning("the dashboard listens on %s, not only this machine: put a TLS proxy in front", host)
     echo(f"dashboard: http://{host}:{port}/  (user {state.credentials.user})")
     web.run_app(create_app(state), host=host, port=port, print=None, handle_signals=True)
-    asyncio.set_event_loop(None)
