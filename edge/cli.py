@@ -214,7 +214,7 @@ def intent_list(ctx) -> None:
 
 @cli.group(cls=_Group, context_settings=CONTEXT_SETTINGS)
 def export() -> None:
-    """Build model bundles (needs the [export] extra: torch, transformers, onnx, nncf)."""
+    """Build model bundles (needs the [export] extra: torch, transformers, onnx, nncf), or export call records."""
 
 
 @export.command("intent", context_settings=CONTEXT_SETTINGS)
@@ -304,6 +304,15 @@ def _register_kiosk_commands() -> None:
 
 
 _register_kiosk_commands()
+
+
+def _register_campaign_commands() -> None:
+    from edge import cli_campaign
+
+    cli_campaign.register(cli)
+
+
+_register_campaign_commands()
 
 
 def main() -> None:

@@ -195,6 +195,70 @@ class TelephonyConfig:
 
 
 @dataclass
+class ComplianceConfig:
+    retention_days: int = 180
+    """Days after which a call's transcript, recording and contact details are purged
+    (`salesbot retention purge`); aggregates and the DNC list stay."""
+    recordings_dir: Path | None = None
+    """Where call recordings (WAV) are kept; None: recordings/ in the data directory."""
+
+    def recordings(self, data_directory: Path) -> Path:
+        return self.recordings_dir if self.recordings_dir is not None else data_directory / "recordings"
+
+    def validate(self) -> None:
+        if not 1 <= self.retention_days <= 3650:
+            raise ConfigError(f"compliance.retention_days must be in [1, 3650], got {self.retention_days}")
+
+
+@dataclass
+class RoiConfig:
+    """The human baseline a campaign is compared with (defaults: the seed's figures) and the bot's costs."""
+
+    human_team_size: int = 20
+    human_team_monthly_cost_cny: float = 280_000.0
+    """What the whole team costs a month (salaries, seats, lines)."""
+    human_conversion: float = 0.018
+    """Qualified leads per dial by the human team's pre-screen (1.8%)."""
+    human_dials_per_agent_day: int = 200
+    workdays_per_month: int = 22
+    bot_monthly_cost_cny: float = 3_000.0
+    """The box, its upkeep and licences, per month."""
+    line_cost_per_min_cny: float = 0.1
+    """What the trunk charges per connected minute."""
+
+    def validate(self) -> None:
+        if not 0.0 < self.human_conversion < 1.0:
+            raise ConfigError(f"roi.human_conversion must be in (0, 1), got {self.human_conversion}")
+        for name in ("human_team_size", "human_team_monthly_cost_cny", "human_dials_per_agent_day",
+                     "workdays_per_month"):
+            if getattr(self, name) <= 0:
+                raise ConfigError(f"roi.{name} must be > 0, got {getattr(self, name)}")
+        if self.bot_monthly_cost_cny < 0 or self.line_cost_per_min_cny < 0:
+            raise ConfigError("roi.bot_monthly_cost_cny and roi.line_cost_per_min_cny must be >= 0")
+
+
+@dataclass
+class ServerConfig:
+    admin: str = "127.0.0.1:8080"
+    """HOST:PORT of the dashboard and admin API; keep it on localhost unless a proxy with TLS is in front."""
+    sim_pace_s: float = 0.3
+    """Seconds between simulated callee turns on the dashboard, so calls can be watched live."""
+    login_attempts: int = 5
+    """Failed logins per address allowed in login_window_s before logins from it are refused."""
+    login_window_s: int = 300
+    session_hours: int = 12
+
+    def validate(self) -> None:
+        host, sep, port = self.admin.rpartition(":")
+        if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+            raise ConfigError(f"server.admin must be HOST:PORT such as 127.0.0.1:8080, got {self.admin!r}")
+        if not 0 <= self.sim_pace_s <= 10:
+            raise ConfigError(f"server.sim_pace_s must be in [0, 10], got {self.sim_pace_s}")
+        if self.login_attempts < 1 or self.login_window_s < 1 or self.session_hours < 1:
+            raise ConfigError("server.login_attempts, login_window_s and session_hours must be >= 1")
+
+
+@dataclass
 class Config:
     nlu: NluConfig = field(default_factory=NluConfig)
     data: DataConfig = field(default_factory=DataConfig)
@@ -204,6 +268,9 @@ class Config:
     llm: LlmConfig = field(default_factory=LlmConfig)
     kiosk: KioskConfig = field(default_factory=KioskConfig)
     telephony: TelephonyConfig = field(default_factory=TelephonyConfig)
+    compliance: ComplianceConfig = field(default_factory=ComplianceConfig)
+    roi: RoiConfig = field(default_factory=RoiConfig)
+    server: ServerConfig = field(default_factory=ServerConfig)
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "Config":

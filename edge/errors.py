@@ -47,3 +47,11 @@ class RecordsError(SalesbotError):
 
 class SoundDeviceError(SalesbotError):
     """PortAudio is missing, or a sound device is absent or refuses 16 kHz mono (the kiosk)."""
+
+
+class CampaignError(SalesbotError):
+    """A campaign is unknown, or its settings (hours, retries, holidays) are invalid; names the setting."""
+
+
+class AuthError(SalesbotError):
+    """The dashboard's credentials file cannot be read or written."""
