@@ -157,6 +157,39 @@ def export_intent(corpus, test_csv, out, init, teacher_epochs, student_epochs, m
                f"{manifest['build']['durations_s']['total']} s)")
 
 
+# --- speech: say / hear / models (edge.tts, edge.asr) ---------------------------------------------
+
+
+@cli.command("say", context_settings=CONTEXT_SETTINGS)
+@click.argument("text")
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), required=True, help="WAV file to write.")
+@click.option("--voice", default="cmn", show_default=True,
+              help="cmn (Mandarin), yue (Cantonese), an espeak-ng variant like cmn+f3, or a piper .onnx path.")
+@click.option("--speed", type=float, default=None, help="Speaking speed, 1.0 is normal.")
+@click.option("--pitch", type=int, default=None, help="Base pitch 0-100 (built-in voices).")
+@click.option("--cache-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Prompt cache directory (default: none for this command).")
+def say(text: str, out: Path, voice: str, speed: float | None, pitch: int | None, cache_dir: Path | None) -> None:
+    """Speak TEXT into a 16 kHz mono WAV file.
+
+    \b
+    Example:
+        salesbot say "您好，我是智销云的小王。" --out hello.wav
+        salesbot say "听日再打畀你" --voice yue --out yue.wav
+        salesbot say "您好" --voice voices/zh_CN-huayan-medium.onnx --out piper.wav
+    """
+    from edge import tts
+    from edge.audio import write_wav
+    from edge.config import TtsConfig
+
+    synth = tts.open(TtsConfig(voice=voice, speed=speed, pitch=pitch, cache_dir=cache_dir))
+    pcm = synth.synthesize(text)
+    if len(pcm) == 0:
+        raise click.ClickException("nothing to say: the text has no speakable characters")
+    write_wav(out, pcm)
+    click.echo(f"{out}\t{len(pcm) / 16000:.2f} s")
+
+
 def main() -> None:
     cli(prog_name="salesbot")
 
