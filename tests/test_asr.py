@@ -145,3 +145,50 @@ def test_unknown_onnx_is_refused(tmp_path):
 def test_backend_mismatch_is_a_config_error(fake_dir):
     with pytest.raises(ConfigError, match="is a sherpa-onnx model"):
         asr.open(AsrConfig(model=fake_dir, backend="vosk"))
+
+
+def test_vad_detectors_are_reused(fake_dir):
+    recognizer = asr.open(AsrConfig(model=fake_dir))
+    asr.transcribe(recognizer, _call("您好"))
+    assert len(recognizer._vad_pool) == 1
+    stream = recognizer.stream()
+    assert recognizer._vad_pool == []
+    stream.finish()
+    recognizer.decode([stream])
+    assert stream.done and len(recognizer._vad_pool) == 1
+
+
+def test_streaming_zipformer2_ctc_partials_and_endpoints(tmp_path):
+    from tests.helpers.fake_models import fake_online_ctc_dir
+
+    folder = fake_online_ctc_dir(tmp_path / "online")
+    assert asr.inspect(folder).streaming
+    recognizer = asr.open(AsrConfig(model=folder))
+    assert recognizer.info["streaming"] is True
+    pcm = _call("你好，请问您是王总吗", "我们的系统可以对接企业微信")
+    streams = [recognizer.stream() for _ in range(3)]
+    seen: list[list] = [[] for _ in streams]
+    for start in range(0, len(pcm), 1600):
+        for stream in streams:
+            stream.accept(pcm[start:start + 1600])
+        recognizer.decode(streams)
+        for bucket, stream in zip(seen, streams):
+            bucket += stream.results()
+    for stream in streams:
+        stream.finish()
+    recognizer.decode(streams)
+    for bucket, stream in zip(seen, streams):
+        bucket += stream.results()
+        assert stream.done
+    finals = [r for r in seen[0] if r.is_final]
+    assert len(finals) == 2 and any(not r.is_final for r in seen[0])
+    assert finals[0].end_s <= finals[1].start_s + 1e-6 and finals[1].start_s < finals[1].timestamps[0]
+    assert [r.text for r in seen[1] if r.is_final] == [r.text for r in finals]
+
+
+def test_streaming_model_missing_a_state_key_is_refused(tmp_path):
+    from tests.helpers.fake_models import ONLINE_METADATA, fake_online_ctc_dir
+
+    meta = {k: v for k, v in ONLINE_METADATA.items() if k != "left_context_len"}
+    with pytest.raises(ModelDirError, match="left_context_len"):
+        asr.open(AsrConfig(model=fake_online_ctc_dir(tmp_path / "o", metadata=meta)))

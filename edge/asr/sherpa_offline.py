@@ -8,6 +8,7 @@ Each stream runs its own small VAD state; finished segments of all streams
 from __future__ import annotations
 
 import logging
+import threading
 from dataclasses import dataclass
 from typing import Callable, Sequence
 
@@ -81,13 +82,26 @@ class OfflineVadRecognizer:
         vad.sample_rate = SAMPLE_RATE
         vad.num_threads = 1
         self._vad_config = vad
+        self._vad_pool: list = []  # a detector costs ~0.5 s to build (it loads silero), so they are reused
+        self._pool_lock = threading.Lock()
         self.info = {"backend": "sherpa-onnx", "kind": model.kind, "model": str(model.root), "streaming": False,
                      "rescoring": rescore is not None}
 
     def stream(self) -> "_VadStream":
+        return _VadStream(self._take_vad(), self._give_back_vad)
+
+    def _take_vad(self):
+        with self._pool_lock:
+            if self._vad_pool:
+                return self._vad_pool.pop()
         import sherpa_onnx
 
-        return _VadStream(sherpa_onnx.VoiceActivityDetector(self._vad_config, buffer_size_in_seconds=30))
+        return sherpa_onnx.VoiceActivityDetector(self._vad_config, buffer_size_in_seconds=30)
+
+    def _give_back_vad(self, vad) -> None:
+        vad.reset()
+        with self._pool_lock:
+            self._vad_pool.append(vad)
 
     def decode(self, streams: Sequence["_VadStream"]) -> None:
         jobs = [job for stream in streams for job in stream._segments()]
@@ -105,8 +119,9 @@ class OfflineVadRecognizer:
 
 
 class _VadStream:
-    def __init__(self, vad) -> None:
+    def __init__(self, vad, release: Callable) -> None:
         self._vad = vad
+        self._release = release
         self._pending: list[np.ndarray] = []
         self._finished = False
         self._flushed = False
@@ -130,6 +145,8 @@ class _VadStream:
         return self._flushed and not self._pending
 
     def _segments(self) -> list[_Job]:
+        if self._vad is None:
+            return []
         # sherpa-onnx's VAD only segments correctly when fed one window at a time (measured: a
         # whole recording in one call merges or drops turns), so whole windows go in, the rest waits.
         audio = np.concatenate(self._pending) if self._pending else np.zeros(0, np.float32)
@@ -153,6 +170,9 @@ class _VadStream:
             if current is not None and len(current.samples) - self._partial_len >= PARTIAL_EVERY_S * SAMPLE_RATE:
                 self._partial_len = len(current.samples)
                 jobs.append(_Job(self, np.asarray(current.samples, np.float32), current.start, False))
+        if self._flushed and self._vad is not None:
+            vad, self._vad = self._vad, None
+            self._release(vad)
         return jobs
 
     def _deliver(self, job: _Job, result, rescore: Callable[[str], str] | None) -> None:

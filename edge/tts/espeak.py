@@ -92,11 +92,6 @@ class _Engine:
             self._buffer.append(np.ctypeslib.as_array(wav, shape=(count,)).copy())
         return 0
 
-    def has_voice(self, voice: str) -> bool:
-        base = voice.split("+", 1)[0]
-        return any((self.data_path / "voices" / "!v").glob("*")) and (
-            base in _voice_names(self.data_path))
-
     def synthesize(self, text: str, settings: EspeakSettings) -> np.ndarray:
         """Synthesize at the engine's native rate (22050 Hz); caller holds the lock."""
         if settings.voice != self._voice:
@@ -149,3 +144,25 @@ def known_voices() -> set[str]:
     """Voice names espeak-ng's data ships (for error messages and validation)."""
     with _ESPEAK_LOCK:
         return _voice_names(_engine().data_path)
+
+
+def phonemes(text: str, voice: str = "cmn") -> str:
+    """espeak-ng's IPA phonemes for ``text`` (tones as digits), e.g. "在" -> "tsˈai5"."""
+    with _ESPEAK_LOCK:
+        engine = _engine()
+        lib = engine.lib
+        lib.espeak_TextToPhonemes.restype = ctypes.c_char_p
+        lib.espeak_TextToPhonemes.argtypes = [ctypes.POINTER(ctypes.c_char_p), ctypes.c_int, ctypes.c_int]
+        if voice != engine._voice:
+            if lib.espeak_SetVoiceByName(voice.encode()) != 0:
+                raise SpeechEngineError(f"espeak-ng has no voice {voice!r}")
+            engine._voice = voice
+        buffer = ctypes.c_char_p(text.encode("utf-8"))
+        out = []
+        pointer = ctypes.pointer(buffer)
+        while pointer.contents.value:
+            piece = lib.espeak_TextToPhonemes(pointer, _CHARS_UTF8, 0x02)
+            if not piece:
+                break
+            out.append(piece.decode("utf-8", "replace"))
+        return " ".join(out)

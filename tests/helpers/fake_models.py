@@ -67,3 +67,53 @@ def fake_ctc_dir(out: Path, kind: str = "zipformer_ctc", metadata: dict[str, str
     onnx.save(model, str(out / "model.onnx"))
     (out / "tokens.txt").write_text(tokens, encoding="utf-8")
     return out
+
+
+ONLINE_METADATA = {"model_type": "zipformer2", "encoder_dims": "8", "query_head_dims": "2", "value_head_dims": "2",
+                   "num_heads": "2", "num_encoder_layers": "1", "cnn_module_kernels": "3", "left_context_len": "4",
+                   "T": "39", "decode_chunk_len": "32"}
+
+
+def fake_online_ctc_dir(out: Path, metadata: dict[str, str] | None = None,
+                        tokens: str = "<blk> 0\n嗯 1\n好 2\n") -> Path:
+    """A streaming zipformer2-CTC directory in sherpa-onnx's layout: x [N, 39, 80] plus the 8 state
+    tensors one encoder layer implies; states pass through, the frames go through the linear map."""
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    vocab = len(tokens.strip().splitlines())
+    w = np.zeros((80, vocab), np.float32)
+    w[:, 1] = 1.0 / 80
+    b = np.zeros(vocab, np.float32)
+    b[0], b[2:] = -10.0, -50.0
+    states = [("cached_key", [4, "N", 4]), ("cached_nonlin_attn", [1, "N", 4, 6]), ("cached_val1", [4, "N", 4]),
+              ("cached_val2", [4, "N", 4]), ("cached_conv1", ["N", 8, 1]), ("cached_conv2", ["N", 8, 1]),
+              ("embed_states", ["N", 128, 3, 19])]
+    inputs = [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 39, 80])]
+    inputs += [helper.make_tensor_value_info(name, TensorProto.FLOAT, shape) for name, shape in states]
+    inputs.append(helper.make_tensor_value_info("processed_lens", TensorProto.INT64, ["N"]))
+    names = [name for name, _ in states] + ["processed_lens"]
+    nodes = [helper.make_node("Slice", ["x", "start", "end", "axis", "step"], ["xs"]),
+             helper.make_node("MatMul", ["xs", "W"], ["mm"]),
+             helper.make_node("Add", ["mm", "B"], ["logits"]),
+             helper.make_node("LogSoftmax", ["logits"], ["log_probs"], axis=-1)]
+    nodes += [helper.make_node("Identity", [name], [f"new_{name}"]) for name in names]
+    outputs = [helper.make_tensor_value_info("log_probs", TensorProto.FLOAT, ["N", 8, vocab])]
+    outputs += [helper.make_tensor_value_info(f"new_{name}", TensorProto.FLOAT, shape) for name, shape in states]
+    outputs.append(helper.make_tensor_value_info("new_processed_lens", TensorProto.INT64, ["N"]))
+    inits = [numpy_helper.from_array(w, "W"), numpy_helper.from_array(b, "B"),
+             numpy_helper.from_array(np.array([0], np.int64), "start"),
+             numpy_helper.from_array(np.array([32], np.int64), "end"),
+             numpy_helper.from_array(np.array([1], np.int64), "axis"),
+             numpy_helper.from_array(np.array([4], np.int64), "step")]
+    model = helper.make_model(helper.make_graph(nodes, "fake_online_ctc", inputs, outputs, inits),
+                              opset_imports=[helper.make_opsetid("", 13)])
+    model.ir_version = 8
+    onnx.checker.check_model(model)
+    for key, value in (ONLINE_METADATA if metadata is None else metadata).items():
+        entry = model.metadata_props.add()
+        entry.key, entry.value = key, value
+    out.mkdir(parents=True, exist_ok=True)
+    onnx.save(model, str(out / "model.onnx"))
+    (out / "tokens.txt").write_text(tokens, encoding="utf-8")
+    return out
