@@ -51,7 +51,7 @@ def user_split(tmp_path_factory):
 def exported(user_split, tmp_path_factory):
     out = tmp_path_factory.mktemp("bundle") / "intent"
     manifest = run(ExportOptions(corpus=[str(user_split / "train.csv")], test=str(user_split / "test.csv"),
-                                 out=str(out), teacher_epochs=2, student_epochs=6, synthetic_compounds=80,
+                                 out=str(out), teacher_epochs=2, student_epochs=15, synthetic_compounds=80,
                                  progress=False))
     return out, manifest
 
@@ -96,7 +96,8 @@ def test_bundle_round_trips_through_runtime(exported):
 def test_student_learns_something(exported):
     """Far above chance (1/23) even on this small subset and few epochs."""
     _, manifest = exported
-    assert manifest["metrics"]["student_int8_onnxruntime"]["accuracy"] > 0.3
+    accuracy = manifest["metrics"]["student_int8_onnxruntime"]["accuracy"]
+    assert accuracy > 0.3, accuracy
 
 
 def test_test_labels_must_be_seen(tmp_path, user_split):
