@@ -115,6 +115,89 @@ class LlmConfig:
             raise ConfigError(f"llm.timeout_ms must be in [50, 10000], got {self.timeout_ms}")
 
 
+def parse_host_port(value: str, key: str) -> tuple[str, int] | None:
+    """`HOST:PORT` (IPv6 as `[::1]:PORT`; port 0 takes any free port) -> (host, port); "off" -> None.
+
+    Raises:
+        ConfigError: no port, a port outside 0-65535, or no host; names the key.
+
+    Example:
+        >>> parse_host_port("127.0.0.1:9092", "server.audiosocket")
+        ('127.0.0.1', 9092)
+    """
+    if value.strip().lower() in OFF:
+        return None
+    host, sep, port = value.strip().rpartition(":")
+    host = host.strip("[]")
+    if not sep or not host or not port.isdigit() or not 0 <= int(port) <= 65535:
+        raise ConfigError(f"{key} must be HOST:PORT such as 127.0.0.1:9092 (or \"off\"), got {value!r}")
+    return host, int(port)
+
+
+OFF: Final = ("off", "none", "")
+"""Address values that switch a listener off."""
+
+
+@dataclass
+class ServerConfig:
+    """`salesbot serve`: where it listens, how many calls, and how long a call or a shutdown may take."""
+
+    audiosocket: str = "127.0.0.1:9092"
+    """Asterisk AudioSocket listen address HOST:PORT, or "off". Use 0.0.0.0:9092 when the PBX is another box."""
+    websocket: str = "127.0.0.1:9093"
+    """WebSocket media (FreeSWITCH/jambonz) listen address HOST:PORT, or "off"."""
+    admin: str = "127.0.0.1:9094"
+    """Admin HTTP API (/health, /calls, /reload, /metrics); keep it on localhost or a management LAN."""
+    max_calls: int = 100
+    """Calls served at once over all transports; one more is refused politely (hangup / HTTP 503)."""
+    call_budget_s: float = 600.0
+    """Longest a call may run; its handler is then cut off and the call ends with a record (10 min)."""
+    shutdown_grace_s: float = 20.0
+    """On SIGTERM, active calls get this long to finish before they are closed; keep it under the unit's
+    TimeoutStopSec (30 s) minus ~6 s for closing and flushing."""
+    handler: str = "auto"
+    """What runs each call: "auto" (the call loop when installed, else echo), "echo", "tone", or
+    "package.module:factory" (a callable taking the ServeContext and returning a CallHandler)."""
+    admin_token_file: Path | None = None
+    """File holding the admin API bearer token (mode 0600); None: admin.token in the data directory.
+    Generated on first start when missing."""
+    min_free_mb: int = 200
+    """Free disk space the data directory needs; below it the box refuses new calls (health says why)."""
+
+    def addresses(self) -> dict[str, tuple[str, int] | None]:
+        """The three listen addresses, parsed; None where switched off (admin cannot be)."""
+        return {name: parse_host_port(getattr(self, name), f"server.{name}")
+                for name in ("audiosocket", "websocket", "admin")}
+
+    def token_path(self, data_directory: Path) -> Path:
+        return self.admin_token_file if self.admin_token_file is not None else data_directory / "admin.token"
+
+    def validate(self) -> None:
+        for name in ("audiosocket", "websocket", "admin", "handler"):
+            if not isinstance(getattr(self, name), str):
+                raise ConfigError(f"server.{name} must be a string, got {getattr(self, name)!r}")
+        for name in ("max_calls", "min_free_mb", "call_budget_s", "shutdown_grace_s"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int if name in ("max_calls", "min_free_mb")
+                                                             else (int, float)):
+                raise ConfigError(f"server.{name} must be a number, got {value!r}")
+        addresses = self.addresses()
+        if addresses["admin"] is None:
+            raise ConfigError("server.admin cannot be off: health checks and /metrics need it; bind it to 127.0.0.1")
+        if addresses["audiosocket"] is None and addresses["websocket"] is None:
+            raise ConfigError("server.audiosocket and server.websocket are both off; the daemon would take no calls")
+        if not 1 <= self.max_calls <= 10_000:
+            raise ConfigError(f"server.max_calls must be in [1, 10000], got {self.max_calls}")
+        if not 0 < self.call_budget_s <= 86_400:
+            raise ConfigError(f"server.call_budget_s must be in (0, 86400] seconds, got {self.call_budget_s}")
+        if not 0.0 <= self.shutdown_grace_s <= 600:
+            raise ConfigError(f"server.shutdown_grace_s must be in [0, 600] seconds, got {self.shutdown_grace_s}")
+        if self.min_free_mb < 0:
+            raise ConfigError(f"server.min_free_mb must be >= 0, got {self.min_free_mb}")
+        if not self.handler or (self.handler not in ("auto", "echo", "tone") and ":" not in self.handler):
+            raise ConfigError(f"server.handler must be auto, echo, tone or package.module:factory, got {self.handler!r}")
+
+
 @dataclass
 class Config:
     nlu: NluConfig = field(default_factory=NluConfig)
@@ -123,6 +206,7 @@ class Config:
     kb: KbConfig = field(default_factory=KbConfig)
     records: RecordsConfig = field(default_factory=RecordsConfig)
     llm: LlmConfig = field(default_factory=LlmConfig)
+    server: ServerConfig = field(default_factory=ServerConfig)
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "Config":

@@ -16,14 +16,28 @@ def tone(seconds: float, hz: float = 440.0, amplitude: int = 8000, rate_hz: int 
 
 
 class EchoHandler:
-    """Plays every caller frame straight back, paced by the clock, until the caller hangs up."""
+    """Plays every caller frame straight back, paced by the clock, until the caller hangs up.
 
-    def __init__(self) -> None:
+    Args:
+        prebuffer_frames: hold this many frames before the first playback, a cushion against
+            arrival jitter (a bot queues its speech ahead; a bare echo has nothing queued, so a frame
+            arriving just after a 20 ms tick would leave that tick empty). The daemon uses 2 (40 ms).
+    """
+
+    def __init__(self, prebuffer_frames: int = 0) -> None:
+        self.prebuffer_frames = prebuffer_frames
         self.calls: list[MediaCall] = []
 
     async def handle(self, call: MediaCall) -> None:
         self.calls.append(call)
+        held: list[np.ndarray] = []
         async for frame in call.audio():
+            if len(held) < self.prebuffer_frames:
+                held.append(frame)
+                continue
+            if held:
+                frame = np.concatenate([*held, frame])
+                held = []
             await call.play(frame)
 
 
