@@ -205,3 +205,37 @@ def test_health_reports_each_check_and_recovers_when_the_ledger_opens(tmp_path):
     assert stopping.report.status == "stopping" and stopping.refusal() == ("stopping", "the daemon is shutting down")
     disk = probe_disk(tmp_path / "not" / "yet", 10**9)
     assert not disk.ok and disk.data["path"] == str(tmp_path) and "server.min_free_mb" in disk.detail
+
+
+# ---- the echo handler the daemon runs before the call loop is installed ------------------------------
+
+
+class FakeCall:
+    """Just what EchoHandler touches: audio() frames in, play() out, queued_playback_s."""
+
+    def __init__(self, frames, queued_s=0.0):
+        self.frames = frames
+        self.queued_playback_s = queued_s
+        self.played = []
+
+    async def audio(self):
+        for frame in self.frames:
+            yield frame
+
+    async def play(self, pcm):
+        self.played.append(len(pcm))
+
+
+def test_echo_prebuffers_then_drops_frames_past_its_cap():
+    import numpy as np
+
+    from edge.telephony.testing import EchoHandler
+
+    frames = [np.full(320, i, dtype=np.int16) for i in range(6)]
+    cushioned = FakeCall(frames)
+    run(EchoHandler(prebuffer_frames=2).handle(cushioned))
+    assert cushioned.played == [960, 320, 320, 320], "the first playback carries the two held frames"
+    backed_up = FakeCall(frames, queued_s=0.5)
+    echo = EchoHandler(prebuffer_frames=2, max_queued_s=0.12)
+    run(echo.handle(backed_up))
+    assert backed_up.played == [960] and echo.dropped_frames == 3

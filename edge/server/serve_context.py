@@ -140,10 +140,11 @@ def _auto(context: ServeContext) -> tuple[CallHandler, str]:
 
 
 def _echo() -> CallHandler:
-    """The caller's audio back, with a 40 ms playout cushion (so it measures the line, not clock phase)."""
+    """The caller's audio back with a 40 ms playout cushion (so it measures the line, not clock phase),
+    dropping frames past 120 ms queued (so a stall does not delay the rest of the call)."""
     from edge.telephony.testing import EchoHandler
 
-    return EchoHandler(prebuffer_frames=2)
+    return EchoHandler(prebuffer_frames=2, max_queued_s=0.12)
 
 
 def _build(factory: HandlerFactory, context: ServeContext, name: str) -> CallHandler:
