@@ -29,7 +29,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 
 from edge.calls.batcher import IntentBatcher, MicroBatcher
 from edge.config import Config
@@ -42,6 +42,9 @@ __all__ = ["HandlerFactory", "ServeContext", "resolve_handler"]
 _LOGGER = logging.getLogger(__name__)
 
 HandlerFactory = Callable[["ServeContext"], CallHandler]
+ECHO_CUSHION_FRAMES: Final = 5
+"""The daemon's echo holds 100 ms before it starts playing (see _echo)."""
+ECHO_MAX_QUEUED_S: Final = 0.2
 Hook = Callable[[], Any | Awaitable[Any]]
 
 
@@ -140,11 +143,15 @@ def _auto(context: ServeContext) -> tuple[CallHandler, str]:
 
 
 def _echo() -> CallHandler:
-    """The caller's audio back with a 40 ms playout cushion (so it measures the line, not clock phase),
-    dropping frames past 120 ms queued (so a stall does not delay the rest of the call)."""
+    """The caller's audio back after a 100 ms cushion, dropping frames past 200 ms queued.
+
+    A bot has its sentence queued ahead; a bare echo has only what the caller sent, so any jitter in the
+    caller's frames would show as gaps in the bot's. The cushion stands in for the queued sentence, and
+    the cap keeps one stall from delaying the rest of the call.
+    """
     from edge.telephony.testing import EchoHandler
 
-    return EchoHandler(prebuffer_frames=2, max_queued_s=0.12)
+    return EchoHandler(prebuffer_frames=ECHO_CUSHION_FRAMES, max_queued_s=ECHO_MAX_QUEUED_S)
 
 
 def _build(factory: HandlerFactory, context: ServeContext, name: str) -> CallHandler:
