@@ -10,7 +10,7 @@ $(BIN)/salesbot: pyproject.toml
 	$(BIN)/pip install -q --upgrade pip
 	# torch first, from the CPU wheel on disk, so nothing pulls a CUDA build
 	$(BIN)/pip install -q torch==2.13.0
-	$(BIN)/pip install -q -e '.[export,dev]'
+	$(BIN)/pip install -q -e '.[export,dev,kiosk]'
 	touch $@
 
 venv: $(BIN)/salesbot

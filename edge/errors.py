@@ -63,3 +63,31 @@ class CallBudgetError(SalesbotError):
 
 class ServeError(SalesbotError):
     """The daemon cannot start: an address is taken, the admin token cannot be read, a handler will not load."""
+
+
+class SoundDeviceError(SalesbotError):
+    """PortAudio is missing, or a sound device is absent or refuses 16 kHz mono (the kiosk)."""
+
+
+class CampaignError(SalesbotError):
+    """A campaign is unknown, or its settings (hours, retries, holidays) are invalid; names the setting."""
+
+
+class AuthError(SalesbotError):
+    """The dashboard's credentials file cannot be read or written."""
+
+
+class AudioFormatError(InputError):
+    """An audio file or buffer is in a format the runtime cannot use (codec, width, rate, length)."""
+
+
+class SpeechEngineError(SalesbotError):
+    """A speech engine (espeak-ng, piper, sherpa-onnx, vosk) is missing or failed to load or run."""
+
+
+class ModelDirError(BundleError):
+    """A third-party speech model directory is incomplete or malformed; names the missing file or key."""
+
+
+class ArchiveError(InputError):
+    """A model archive is unreadable or holds entries that would escape the install directory."""

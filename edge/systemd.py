@@ -39,10 +39,12 @@ CONFIG_TEMPLATE: Final = """\
 # engine = "onnxruntime"   # or "openvino"
 # threads = 1
 #
+# [telephony]
+# audiosocket = "tcp://127.0.0.1:9092"   # tcp://0.0.0.0:9092 when Asterisk runs on another box
+# websocket = "ws://127.0.0.1:9093"      # FreeSWITCH/jambonz media (off unless set)
+#
 # [server]
-# audiosocket = "127.0.0.1:9092"   # 0.0.0.0:9092 when Asterisk runs on another box; "off" to disable
-# websocket = "127.0.0.1:9093"     # FreeSWITCH/jambonz media; "off" to disable
-# admin = "127.0.0.1:9094"         # /health /calls /reload /metrics; token in /var/lib/edge-salesbot/admin.token
+# admin = "127.0.0.1:8080"         # /health /calls /reload /metrics; token in /var/lib/edge-salesbot/admin.token
 # max_calls = 100
 # call_budget_s = 600              # a call's handler is cut off (and the call recorded) after this
 # shutdown_grace_s = 20            # on stop, calls get this long to finish; keep under TimeoutStopSec=30

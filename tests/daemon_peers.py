@@ -21,11 +21,12 @@ TIMEOUT = 5.0
 
 
 def config_for(tmp_path: Path, **server) -> Config:
-    """Loopback listeners on free ports, websocket off, a short grace; the data directory under tmp_path."""
+    """Loopback listeners on free ports, websocket off, a short grace; the data directory under tmp_path.
+    `websocket="ws://127.0.0.1:0"` turns the WebSocket listener on."""
     config = Config()
     config.data.dir = tmp_path / "data"
-    config.server.audiosocket = "127.0.0.1:0"
-    config.server.websocket = "off"
+    config.telephony.audiosocket = "tcp://127.0.0.1:0"
+    config.telephony.websocket = server.pop("websocket", None)
     config.server.admin = "127.0.0.1:0"
     config.server.shutdown_grace_s = 0.5
     config.server.min_free_mb = 1

@@ -169,7 +169,7 @@ def test_a_hanging_handler_is_cut_at_its_budget(tmp_path):
 
 def test_max_calls_counts_every_transport_and_refuses_politely(tmp_path):
     async def main():
-        config = config_for(tmp_path, max_calls=1, websocket="127.0.0.1:0")
+        config = config_for(tmp_path, max_calls=1, websocket="ws://127.0.0.1:0")
         async with running(config) as daemon:
             first = await Peer.connect(daemon.ports["audiosocket"])
             await first.stream(0.1)

@@ -161,5 +161,5 @@ def test_serve_reports_bad_settings_in_one_line(tmp_path):
     from edge.cli import cli
 
     result = CliRunner().invoke(cli, ["serve", "--data-dir", str(tmp_path), "--audiosocket", "nonsense"])
-    assert result.exit_code == 1 and "server.audiosocket must be HOST:PORT" in result.output
+    assert result.exit_code == 1 and "--audiosocket must be HOST:PORT" in result.output
     assert "Traceback" not in result.output

@@ -44,9 +44,10 @@ def test_new_intent_is_recognised_and_trained_ones_kept(model):
     assert [r.label for r in fewshot.predict(["你们这个多少钱"])] == [model.predict(["你们这个多少钱"])[0].label]
     store.add("ask_invoice", INVOICE)
     assert "ask_invoice" in fewshot.labels
-    results = fewshot.predict(["你们能开发票吗", "发票可以开专票不", "你们这个软件多少钱一年", "别再打电话了"])
-    assert results[0].label == "ask_invoice" and results[1].label == "ask_invoice"
-    assert results[2].label == "ask_price" and results[3].label == "complaint_do_not_call"
+    unseen = ["你们能开发票吗", "发票可以开专票不", "能开票吗", "你们开不开发票"]  # none is an example verbatim
+    results = fewshot.predict(unseen + ["你们这个软件多少钱一年", "别再打电话了"])
+    assert sum(r.label == "ask_invoice" for r in results[:4]) >= 3, [r.label for r in results]
+    assert results[4].label == "ask_price" and results[5].label == "complaint_do_not_call"
     assert 0.0 < results[0].scores["ask_invoice"] <= 1.0
     store.remove("ask_invoice")  # immediate: the next call no longer knows it
     assert fewshot.predict(["你们能开发票吗"])[0].label != "ask_invoice"

@@ -25,24 +25,23 @@ def run(coro, timeout=10.0):
 
 
 def test_server_section_round_trips_and_defaults_bind_localhost(tmp_path):
-    defaults = config.Config().server
-    assert {name: address[0] for name, address in defaults.addresses().items()} == {
-        "audiosocket": "127.0.0.1", "websocket": "127.0.0.1", "admin": "127.0.0.1"}
+    defaults = config.Config()
+    assert defaults.server.admin_address() == ("127.0.0.1", 8080)
+    assert defaults.telephony.audiosocket == "tcp://127.0.0.1:9092" and defaults.telephony.websocket is None
     path = tmp_path / "c.toml"
-    path.write_text('[server]\naudiosocket = "0.0.0.0:9092"\nwebsocket = "off"\nadmin = "[::1]:9094"\n'
-                    'max_calls = 50\ncall_budget_s = 300\nshutdown_grace_s = 10\nhandler = "echo"\n'
-                    'admin_token_file = "/etc/edge-salesbot/token"\n')
+    path.write_text('[server]\nadmin = "[::1]:9094"\nmax_calls = 50\ncall_budget_s = 300\nshutdown_grace_s = 10\n'
+                    'handler = "echo"\nadmin_token_file = "/etc/edge-salesbot/token"\n'
+                    '[telephony]\naudiosocket = "tcp://0.0.0.0:9092"\nwebsocket = "ws://127.0.0.1:9093"\n')
     cfg = config.load(path)
-    assert cfg.server.addresses() == {"audiosocket": ("0.0.0.0", 9092), "websocket": None, "admin": ("::1", 9094)}
+    assert cfg.server.admin_address() == ("::1", 9094) and cfg.server.max_calls == 50
     assert cfg.server.token_path(tmp_path) == config.Path("/etc/edge-salesbot/token")
     assert config.Config().server.token_path(tmp_path) == tmp_path / "admin.token"
     assert config.Config.from_dict(cfg.to_dict()) == cfg
 
 
 @pytest.mark.parametrize("text, message", [
-    ("[server]\naudiosocket = '9092'\n", "server.audiosocket must be HOST:PORT"),
-    ("[server]\nadmin = 'off'\n", "server.admin cannot be off"),
-    ("[server]\naudiosocket = 'off'\nwebsocket = 'off'\n", "both off"),
+    ("[server]\nadmin = '8080'\n", "server.admin must be HOST:PORT"),
+    ("[server]\nadmin = 'off'\n", "server.admin must be HOST:PORT"),
     ("[server]\nmax_calls = 0\n", "server.max_calls must be in"),
     ("[server]\nmax_calls = '100'\n", "server.max_calls must be a number"),
     ("[server]\nshutdown_grace_s = -1\n", "server.shutdown_grace_s"),
@@ -54,6 +53,15 @@ def test_bad_server_settings_name_the_key(tmp_path, text, message):
     path.write_text(text)
     with pytest.raises(ConfigError, match=message):
         config.load(path)
+
+
+def test_the_daemon_needs_a_media_listener(tmp_path):
+    from edge.server.daemon import Daemon
+
+    cfg = config.Config()
+    cfg.telephony.audiosocket = None
+    with pytest.raises(ConfigError, match="both off"):
+        Daemon(cfg)
 
 
 # ---- metrics -----------------------------------------------------------------------------------

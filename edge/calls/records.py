@@ -24,8 +24,11 @@ from typing import Any, Final
 from sqlite_utils import Database
 from sqlite_utils.migrations import Migrations
 
+from edge.calls import audit
+from edge.calls.phone import key as phone_key
 from edge.dialog.engine import TurnLog
 from edge.errors import RecordsError
+from edge.telephony.privacy import mask_phone
 
 MIGRATIONS: Final = Migrations("calls")
 
@@ -49,14 +52,60 @@ def _records(db: Database) -> None:
     db["dnc"].create({"key": str, "lead_id": int, "call_id": str, "at": str}, pk="key")
 
 
-class Records:
-    """The call-records database of one box (one writer)."""
+@MIGRATIONS(name="002_campaigns")
+def _campaigns(db: Database) -> None:
+    """Campaigns, leads that belong to one (with their dialling state), one call row per dial attempt,
+    where a DNC entry came from, and the audit trail. DNC keys become E.164 so any spelling matches."""
+    db["campaigns"].create({"id": int, "name": str, "status": str, "settings": str, "created_at": str,
+                            "updated_at": str}, pk="id")
+    db["campaigns"].create_index(["name"], unique=True)
+    for name, kind in (("campaign_id", int), ("e164", str), ("tags", str), ("vars", str), ("status", str),
+                       ("attempts", int), ("next_at", str), ("last_result", str), ("grade", str), ("line", int),
+                       ("updated_at", str), ("purged_at", str)):
+        db["leads"].add_column(name, kind)
+    db["leads"].create_index(["campaign_id", "e164"], unique=True)
+    db["leads"].create_index(["campaign_id", "status", "next_at"])
+    for name, kind in (("campaign_id", int), ("attempt", int), ("disposition", str), ("duration_s", float),
+                       ("recording", str), ("placer", str), ("detail", str), ("purged_at", str)):
+        db["calls"].add_column(name, kind)
+    db["calls"].create_index(["campaign_id", "started_at"])
+    db["dnc"].add_column("source", str)
+    db["dnc"].add_column("note", str)
+    for row in list(db["dnc"].rows):
+        if not row["key"].startswith("call:") and phone_key(row["key"]) != row["key"]:
+            db["dnc"].delete(row["key"])
+            db["dnc"].upsert({**row, "key": phone_key(row["key"])}, pk="key")
+    db["audit"].create({"id": int, "at": str, "actor": str, "action": str, "target": str, "detail": str}, pk="id")
+    db["audit"].create_index(["action"])
 
-    def __init__(self, db: Database):
+
+@MIGRATIONS(name="003_call_source")
+def _call_source(db: Database) -> None:
+    """Where a conversation came from: "phone" (AudioSocket, WebSocket, the dialler) or "kiosk"."""
+    db["calls"].add_column("source", str, not_null_default="phone")
+    db["calls"].create_index(["source", "started_at"])
+
+
+SOURCES: Final = ("phone", "kiosk")
+
+
+class Records:
+    """The call-records database of one box (one writer).
+
+    Args:
+        db: the open database.
+        source: what the calls this writer starts are: "phone" or "kiosk" (a kiosk process opens its
+            records with source="kiosk", so its conversations are listed and reported like calls).
+    """
+
+    def __init__(self, db: Database, source: str = "phone"):
+        if source not in SOURCES:
+            raise RecordsError(f"call source must be one of {SOURCES}, got {source!r}")
         self.db = db
+        self.source = source
 
     @classmethod
-    def open(cls, path: str | Path | None) -> "Records":
+    def open(cls, path: str | Path | None, source: str = "phone") -> "Records":
         """Open or create the records file (None: in memory) and apply pending migrations.
 
         Raises:
@@ -73,16 +122,22 @@ class Records:
         except (sqlite3.DatabaseError, OSError) as exc:
             raise RecordsError(f"cannot open call records {path}: {exc}; check the path and its permissions, "
                                "or set [records] database in the config") from None
-        return cls(db)
+        return cls(db, source)
 
-    def start_call(self, lead: dict[str, str], script: str, script_version: int, started_at: str) -> str:
-        """Record a new call (and its lead); returns the call id."""
-        call_id = uuid.uuid4().hex[:16]
+    def start_call(self, lead: dict[str, str], script: str, script_version: int, started_at: str, *,
+                   lead_id: int | None = None, call_id: str | None = None, campaign_id: int | None = None,
+                   attempt: int | None = None, placer: str | None = None) -> str:
+        """Record a new call (and its lead, unless `lead_id` names a campaign's lead); returns the call id."""
+        call_id = call_id or uuid.uuid4().hex[:16]
         with self._writing():
-            lead_id = self.db["leads"].insert({"name": lead.get("lead_name", ""), "company": lead.get("company", ""),
-                                               "phone": lead.get("phone", ""), "created_at": started_at}).last_pk
+            if lead_id is None:
+                lead_id = self.db["leads"].insert({"name": lead.get("lead_name", ""),
+                                                   "company": lead.get("company", ""),
+                                                   "phone": lead.get("phone", ""), "created_at": started_at}).last_pk
             self.db["calls"].insert({"id": call_id, "lead_id": lead_id, "script": script,
-                                     "script_version": script_version, "started_at": started_at, "ended_at": None})
+                                     "script_version": script_version, "started_at": started_at, "ended_at": None,
+                                     "source": self.source, "campaign_id": campaign_id, "attempt": attempt,
+                                     "placer": placer})
         return call_id
 
     def add_turn(self, call_id: str, turn: TurnLog) -> None:
@@ -109,10 +164,12 @@ class Records:
                 self.db["tasks"].insert({"call_id": call_id, **task, "done": 0})
             if report["dnc"]:
                 lead = report.get("lead") or {}
-                key = lead.get("phone") or f"call:{call_id}"
+                key = phone_key(lead["phone"]) if lead.get("phone") else f"call:{call_id}"
                 lead_id = self.db["calls"].get(call_id)["lead_id"]
-                self.db["dnc"].upsert({"key": key, "lead_id": lead_id, "call_id": call_id, "at": report["ended_at"]},
-                                      pk="key")
+                self.db["dnc"].upsert({"key": key, "lead_id": lead_id, "call_id": call_id, "at": report["ended_at"],
+                                       "source": "call", "note": "the callee asked not to be called"}, pk="key")
+                audit.record(self.db, f"bot:call {call_id}", "dnc.add", mask_phone(key),
+                             {"source": "call", "reason": "complaint / do-not-call intent"}, at=report["ended_at"])
 
     def report(self, call_id: str) -> dict[str, Any]:
         """The post-call JSON of a finished call."""

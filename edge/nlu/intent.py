@@ -83,7 +83,7 @@ class IntentModel:
 
     @classmethod
     def load(cls, bundle: str | Path = DEFAULT_INTENT_DIR, engine: str = "onnxruntime",
-             threads: int = 1, threshold: float | None = None) -> "IntentModel":
+             threads: int = 1, threshold: float | None = None, device: str = "cpu") -> "IntentModel":
         """Open and verify an intent bundle.
 
         Args:
@@ -91,6 +91,7 @@ class IntentModel:
             engine: "onnxruntime" or "openvino".
             threads: intra-op threads.
             threshold: label score threshold; None takes the value tuned at export.
+            device: where it runs (edge.accel.DEVICES); a missing GPU falls back to the CPU with a warning.
 
         Raises:
             BundleError: missing, corrupt or incomplete bundle, or no model for the engine.
@@ -123,7 +124,7 @@ class IntentModel:
                 raise BundleError(f"{opened.root}/centroids.npy has {centroids.shape[0]} rows for {len(labels)} labels")
         return cls(
             bundle=opened,
-            engine=open_engine(engine, opened.path(models[engine]), threads),
+            engine=open_engine(engine, opened.path(models[engine]), threads, device, model="intent"),
             encoder=TextEncoder(tokenizer, int(manifest.get("max_length", 64)),
                                 t2s=bool(text_options.get("t2s")), pinyin_vocab=pinyin),
             labels=labels,

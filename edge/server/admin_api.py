@@ -15,7 +15,7 @@ tokens within a minute gets 429 for the rest of that minute. The API binds
 | GET /metrics | Prometheus text format |
 
 Example:
-    curl -H "Authorization: Bearer $(cat /var/lib/edge-salesbot/admin.token)" http://127.0.0.1:9094/health
+    curl -H "Authorization: Bearer $(cat /var/lib/edge-salesbot/admin.token)" http://127.0.0.1:8080/health
 """
 
 from __future__ import annotations

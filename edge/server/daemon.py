@@ -19,9 +19,11 @@ row is flushed; exit 0. SIGHUP runs the reload hooks, like POST /reload.
 With $SALESBOT_PROFILE=FILE the event loop runs under cProfile while serving
 (benchmarks/calls.py --profile uses it to show where the time goes).
 
+Listeners: [telephony] audiosocket and websocket (media), [server] admin (HTTP).
+
 Example:
     salesbot serve --config /etc/edge-salesbot/config.toml
-    salesbot serve --audiosocket 0.0.0.0:9092 --websocket off --admin 127.0.0.1:9094 --handler echo
+    salesbot serve --audiosocket 0.0.0.0:9092 --websocket off --admin 127.0.0.1:8080 --handler echo
 """
 
 from __future__ import annotations
@@ -40,7 +42,7 @@ from edge import __version__
 from edge.calls.batcher import abandoned_threads
 from edge.calls.ledger import CallLedger
 from edge.config import Config
-from edge.errors import RecordsError, SalesbotError, ServeError
+from edge.errors import ConfigError, RecordsError, SalesbotError, ServeError
 from edge.server import jsonlog
 from edge.server.admin_api import AdminServer, AdminToken, build_app, load_or_create_token
 from edge.server.call_guard import GuardedHandler
@@ -65,10 +67,6 @@ PROFILE_ENV: Final = "SALESBOT_PROFILE"
 """When set to a file path, the event loop is profiled (cProfile) from READY to the stop and dumped there."""
 
 
-def _uri(scheme: str, host: str, port: int) -> str:
-    return f"{scheme}://[{host}]:{port}" if ":" in host else f"{scheme}://{host}:{port}"
-
-
 class Daemon:
     """The whole service in one object: `await start()`, `await wait()`, `await stop()`.
 
@@ -83,6 +81,10 @@ class Daemon:
     def __init__(self, config: Config, *, handler: CallHandler | None = None, handler_name: str | None = None,
                  metrics: CallMetrics | None = None, announce: Callable[[str], None] = print) -> None:
         config.server.validate()
+        config.telephony.validate()
+        if config.telephony.audiosocket is None and config.telephony.websocket is None:
+            raise ConfigError("[telephony] audiosocket and websocket are both off; the daemon would take no calls: "
+                              "set audiosocket = \"tcp://127.0.0.1:9092\" (or pass --audiosocket HOST:PORT)")
         self.config = config
         self.data_dir = config.data.resolved()
         self.metrics = metrics or CallMetrics()
@@ -151,20 +153,19 @@ class Daemon:
         self.guard = GuardedHandler(self._handler, context=self.context, ledger=self.ledger, metrics=self.metrics,
                                     budget_s=server.call_budget_s, handler_name=self.handler_name,
                                     stopping=lambda: self._stopping)
-        addresses = server.addresses()
-        for name, cls, scheme in (("audiosocket", AudioSocketServer, "tcp"), ("websocket", WebSocketMediaServer, "ws")):
-            address = addresses[name]
-            if address is None:
+        telephony = self.config.telephony
+        for name, cls, uri in (("audiosocket", AudioSocketServer, telephony.audiosocket),
+                               ("websocket", WebSocketMediaServer, telephony.websocket)):
+            if uri is None:
                 continue
-            transport = cls.from_uri(_uri(scheme, *address), self.guard, max_calls=server.max_calls,
-                                     stop_timeout_s=CLOSE_TIMEOUT_S)
+            transport = cls.from_uri(uri, self.guard, max_calls=server.max_calls, stop_timeout_s=CLOSE_TIMEOUT_S)
             transport.registry.gate = self._gate
             transport.registry.on_refused = lambda reason: self.metrics.rejected.inc(reason=reason)
             try:
                 await transport.start()
             except OSError as exc:
-                raise ServeError(f"{name} cannot listen on {address[0]}:{address[1]}: {exc.strerror or exc}; "
-                                 f"free the port or set --{name} HOST:PORT (or off)") from None
+                raise ServeError(f"{name} cannot listen on {uri}: {exc.strerror or exc}; free the port or pass "
+                                 f"--{name} HOST:PORT (or off), or change [telephony] {name}") from None
             self.transports[name] = transport
         clocks = [transport.registry.clock.stats for transport in self.transports.values()]
         self.metrics.registry.gauge("salesbot_frame_clock_late_ticks_total",
@@ -173,7 +174,7 @@ class Daemon:
         self.metrics.registry.gauge("salesbot_frame_clock_restarts_total",
                                     "Times the audio clock fell over 60 ms behind and restarted from now.",
                                     function=lambda: sum(c.restarts for c in clocks), kind="counter")
-        admin_host, admin_port = addresses["admin"]  # type: ignore[misc]  # validate() refuses "off"
+        admin_host, admin_port = server.admin_address()
         self.admin = AdminServer(build_app(self, self.token), admin_host, admin_port)
         await self.admin.start()
         # Everything loaded so far (modules, models) lives as long as the process: keep it out of the

@@ -1,0 +1,284 @@
+"""The campaign dialler: picks the leads that are due, checks the do-not-call
+list and the calling hours right before each dial, places calls through a
+`CallPlacer` (text simulator, AMI, later the voice simulator), at most
+`max_concurrent` at a time, and books what comes next (retry, callback, done).
+
+Times in the database (`leads.next_at`) are UTC ISO-8601; the hours are
+checked in the lead's own time zone (its `timezone` column) or the campaign's.
+
+Example:
+    >>> runner = CampaignRunner(records, "三月华东", placer)
+    >>> summary = await runner.run(datetime(2025, 3, 5, 9, 0, tzinfo=ZoneInfo("Asia/Shanghai")))
+    >>> summary.placed, summary.dispositions
+    (120, {'answered': 71, 'no_answer': 30, 'busy': 9, 'voicemail': 10})
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import json
+import logging
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any, Final, Protocol
+
+from edge.calls import campaign as _campaign
+from edge.calls import dnc as _dnc
+from edge.calls.leads import Lead, from_row
+from edge.calls.records import Records
+from edge.calls.schedule import zone
+from edge.errors import CampaignError
+from edge.telephony.privacy import mask_phone
+
+_LOGGER = logging.getLogger(__name__)
+
+DISPOSITIONS: Final = ("answered", "voicemail", "no_answer", "busy", "unreachable", "invalid", "failed")
+"""How a dial ended. answered: a person talked with the bot; invalid: the number does not exist."""
+WAITING: Final = ("pending", "retry", "callback")
+BATCH: Final = 500
+MAX_PASSES: Final = 10_000
+
+
+@dataclass(frozen=True)
+class Placed:
+    """What a placer reports for one dial."""
+
+    call_id: str
+    disposition: str
+    started_at: datetime
+    ended_at: datetime
+    report: dict[str, Any] | None = None
+    """The post-call JSON when a conversation ran (edge/calls/report.py)."""
+    message: str = ""
+    detail: dict[str, Any] = field(default_factory=dict)
+    """E.g. the greeting heard and the voicemail verdict."""
+
+
+class CallPlacer(Protocol):
+    """Places one call to a lead and records it (a call row, turns, outcome)."""
+
+    name: str
+
+    async def place(self, lead: Lead, now: datetime) -> Placed: ...
+
+
+@dataclass
+class RunSummary:
+    placed: int = 0
+    dispositions: Counter = field(default_factory=Counter)
+    outcomes: Counter = field(default_factory=Counter)
+    blocked_dnc: int = 0
+    """Leads not dialled because their number is on the DNC list."""
+    deferred: int = 0
+    """Leads due outside the calling hours, moved to the next opening."""
+    retries_booked: int = 0
+    callbacks_booked: int = 0
+    exhausted: int = 0
+    errors: list[str] = field(default_factory=list)
+    next_due: str | None = None
+    """Earliest next_at of a waiting lead (UTC), if any."""
+    status: str = ""
+
+    def merge(self, other: RunSummary) -> None:
+        self.placed += other.placed
+        self.dispositions.update(other.dispositions)
+        self.outcomes.update(other.outcomes)
+        for name in ("blocked_dnc", "deferred", "retries_booked", "callbacks_booked", "exhausted"):
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+        self.errors.extend(other.errors)
+        self.next_due, self.status = other.next_due, other.status
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**dataclasses.asdict(self), "dispositions": dict(self.dispositions), "outcomes": dict(self.outcomes)}
+
+
+def utc(when: datetime) -> str:
+    return when.astimezone(UTC).isoformat(timespec="seconds")
+
+
+class CampaignRunner:
+    """Dials one campaign's due leads through a placer."""
+
+    def __init__(self, records: Records, campaign: str, placer: CallPlacer, *, actor: str = "campaign-runner"):
+        self.records = records
+        self.db = records.db
+        self.name = campaign
+        self.placer = placer
+        self.actor = actor
+
+    def recover(self, now: datetime) -> int:
+        """Leads left "in_call" by a process that died: dial them again; their open calls count as failed."""
+        stamp = utc(now)
+        campaign = _campaign.get(self.db, self.name)
+        with self.db.atomic():
+            stale = [r[0] for r in self.db.execute(
+                "select id from leads where campaign_id = ? and status = 'in_call'", [campaign.id])]
+            for lead_id in stale:
+                self.db.execute("update calls set disposition = 'failed', ended_at = ? where lead_id = ? "
+                                "and ended_at is null", [stamp, lead_id])
+                self.db.execute("update leads set status = 'retry', next_at = ?, updated_at = ? where id = ?",
+                                [stamp, stamp, lead_id])
+        return len(stale)
+
+    async def run(self, now: datetime, until: datetime | None = None) -> RunSummary:
+        """Dial everything due at `now`; with `until`, go on in simulated time, jumping to each next due
+        moment (retries, callbacks, the next opening of the hours) up to `until`.
+
+        Raises:
+            CampaignError: the campaign is unknown or paused.
+        """
+        campaign = _campaign.get(self.db, self.name)
+        if campaign.status == "paused":
+            raise CampaignError(f"campaign {self.name!r} is paused; resume it first "
+                                f"(`salesbot campaign resume {self.name}`)")
+        if campaign.status != "running":
+            _campaign.set_status(self.db, self.name, "running", actor=self.actor)
+        self.recover(now)
+        total = RunSummary()
+        clock = now
+        for _ in range(MAX_PASSES):
+            summary = await self.run_due(clock)
+            total.merge(summary)
+            if summary.status == "paused":
+                break
+            if summary.placed or summary.deferred or summary.blocked_dnc:
+                continue  # more may be due at the same moment
+            if until is None or summary.next_due is None:
+                break
+            next_due = datetime.fromisoformat(summary.next_due)
+            if next_due > until:
+                break
+            clock = max(clock, next_due.astimezone(clock.tzinfo))
+        self.finish_if_done()
+        total.status = _campaign.get(self.db, self.name).status
+        return total
+
+    async def run_due(self, now: datetime) -> RunSummary:
+        """One pass: every lead due at `now` (up to BATCH) is dialled, deferred or blocked."""
+        summary = RunSummary()
+        campaign = _campaign.get(self.db, self.name)
+        summary.status = campaign.status
+        if campaign.status == "paused":
+            return summary
+        settings = campaign.settings
+        hours, callbacks = settings.calling_hours(), settings.callback_window()
+        stamp = utc(now)
+        rows = list(self.db.query(
+            "select * from leads where campaign_id = ? and status in ('pending', 'retry', 'callback') "
+            "and (next_at is null or next_at <= ?) order by case status when 'callback' then 0 else 1 end, "
+            "coalesce(next_at, ''), id limit ?", [campaign.id, stamp, BATCH]))
+        due: list[Lead] = []
+        for row in rows:
+            lead = from_row(row)
+            if _dnc.is_blocked(self.db, lead.e164):
+                self._set(lead.id, status="dnc", next_at=None, updated_at=stamp)
+                summary.blocked_dnc += 1
+                _LOGGER.info("lead %s not dialled: on the DNC list (%s)", lead.id, mask_phone(lead.e164))
+                continue
+            tz = zone(lead.timezone or settings.timezone)
+            window = callbacks if lead.status == "callback" else hours
+            if not window.allows(now, tz):
+                self._set(lead.id, next_at=utc(window.next_open(now, tz)), updated_at=stamp)
+                summary.deferred += 1
+                continue
+            due.append(lead)
+        if due:
+            with self.db.atomic():
+                for lead in due:
+                    self._set(lead.id, status="in_call", attempts=lead.attempts + 1, updated_at=stamp)
+            gate = asyncio.Semaphore(settings.max_concurrent)
+            await asyncio.gather(*(self._dial(dataclasses.replace(lead, attempts=lead.attempts + 1), lead.status,
+                                              now, gate, summary) for lead in due))
+        summary.next_due = self._next_due(campaign.id)
+        return summary
+
+    async def _dial(self, lead: Lead, was: str, now: datetime, gate: asyncio.Semaphore,
+                    summary: RunSummary) -> None:
+        async with gate:
+            # Checked again right before the dial: the list or the status may have changed while queued.
+            if _dnc.is_blocked(self.db, lead.e164):
+                self._set(lead.id, status="dnc", next_at=None, attempts=lead.attempts - 1)
+                summary.blocked_dnc += 1
+                return
+            if _campaign.get(self.db, self.name).status == "paused":
+                self._set(lead.id, status=was, attempts=lead.attempts - 1)
+                return
+            try:
+                placed = await self.placer.place(lead, now)
+            except Exception as exc:  # one broken call must not stop the campaign
+                _LOGGER.exception("placing a call to lead %s failed", lead.id)
+                summary.errors.append(f"lead {lead.id}: {exc}")
+                self._set(lead.id, status="retry", next_at=utc(now + timedelta(minutes=10)),
+                          last_result="failed")
+                return
+        self._apply(lead, was, placed, summary)
+
+    def _apply(self, lead: Lead, was: str, placed: Placed, summary: RunSummary) -> None:
+        settings = _campaign.get(self.db, self.name).settings
+        stamp = utc(placed.ended_at)
+        summary.placed += 1
+        summary.dispositions[placed.disposition] += 1
+        duration = max(0.0, (placed.ended_at - placed.started_at).total_seconds())
+        with self.db.atomic():
+            self.db["calls"].update(placed.call_id, {
+                "disposition": placed.disposition, "ended_at": placed.ended_at.isoformat(timespec="seconds"),
+                "duration_s": round(duration, 1),
+                "detail": json.dumps({**placed.detail, "message": placed.message} if placed.message
+                                     else placed.detail, ensure_ascii=False)})
+            if placed.disposition == "answered":
+                self._after_talk(lead, placed, summary, stamp)
+            elif placed.disposition == "invalid":
+                self._set(lead.id, status="failed", next_at=None, last_result="invalid", updated_at=stamp)
+            else:
+                same_before = self.db.execute(
+                    "select count(*) from calls where lead_id = ? and disposition = ? and id != ?",
+                    [lead.id, placed.disposition, placed.call_id]).fetchone()[0]
+                retry_at = settings.retry_policy().next_attempt(placed.disposition, same_before, lead.attempts,
+                                                                placed.ended_at)
+                if retry_at is None:
+                    self._set(lead.id, status="exhausted", next_at=None, last_result=placed.disposition,
+                              updated_at=stamp)
+                    summary.exhausted += 1
+                else:
+                    tz = zone(lead.timezone or settings.timezone)
+                    retry_at = settings.calling_hours().next_open(retry_at, tz)
+                    self._set(lead.id, status="retry", next_at=utc(retry_at), last_result=placed.disposition,
+                              updated_at=stamp)
+                    summary.retries_booked += 1
+
+    def _after_talk(self, lead: Lead, placed: Placed, summary: RunSummary, stamp: str) -> None:
+        report = placed.report
+        if report is None:  # answered and handed to the voice loop, which records the outcome
+            self._set(lead.id, status="done", next_at=None, last_result="answered", updated_at=stamp)
+            return
+        summary.outcomes[report["outcome"]] += 1
+        fields: dict[str, Any] = {"grade": report["grade"], "last_result": report["outcome"], "updated_at": stamp}
+        callback = next((t for t in report.get("tasks", []) if t["kind"] == "callback"), None)
+        if report.get("dnc"):
+            self.db.execute("update leads set status = 'dnc', next_at = null, updated_at = ? where e164 = ? "
+                            "and status in ('pending', 'retry', 'callback')", [stamp, lead.e164])
+            self._set(lead.id, status="dnc", next_at=None, **fields)
+        elif callback is not None and lead.attempts < _campaign.get(self.db, self.name).settings.max_attempts:
+            self._set(lead.id, status="callback", next_at=utc(datetime.fromisoformat(callback["due"])), **fields)
+            summary.callbacks_booked += 1
+        else:  # a callback past max_attempts stays a task for a person
+            self._set(lead.id, status="done", next_at=None, **fields)
+
+    def _set(self, lead_id: int, **fields: Any) -> None:
+        self.db["leads"].update(lead_id, fields)
+
+    def _next_due(self, campaign_id: int) -> str | None:
+        row = self.db.execute("select min(next_at) from leads where campaign_id = ? and status in "
+                              "('pending', 'retry', 'callback') and next_at is not null", [campaign_id]).fetchone()
+        return row[0]
+
+    def finish_if_done(self) -> None:
+        """Mark the campaign done when no lead is waiting or in a call."""
+        campaign = _campaign.get(self.db, self.name)
+        left = self.db.execute("select count(*) from leads where campaign_id = ? and status in "
+                               "('pending', 'retry', 'callback', 'in_call')", [campaign.id]).fetchone()[0]
+        total = self.db.execute("select count(*) from leads where campaign_id = ?", [campaign.id]).fetchone()[0]
+        if total and not left and campaign.status == "running":
+            _campaign.set_status(self.db, self.name, "done", actor=self.actor)
