@@ -113,12 +113,18 @@ def render_callee(lines: list[str]) -> tuple[list[np.ndarray], str]:
         for line in lines:
             pcm = down.process(voice.synthesize(line))
             down.reset()
-            audio.append(np.asarray(pcm, dtype="<i2"))
+            audio.append(trim(np.asarray(pcm, dtype="<i2")))
         return audio, f"built-in TTS ({getattr(voice, 'voice_id', 'default voice')}), resampled to 8 kHz"
     except Exception as exc:  # edge.tts not installed (or no voice): a pattern with speech-like timing
         rng = np.random.default_rng(1234)
         reason = "edge.tts not importable" if isinstance(exc, ImportError) else f"TTS failed: {exc}"
         return [synthetic_speech(line, rng) for line in lines], f"synthetic syllables, 0.2 s per character ({reason})"
+
+
+def trim(pcm: np.ndarray, floor: int = 300) -> np.ndarray:
+    """Drop leading and trailing near-silence, so "end of speech" is where the voice stops."""
+    loud = np.nonzero(np.abs(pcm.astype(np.int32)) > floor)[0]
+    return pcm[loud[0]:loud[-1] + 1] if len(loud) else pcm
 
 
 def frames_of(pcm: np.ndarray) -> list[bytes]:
@@ -535,6 +541,28 @@ def chart(report: dict[str, Any], path: Path) -> None:
     plt.close(fig)
 
 
+def explain(report: dict[str, Any]) -> list[str]:
+    """Notes on what the figures mean on this run: shared cores, and where the underruns arose."""
+    notes = []
+    cores = report["machine"]["cores"] or 1
+    loads = [r["load_avg_1m"]["before"] for r in report["results"]]
+    if loads and max(loads) > cores:
+        notes.append(f"The 1-minute load average was {min(loads)}-{max(loads)} on {cores} cores during this run: "
+                     "other jobs shared the CPUs with the daemon and the callers, so stalls of either process "
+                     "(and the underruns and latency tails they cause) come partly from outside them.")
+    for r in report["results"]:
+        if r["underruns"]:
+            metrics = r["server_metrics"]
+            notes.append(
+                f"N = {r['calls']}: {r['underruns']} underruns in {r['bot_frames']} bot frames; "
+                f"{r['underruns_during_client_stalls']} overlap one of the {r['client_stalls']} stalls of the callers' "
+                f"process; the daemon's audio clock woke over 20 ms late "
+                f"{int(metrics.get('salesbot_frame_clock_late_ticks_total', 0))} times and fell over 60 ms behind "
+                f"{int(metrics.get('salesbot_frame_clock_restarts_total', 0))} times, with the daemon at "
+                f"{r['cpu_pct_of_one_core']} % and the callers at {r['client_cpu_pct_of_one_core']} % of one core.")
+    return notes
+
+
 def print_table(report: dict[str, Any]) -> None:
     head = ("N", "done", "turns", "p50", "p95", "p99", "underruns (in stalls)", "CPU %", "RSS MB", "late ticks",
             "holds")
@@ -562,7 +590,14 @@ def main() -> None:
     parser.add_argument("--profile", type=int, default=None, metavar="N",
                         help="then run N calls once more with the daemon under cProfile: where its CPU time goes")
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results")
+    parser.add_argument("--from-json", type=Path, default=None, help="re-render the report of an earlier run")
     args = parser.parse_args()
+    if args.from_json:
+        report = json.loads(args.from_json.read_text(encoding="utf-8"))
+        report["notes"] = explain(report)
+        write_report(report, args.out)
+        print_table(report)
+        return
     levels = [int(x) for x in args.calls.split(",") if x.strip()]
     lines = callee_lines(args.turns)
     audio, source = render_callee(lines)
@@ -596,6 +631,7 @@ def main() -> None:
     report["largest_holding"] = max(holding) if holding else None
     holding = [r["calls"] for r in report["results"] if holds(r, excuse_client_stalls=True)]
     report["largest_holding_daemon_side"] = max(holding) if holding else None
+    report["notes"] = explain(report)
     print_table(report)
     write_report(report, args.out)
     print(f"wrote {args.out / 'calls.json'}, calls.md and calls.png")
