@@ -571,9 +571,9 @@ def print_table(report: dict[str, Any]) -> None:
              f"{r['underruns']} ({r['underruns_during_client_stalls']})",
              r["cpu_pct_of_one_core"], r["peak_rss_mb"], r["client_late_ticks"], "yes" if holds(r) else "no")
             for r in report["results"]]
-    widths = [max(len(str(x)) for x in col) for col in zip(head, *rows)]
+    widths = [max(len(str(x)) for x in col) for col in zip(head, *rows, strict=True)]
     for row in (head, *rows):
-        print("  ".join(str(x).rjust(w) for x, w in zip(row, widths)))
+        print("  ".join(str(x).rjust(w) for x, w in zip(row, widths, strict=True)))
 
 
 def main() -> None:

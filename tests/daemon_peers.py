@@ -90,8 +90,8 @@ class Peer:
             self.writer.write(encode_hangup())
         await self.wait_closed()
 
-    async def wait_closed(self, timeout: float = TIMEOUT) -> None:
-        await asyncio.wait_for(asyncio.shield(self.closed), timeout)
+    async def wait_closed(self, limit_s: float = TIMEOUT) -> None:
+        await asyncio.wait_for(asyncio.shield(self.closed), limit_s)
         self.writer.close()
 
 
@@ -101,10 +101,10 @@ async def admin_get(daemon, path: str, token: str | None = "", method: str = "GE
 
     token = daemon.token.value if token == "" else token
     headers = {"Authorization": f"Bearer {token}"} if token is not None else {}
-    async with aiohttp.ClientSession() as session:
-        async with session.request(method, f"http://127.0.0.1:{daemon.ports['admin']}{path}", headers=headers,
-                                   timeout=aiohttp.ClientTimeout(total=TIMEOUT)) as response:
-            return response.status, await response.text()
+    url = f"http://127.0.0.1:{daemon.ports['admin']}{path}"
+    async with aiohttp.ClientSession() as session, session.request(
+            method, url, headers=headers, timeout=aiohttp.ClientTimeout(total=TIMEOUT)) as response:
+        return response.status, await response.text()
 
 
 @contextlib.contextmanager

@@ -153,7 +153,7 @@ def test_a_hanging_handler_is_cut_at_its_budget(tmp_path):
             peer = await Peer.connect(daemon.ports["audiosocket"])
             started = asyncio.get_running_loop().time()
             sending = asyncio.create_task(peer.stream(3.0))
-            await peer.wait_closed(timeout=3.0)
+            await peer.wait_closed(limit_s=3.0)
             took = asyncio.get_running_loop().time() - started
             sending.cancel()
             metrics = (await admin_get(daemon, "/metrics"))[1]

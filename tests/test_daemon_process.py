@@ -90,7 +90,7 @@ def test_sigterm_during_calls_records_every_call_and_exits_0(tmp_path):
             await peers[0].hangup()  # one call ends before the shutdown
             await asyncio.sleep(0.2)
             serve.proc.send_signal(signal.SIGTERM)
-            await asyncio.gather(*(p.wait_closed(timeout=10) for p in peers[1:]))
+            await asyncio.gather(*(p.wait_closed(limit_s=10) for p in peers[1:]))
             for task in streams:
                 task.cancel()
             return peers
