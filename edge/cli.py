@@ -288,6 +288,54 @@ def systemd_install(prefix: Path | None, root: Path, print_only: bool) -> None:
     click.echo("next: systemctl daemon-reload && systemctl enable --now edge-salesbot")
 
 
+@cli.command("serve", context_settings=CONTEXT_SETTINGS)
+@click.option("--config", "config_path", type=click.Path(path_type=Path), default=None,
+              help="TOML config file (overrides the one given before the command).")
+@click.option("--audiosocket", metavar="HOST:PORT|off", default=None,
+              help="Asterisk AudioSocket listen address (default: [telephony] audiosocket, 127.0.0.1:9092).")
+@click.option("--websocket", metavar="HOST:PORT|off", default=None,
+              help="WebSocket media listen address (default: [telephony] websocket, off).")
+@click.option("--admin", metavar="HOST:PORT", default=None,
+              help="Admin API address (default: [server] admin, 127.0.0.1:8080).")
+@click.option("--handler", default=None, metavar="auto|echo|tone|MODULE:FACTORY",
+              help="What runs each call (default: [server] handler, auto = the call loop when installed).")
+@click.option("--max-calls", type=int, default=None, help="Calls at once over all transports (default 100).")
+@click.option("--data-dir", type=click.Path(path_type=Path), default=None,
+              help="State directory: calls.db, admin.token (default: [data] dir, $STATE_DIRECTORY, ...).")
+@click.pass_context
+def serve(ctx, config_path: Path | None, audiosocket: str | None, websocket: str | None, admin: str | None,
+          handler: str | None, max_calls: int | None, data_dir: Path | None) -> None:
+    """Run the appliance: take calls over AudioSocket and WebSocket media,
+    serve the admin API (/health, /calls, /reload, /metrics) until SIGTERM.
+
+    Logs are JSON lines on stdout. The admin API needs the bearer token that
+    the first start prints and stores in DATA_DIR/admin.token (mode 0600).
+
+    \b
+    Example:
+        salesbot serve --config /etc/edge-salesbot/config.toml
+        salesbot serve --handler echo --audiosocket 0.0.0.0:9092 --websocket off
+        curl -H "Authorization: Bearer $(cat ~/.local/share/edge-salesbot/admin.token)" 127.0.0.1:8080/health
+    """
+    from edge.server.daemon import serve as run_daemon
+
+    config = config_module.load(config_path) if config_path is not None else _config(ctx)
+    for key, value, scheme in (("audiosocket", audiosocket, "tcp"), ("websocket", websocket, "ws")):
+        if value is not None:
+            address = config_module.parse_host_port(value, f"--{key}") if "://" not in value else value
+            setattr(config.telephony, key, address if address is None or isinstance(address, str)
+                    else f"{scheme}://[{address[0]}]:{address[1]}" if ":" in address[0]
+                    else f"{scheme}://{address[0]}:{address[1]}")
+    for key, value in (("admin", admin), ("handler", handler), ("max_calls", max_calls)):
+        if value is not None:
+            setattr(config.server, key, value)
+    if data_dir is not None:
+        config.data.dir = data_dir
+    config.server.validate()
+    config.telephony.validate()
+    sys.exit(run_daemon(config, debug=bool(ctx.find_root().params.get("debug"))))
+
+
 def _register_dialog_commands() -> None:
     from edge import cli_dialog
 

@@ -137,6 +137,30 @@ class LlmConfig:
             raise ConfigError(f"llm.timeout_ms must be in [50, 10000], got {self.timeout_ms}")
 
 
+def parse_host_port(value: str, key: str, allow_off: bool = True) -> tuple[str, int] | None:
+    """`HOST:PORT` (IPv6 as `[::1]:PORT`; port 0 takes any free port) -> (host, port); "off" -> None.
+
+    Raises:
+        ConfigError: no port, a port outside 0-65535, or no host; names the key.
+
+    Example:
+        >>> parse_host_port("127.0.0.1:9092", "server.audiosocket")
+        ('127.0.0.1', 9092)
+    """
+    if allow_off and value.strip().lower() in OFF:
+        return None
+    host, sep, port = value.strip().rpartition(":")
+    host = host.strip("[]")
+    if not sep or not host or not port.isdigit() or not 0 <= int(port) <= 65535:
+        off = ' (or "off")' if allow_off else ""
+        raise ConfigError(f"{key} must be HOST:PORT such as 127.0.0.1:8080{off}, got {value!r}")
+    return host, int(port)
+
+
+OFF: Final = ("off", "none", "")
+"""Address values that switch a listener off."""
+
+
 KIOSK_STARTS: Final = ("enter", "phrase", "both", "voice")
 KIOSK_HANDLERS: Final = ("auto", "callloop", "echo", "tone")
 
@@ -193,8 +217,9 @@ class KioskConfig:
 class TelephonyConfig:
     """Where the PBX is and where the box listens for its media (`salesbot doctor` checks them)."""
 
-    audiosocket: str = "tcp://127.0.0.1:9092"
-    """Where the AudioSocket server listens for Asterisk's media connections."""
+    audiosocket: str | None = "tcp://127.0.0.1:9092"
+    """Where the AudioSocket server listens for Asterisk's media connections (tcp://HOST:PORT); None: not at
+    all. Use tcp://0.0.0.0:9092 when Asterisk runs on another box."""
     websocket: str | None = None
     """Where the WebSocket media server listens (ws://HOST:PORT), if used."""
     ami: str | None = None
@@ -203,7 +228,8 @@ class TelephonyConfig:
     def validate(self) -> None:
         from edge.telephony.address import parse_uri
 
-        parse_uri(self.audiosocket, ("tcp",))
+        if self.audiosocket is not None:
+            parse_uri(self.audiosocket, ("tcp",))
         if self.websocket is not None:
             parse_uri(self.websocket, ("ws",))
         if self.ami is not None:
@@ -255,23 +281,68 @@ class RoiConfig:
 
 @dataclass
 class ServerConfig:
+    """The daemon (`salesbot serve`) and the dashboard: the admin listener, call limits, logins.
+
+    The media listeners are [telephony] audiosocket / websocket.
+    """
+
     admin: str = "127.0.0.1:8080"
-    """HOST:PORT of the dashboard and admin API; keep it on localhost unless a proxy with TLS is in front."""
+    """HOST:PORT of the admin HTTP listener: the dashboard (`salesbot dashboard`) and, under `salesbot serve`,
+    the daemon's API (/health, /calls, /reload, /metrics). Keep it on localhost unless a proxy with TLS is in
+    front."""
     sim_pace_s: float = 0.3
     """Seconds between simulated callee turns on the dashboard, so calls can be watched live."""
     login_attempts: int = 5
     """Failed logins per address allowed in login_window_s before logins from it are refused."""
     login_window_s: int = 300
     session_hours: int = 12
+    max_calls: int = 100
+    """Calls served at once over all transports; one more is refused politely (hangup / HTTP 503)."""
+    call_budget_s: float = 600.0
+    """Longest a call may run; its handler is then cut off and the call ends with a record (10 min)."""
+    shutdown_grace_s: float = 20.0
+    """On SIGTERM, active calls get this long to finish before they are closed; keep it under the unit's
+    TimeoutStopSec (30 s) minus ~6 s for closing and flushing."""
+    handler: str = "auto"
+    """What runs each call: "auto" (the call loop when installed, else echo), "echo", "tone", or
+    "package.module:factory" (a callable taking the ServeContext and returning a CallHandler)."""
+    admin_token_file: Path | None = None
+    """File holding the daemon API's bearer token (mode 0600); None: admin.token in the data directory.
+    Generated on first start when missing."""
+    min_free_mb: int = 200
+    """Free disk space the data directory needs; below it the box refuses new calls (health says why)."""
+
+    def admin_address(self) -> tuple[str, int]:
+        """(host, port) of `admin`; raises ConfigError naming server.admin when it is not HOST:PORT."""
+        return parse_host_port(self.admin, "server.admin", allow_off=False) or ("", 0)  # never None here
+
+    def token_path(self, data_directory: Path) -> Path:
+        return self.admin_token_file if self.admin_token_file is not None else data_directory / "admin.token"
 
     def validate(self) -> None:
-        host, sep, port = self.admin.rpartition(":")
-        if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
-            raise ConfigError(f"server.admin must be HOST:PORT such as 127.0.0.1:8080, got {self.admin!r}")
+        for name in ("admin", "handler"):
+            if not isinstance(getattr(self, name), str):
+                raise ConfigError(f"server.{name} must be a string, got {getattr(self, name)!r}")
+        for name in ("max_calls", "min_free_mb", "call_budget_s", "shutdown_grace_s"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int if name in ("max_calls", "min_free_mb")
+                                                             else (int, float)):
+                raise ConfigError(f"server.{name} must be a number, got {value!r}")
+        self.admin_address()
         if not 0 <= self.sim_pace_s <= 10:
             raise ConfigError(f"server.sim_pace_s must be in [0, 10], got {self.sim_pace_s}")
         if self.login_attempts < 1 or self.login_window_s < 1 or self.session_hours < 1:
             raise ConfigError("server.login_attempts, login_window_s and session_hours must be >= 1")
+        if not 1 <= self.max_calls <= 10_000:
+            raise ConfigError(f"server.max_calls must be in [1, 10000], got {self.max_calls}")
+        if not 0 < self.call_budget_s <= 86_400:
+            raise ConfigError(f"server.call_budget_s must be in (0, 86400] seconds, got {self.call_budget_s}")
+        if not 0.0 <= self.shutdown_grace_s <= 600:
+            raise ConfigError(f"server.shutdown_grace_s must be in [0, 600] seconds, got {self.shutdown_grace_s}")
+        if self.min_free_mb < 0:
+            raise ConfigError(f"server.min_free_mb must be >= 0, got {self.min_free_mb}")
+        if not self.handler or (self.handler not in ("auto", "echo", "tone") and ":" not in self.handler):
+            raise ConfigError(f"server.handler must be auto, echo, tone or package.module:factory, got {self.handler!r}")
 
 
 @dataclass

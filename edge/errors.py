@@ -45,6 +45,26 @@ class RecordsError(SalesbotError):
     """The call-records database cannot be opened or written."""
 
 
+class BatchError(SalesbotError):
+    """A batched model call failed or was cut off; only the items of that batch get it."""
+
+
+class BatchTimeoutError(BatchError):
+    """A batched request waited longer than its timeout (queue full, or the model hung)."""
+
+
+class BatcherClosedError(BatchError):
+    """A request reached a batcher that is stopped (the daemon is shutting down)."""
+
+
+class CallBudgetError(SalesbotError):
+    """A call's handler ran past its per-call budget and was cut off; only that call ends."""
+
+
+class ServeError(SalesbotError):
+    """The daemon cannot start: an address is taken, the admin token cannot be read, a handler will not load."""
+
+
 class SoundDeviceError(SalesbotError):
     """PortAudio is missing, or a sound device is absent or refuses 16 kHz mono (the kiosk)."""
 

@@ -2,7 +2,9 @@
 
 The unit (`systemd/edge-salesbot.service` in the repository, shipped in the
 package as `edge/data/systemd/`) runs `PREFIX/bin/salesbot serve` as a
-sandboxed dynamic user. Installing rewrites PREFIX to the virtual
+sandboxed dynamic user, `Type=notify`: the daemon tells systemd READY=1 once it
+listens with its handler loaded and STOPPING=1 when it drains on SIGTERM;
+`systemctl reload` sends SIGHUP (script and knowledge reload). Installing rewrites PREFIX to the virtual
 environment `salesbot` runs from (or `--prefix`), writes the unit to
 `/etc/systemd/system/` and, if there is none yet, a commented
 `/etc/edge-salesbot/config.toml`. It does not start anything: it prints the
@@ -36,6 +38,16 @@ CONFIG_TEMPLATE: Final = """\
 # [nlu]
 # engine = "onnxruntime"   # or "openvino"
 # threads = 1
+#
+# [telephony]
+# audiosocket = "tcp://127.0.0.1:9092"   # tcp://0.0.0.0:9092 when Asterisk runs on another box
+# websocket = "ws://127.0.0.1:9093"      # FreeSWITCH/jambonz media (off unless set)
+#
+# [server]
+# admin = "127.0.0.1:8080"         # /health /calls /reload /metrics; token in /var/lib/edge-salesbot/admin.token
+# max_calls = 100
+# call_budget_s = 600              # a call's handler is cut off (and the call recorded) after this
+# shutdown_grace_s = 20            # on stop, calls get this long to finish; keep under TimeoutStopSec=30
 """
 
 

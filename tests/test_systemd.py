@@ -32,7 +32,8 @@ def test_render_points_execstart_at_the_prefix(prefix):
     assert f"ExecStart={prefix}/bin/salesbot serve --config ${{CONFIGURATION_DIRECTORY}}/config.toml" in text
     for line in ("DynamicUser=yes", "NoNewPrivileges=yes", "ProtectSystem=strict", "CapabilityBoundingSet=\n",
                  "RestrictAddressFamilies=AF_INET AF_INET6 AF_UNIX", "SystemCallFilter=@system-service",
-                 "Restart=on-failure", "MemoryMax=", "StateDirectory=edge-salesbot"):
+                 "Restart=on-failure", "MemoryMax=", "StateDirectory=edge-salesbot", "Type=notify\n",
+                 "NotifyAccess=main", "ExecReload=/bin/kill -HUP $MAINPID"):
         assert line in text
     with pytest.raises(ConfigError, match="absolute"):
         unit.render_unit("relative/venv")
@@ -80,3 +81,4 @@ def test_security_exposure_is_at_most_2(prefix, tmp_path):
     exposure = float(match.group(1))
     print(f"systemd-analyze security --offline=yes: exposure {exposure}")
     assert exposure <= 2.0, proc.stdout
+

@@ -214,6 +214,12 @@ class AudioSocketServer:
         _LOGGER.info("audiosocket listening on %s:%d", self.address.host, self.port,
                      extra={"event": "listen", "transport": "audiosocket"})
 
+    def stop_accepting(self) -> None:
+        """Stop listening and refuse new calls; calls in progress go on (graceful shutdown, step one)."""
+        self.registry.stop_accepting()
+        if self._server is not None:
+            self._server.close()  # closes the listening socket only; connections stay open
+
     async def stop(self) -> None:
         """Stop listening, end every call (hangup frames), wait for handlers, stop the clock."""
         if self._server is not None:

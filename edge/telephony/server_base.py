@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import logging
 from dataclasses import dataclass
+from collections.abc import Callable
 from typing import Any, Final, Protocol
 
 from edge.errors import ConfigError
@@ -89,6 +90,11 @@ class CallRegistry:
         self.clock.prepare = _prepare_outputs
         self.batcher = AudioBatcher()
         self.tasks: dict[Connection, asyncio.Task[None]] = {}
+        self.gate: Callable[[], tuple[str, str] | None] | None = None
+        """Asked before each call: None admits it; (reason, message) refuses it (the daemon's health check
+        and its limit over all transports)."""
+        self.on_refused: Callable[[str], None] | None = None
+        """Told each refusal's reason: "stopping", "full" or "unhealthy" (the daemon counts them)."""
         self._sweeper: asyncio.Task[None] | None = None
         self._stopping = False
 
@@ -96,16 +102,33 @@ class CallRegistry:
     def active(self) -> int:
         return len(self.tasks)
 
+    @property
+    def accepting(self) -> bool:
+        return not self._stopping
+
+    def stop_accepting(self) -> None:
+        """Refuse every new call from now on; calls in progress go on (graceful shutdown, step one)."""
+        self._stopping = True
+
     def admit(self, peer: str) -> bool:
         """True when one more call may start; logs and counts a refusal otherwise."""
-        if self._stopping or len(self.tasks) >= self.options.max_calls:
-            self.stats.refused += 1
-            _LOGGER.warning("%s: refusing a call from %s: %d calls active (max_calls=%d); raise max_calls "
-                            "or give the campaign another box", self.name, peer, len(self.tasks),
-                            self.options.max_calls, extra={"event": "call_refused", "transport": self.name,
-                                                           "active": len(self.tasks)})
-            return False
-        return True
+        reason, message = None, ""
+        if self._stopping:
+            reason, message = "stopping", "the server is stopping"
+        elif len(self.tasks) >= self.options.max_calls:
+            reason, message = "full", (f"{len(self.tasks)} calls active (max_calls={self.options.max_calls}); raise "
+                                       "max_calls or give the campaign another box")
+        elif self.gate is not None and (refusal := self.gate()) is not None:
+            reason, message = refusal
+        if reason is None:
+            return True
+        self.stats.refused += 1
+        _LOGGER.warning("%s: refusing a call from %s: %s", self.name, peer, message,
+                        extra={"event": "call_refused", "transport": self.name, "reason": reason,
+                               "active": len(self.tasks)})
+        if self.on_refused is not None:
+            self.on_refused(reason)
+        return False
 
     def start(self, connection: Connection, coro: Any) -> None:
         """Run one connection's coroutine as a task kept in `tasks` until it is done."""

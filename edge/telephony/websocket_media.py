@@ -278,9 +278,10 @@ class WebSocketMediaServer:
     def _process_request(self, connection: ServerConnection, request: Request) -> Response | None:
         addr = connection.remote_address
         if not self.registry.admit(f"{addr[0]}:{addr[1]}" if addr else "?"):
-            return connection.respond(HTTPStatus.SERVICE_UNAVAILABLE,
-                                      f"busy: {self.registry.active} calls active (max_calls="
-                                      f"{self.registry.options.max_calls}); route the call elsewhere\n")
+            why = ("not taking calls (stopping or unhealthy: see the admin /health)" if not self.registry.accepting
+                   or self.registry.active < self.registry.options.max_calls
+                   else f"busy: {self.registry.active} calls active (max_calls={self.registry.options.max_calls})")
+            return connection.respond(HTTPStatus.SERVICE_UNAVAILABLE, f"{why}; route the call elsewhere\n")
         return None
 
     async def _handle(self, ws: ServerConnection) -> None:
@@ -293,6 +294,13 @@ class WebSocketMediaServer:
                                    logger=_LOGGER.getChild("protocol"))
         _LOGGER.info("websocket media listening on %s:%d", self.address.host, self.port,
                      extra={"event": "listen", "transport": "websocket"})
+
+    def stop_accepting(self) -> None:
+        """Refuse new calls (upgrades get 503); calls in progress go on (graceful shutdown, step one).
+
+        The socket keeps listening so a PBX gets a clear 503 rather than a refused connection.
+        """
+        self.registry.stop_accepting()
 
     async def stop(self) -> None:
         """End every call (new upgrades get 503 meanwhile), wait for handlers, stop listening."""
