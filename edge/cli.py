@@ -297,6 +297,113 @@ def _register_dialog_commands() -> None:
 _register_dialog_commands()
 
 
+# --- speech: say / hear / models (edge.tts, edge.asr) ---------------------------------------------
+
+
+@cli.command("say", context_settings=CONTEXT_SETTINGS)
+@click.argument("text")
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), required=True, help="WAV file to write.")
+@click.option("--voice", default="cmn", show_default=True,
+              help="cmn (Mandarin), yue (Cantonese), an espeak-ng variant like cmn+f3, or a piper .onnx path.")
+@click.option("--speed", type=float, default=None, help="Speaking speed, 1.0 is normal.")
+@click.option("--pitch", type=int, default=None, help="Base pitch 0-100 (built-in voices).")
+@click.option("--cache-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Prompt cache directory (default: none for this command).")
+def say(text: str, out: Path, voice: str, speed: float | None, pitch: int | None, cache_dir: Path | None) -> None:
+    """Speak TEXT into a 16 kHz mono WAV file.
+
+    \b
+    Example:
+        salesbot say "您好，我是智销云的小王。" --out hello.wav
+        salesbot say "听日再打畀你" --voice yue --out yue.wav
+        salesbot say "您好" --voice voices/zh_CN-huayan-medium.onnx --out piper.wav
+    """
+    from edge import tts
+    from edge.audio import write_wav
+    from edge.config import TtsConfig
+
+    synth = tts.open(TtsConfig(voice=voice, speed=speed, pitch=pitch, cache_dir=cache_dir))
+    pcm = synth.synthesize(text)
+    if len(pcm) == 0:
+        raise click.ClickException("nothing to say: the text has no speakable characters")
+    write_wav(out, pcm)
+    click.echo(f"{out}\t{len(pcm) / 16000:.2f} s")
+
+
+@cli.command("hear", context_settings=CONTEXT_SETTINGS)
+@click.argument("wav", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--model", type=click.Path(path_type=Path), default=None,
+              help="Model directory (default: the built-in Mandarin/Cantonese model).")
+@click.option("--phrases", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Phrase list, one per line (vosk models).")
+@click.option("--no-rescore", is_flag=True, help="Skip the bundle's homophone rescoring.")
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per final result, with timestamps.")
+def hear(wav: Path, model: Path | None, phrases: Path | None, no_rescore: bool, as_json: bool) -> None:
+    """Print what is said in WAV (PCM, any rate, mono or stereo).
+
+    \b
+    Example:
+        salesbot hear call.wav
+        salesbot hear --json --model ~/.local/share/edge-salesbot/models/vosk-model-small-cn-0.22 call.wav
+    """
+    from edge import asr
+    from edge.audio import read_wav
+    from edge.config import AsrConfig
+
+    pcm = read_wav(wav)
+    config = AsrConfig(phrases=phrases, rescore=not no_rescore)
+    if model is not None:
+        config.model = model
+    finals = asr.transcribe(asr.open(config), pcm)
+    if as_json:
+        for result in finals:
+            click.echo(json.dumps(result.to_dict(), ensure_ascii=False))
+    else:
+        click.echo(" ".join(result.text for result in finals))
+
+
+@cli.group(cls=_Group, context_settings=CONTEXT_SETTINGS)
+def models() -> None:
+    """Install and check speech models (sherpa-onnx, vosk, exported bundles)."""
+
+
+@models.command("add", context_settings=CONTEXT_SETTINGS)
+@click.argument("source", type=click.Path(path_type=Path))
+@click.option("--name", default=None, help="Directory name to install under (default: from SOURCE).")
+@click.option("--models-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Where models live (default: $SALESBOT_DATA_DIR/models).")
+@click.option("--force", is_flag=True, help="Replace an installed model of the same name.")
+def models_add(source: Path, name: str | None, models_dir: Path | None, force: bool) -> None:
+    """Check and install a model directory or archive (.tar.gz, .tar.bz2, .zip).
+
+    \b
+    Example:
+        salesbot models add sherpa-onnx-paraformer-zh-2023-09-14.tar.bz2
+        salesbot models add ./vosk-model-small-cn-0.22 --name vosk-cn
+    """
+    from edge.asr.install import add
+    from edge.config import AsrConfig
+
+    target, model = add(source, models_dir or AsrConfig().models_dir, name=name, force=force)
+    click.echo(f"{target}\t{model.backend} {model.kind}")
+    click.echo(f'use it with:  [asr] model = "{target}"   or   salesbot hear --model {target} x.wav')
+
+
+@models.command("check", context_settings=CONTEXT_SETTINGS)
+@click.argument("path", type=click.Path(path_type=Path))
+def models_check(path: Path) -> None:
+    """Say what kind of model PATH holds, or what is wrong with it.
+
+    \b
+    Example:
+        salesbot models check edge/models/default/asr
+    """
+    from edge.asr.modeldir import inspect
+
+    model = inspect(path)
+    click.echo(f"{path}\t{model.backend} {model.kind}{' (streaming)' if model.streaming else ''}")
+
+
 def main() -> None:
     # numpy's OpenBLAS would start a thread pool for every mid-sized matrix product (the telephony
     # resampler batches 100 calls into one): on 2 shared cores that costs ~20x. Set before numpy loads.

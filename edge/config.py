@@ -20,6 +20,23 @@ DEFAULT_SCRIPT: Final = DATA_DIR / "script.yaml"
 DEFAULT_KNOWLEDGE: Final = DATA_DIR / "knowledge.csv"
 
 
+DEFAULT_ASR_DIR: Final = DEFAULT_BUNDLE_DIR / "asr"
+def data_dir() -> Path:
+    """$SALESBOT_DATA_DIR, else systemd's $STATE_DIRECTORY, else $XDG_DATA_HOME or
+    ~/.local/share, /edge-salesbot."""
+    for variable in ("SALESBOT_DATA_DIR", "STATE_DIRECTORY"):
+        if os.environ.get(variable):
+            return Path(os.environ[variable].split(":")[0])
+    base = os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share"
+    return Path(base) / "edge-salesbot"
+
+
+DEFAULT_DATA_DIR: Final = data_dir()
+"""The data directory as the environment gives it when edge.config is imported."""
+"""Where the box keeps installed models and caches; $SALESBOT_DATA_DIR overrides it."""
+ASR_BACKENDS: Final = ("sherpa-onnx", "vosk")
+
+
 @dataclass
 class NluConfig:
     intent_bundle: Path = DEFAULT_INTENT_DIR
@@ -116,6 +133,62 @@ class LlmConfig:
 
 
 @dataclass
+class TtsConfig:
+    voice: str = "cmn"
+    """"cmn" (Mandarin), "yue" (Cantonese), an espeak-ng variant such as "cmn+f3",
+    or the path of a piper voice (x.onnx beside x.onnx.json)."""
+    speed: float | None = None
+    """Speaking speed relative to the voice's normal 1.0 (0.5-2.0); None keeps the voice's own."""
+    pitch: int | None = None
+    """Base pitch 0-100 for espeak-ng voices (50 is normal); None keeps the voice's own."""
+    cache_dir: Path | None = DEFAULT_DATA_DIR / "tts-cache"
+    """Prompt cache directory (rendered script lines); None turns the cache off."""
+
+    def validate(self) -> None:
+        if self.speed is not None and not 0.3 <= self.speed <= 3.0:
+            raise ConfigError(f"tts.speed must be in [0.3, 3.0], got {self.speed}")
+        if self.pitch is not None and not 0 <= self.pitch <= 100:
+            raise ConfigError(f"tts.pitch must be in [0, 100], got {self.pitch}")
+
+
+@dataclass
+class AsrConfig:
+    model: Path = DEFAULT_ASR_DIR
+    """Model directory: the built-in bundle, a sherpa-onnx model dir or a vosk model dir
+    (`salesbot models add` installs them under models_dir)."""
+    backend: str | None = None
+    """"sherpa-onnx" or "vosk"; None detects it from the directory's files."""
+    threads: int = 1
+    """Threads per decode call; 1 keeps 100 calls on 2 cores predictable."""
+    endpoint_silence_ms: int = 600
+    """Trailing silence that ends a caller's turn, ms (400-800 is usual on phone lines)."""
+    min_speech_ms: int = 250
+    """Shorter voice bursts are ignored as noise, ms."""
+    vad_threshold: float = 0.5
+    """Silero VAD speech probability threshold (0.5 is its default)."""
+    max_batch: int = 32
+    """Most streams decoded in one `decode_streams` call."""
+    rescore: bool = True
+    """Apply the bundle's homophone rescoring (domain n-gram over same-sound characters) if it has one."""
+    phrases: Path | None = None
+    """Optional phrase list (one per line) for vosk's restricted grammar."""
+    models_dir: Path = DEFAULT_DATA_DIR / "models"
+    """Where `salesbot models add` installs model directories."""
+
+    def validate(self) -> None:
+        if self.backend is not None and self.backend not in ASR_BACKENDS:
+            raise ConfigError(f"asr.backend must be one of {ASR_BACKENDS} or unset, got {self.backend!r}")
+        if self.threads < 1:
+            raise ConfigError(f"asr.threads must be >= 1, got {self.threads}")
+        if self.max_batch < 1:
+            raise ConfigError(f"asr.max_batch must be >= 1, got {self.max_batch}")
+        if not 0.0 < self.vad_threshold < 1.0:
+            raise ConfigError(f"asr.vad_threshold must be in (0, 1), got {self.vad_threshold}")
+        if self.endpoint_silence_ms < 100 or self.min_speech_ms < 0:
+            raise ConfigError("asr.endpoint_silence_ms must be >= 100 and asr.min_speech_ms >= 0")
+
+
+@dataclass
 class Config:
     nlu: NluConfig = field(default_factory=NluConfig)
     data: DataConfig = field(default_factory=DataConfig)
@@ -123,6 +196,8 @@ class Config:
     kb: KbConfig = field(default_factory=KbConfig)
     records: RecordsConfig = field(default_factory=RecordsConfig)
     llm: LlmConfig = field(default_factory=LlmConfig)
+    tts: TtsConfig = field(default_factory=TtsConfig)
+    asr: AsrConfig = field(default_factory=AsrConfig)
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "Config":
@@ -143,11 +218,18 @@ class Config:
         return config
 
     def to_dict(self) -> dict[str, Any]:
-        return {
-            f.name: {k: str(v) if isinstance(v, Path) else v
-                     for k, v in dataclasses.asdict(getattr(self, f.name)).items() if v is not None}
-            for f in dataclasses.fields(self)
-        }
+        """Plain values TOML can hold: paths as strings, an unset optional path as "", other Nones left out."""
+        out: dict[str, Any] = {}
+        for section in dataclasses.fields(self):
+            values = getattr(self, section.name)
+            out[section.name] = {}
+            for f in dataclasses.fields(values):
+                value = getattr(values, f.name)
+                if value is None and f.type == "Path | None":
+                    value = ""
+                if value is not None:
+                    out[section.name][f.name] = str(value) if isinstance(value, Path) else value
+        return out
 
 
 def _section_from_dict(section_type, name: str, values: dict[str, Any]):
@@ -156,20 +238,12 @@ def _section_from_dict(section_type, name: str, values: dict[str, Any]):
     for key, value in values.items():
         if key not in known:
             raise ConfigError(f"unknown key {name}.{key}; known: {sorted(known)}")
-        if known[key].type in ("Path", Path, "Path | None") and value is not None:
+        if known[key].type == "Path | None" and value == "":
+            value = None  # TOML has no null: "" switches an optional path off
+        elif known[key].type in ("Path", Path, "Path | None") and value is not None:
             value = Path(value)
         kwargs[key] = value
     return section_type(**kwargs)
-
-
-def data_dir() -> Path:
-    """$SALESBOT_DATA_DIR, else systemd's $STATE_DIRECTORY, else $XDG_DATA_HOME or
-    ~/.local/share, /edge-salesbot."""
-    for variable in ("SALESBOT_DATA_DIR", "STATE_DIRECTORY"):
-        if os.environ.get(variable):
-            return Path(os.environ[variable].split(":")[0])
-    base = os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share"
-    return Path(base) / "edge-salesbot"
 
 
 def load(path: str | Path | None = None) -> Config:

@@ -43,3 +43,19 @@ class KnowledgeError(SalesbotError):
 
 class RecordsError(SalesbotError):
     """The call-records database cannot be opened or written."""
+
+
+class AudioFormatError(InputError):
+    """An audio file or buffer is in a format the runtime cannot use (codec, width, rate, length)."""
+
+
+class SpeechEngineError(SalesbotError):
+    """A speech engine (espeak-ng, piper, sherpa-onnx, vosk) is missing or failed to load or run."""
+
+
+class ModelDirError(BundleError):
+    """A third-party speech model directory is incomplete or malformed; names the missing file or key."""
+
+
+class ArchiveError(InputError):
+    """A model archive is unreadable or holds entries that would escape the install directory."""

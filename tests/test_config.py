@@ -35,3 +35,26 @@ def test_bad_config_names_key(tmp_path, text, message):
 def test_missing_config_file(tmp_path):
     with pytest.raises(ConfigError, match="not found"):
         config.load(tmp_path / "none.toml")
+
+
+def test_speech_sections(tmp_path):
+    path = tmp_path / "c.toml"
+    path.write_text('[tts]\nvoice = "yue"\nspeed = 1.2\ncache_dir = ""\n[asr]\nmodel = "/opt/m"\nbackend = "vosk"\n')
+    cfg = config.load(path)
+    assert cfg.tts.voice == "yue" and cfg.tts.cache_dir is None and str(cfg.asr.model) == "/opt/m"
+    assert config.Config.from_dict(cfg.to_dict()) == cfg
+    assert config.Config().asr.model == config.DEFAULT_ASR_DIR
+
+
+@pytest.mark.parametrize("text, message", [
+    ("[tts]\nspeed = 9.0\n", "tts.speed must be in"),
+    ("[tts]\npitch = 200\n", "tts.pitch must be in"),
+    ("[asr]\nbackend = 'kaldi'\n", "asr.backend must be one of"),
+    ("[asr]\nthreads = 0\n", "asr.threads must be >= 1"),
+    ("[asr]\nvad_threshold = 1.5\n", "asr.vad_threshold"),
+])
+def test_bad_speech_config(tmp_path, text, message):
+    path = tmp_path / "c.toml"
+    path.write_text(text)
+    with pytest.raises(ConfigError, match=message):
+        config.load(path)

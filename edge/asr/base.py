@@ -1,0 +1,73 @@
+"""The recognizer interface shared by every backend.
+
+A :class:`Recognizer` holds the model (loaded once, shared by all calls); a
+:class:`Stream` holds one call's state. ``stream.accept(pcm16)`` only
+buffers; ``recognizer.decode(streams)`` does the work for many calls at once
+(sherpa-onnx batches them in one ``decode_streams``), after which
+``stream.results()`` returns what is new.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol, Sequence
+
+import numpy as np
+
+from edge.asr.result import Result
+from edge.errors import AudioFormatError
+
+
+class Stream(Protocol):
+    def accept(self, pcm16: np.ndarray) -> None:
+        """Append 16 kHz mono int16 samples."""
+
+    def finish(self) -> None:
+        """No more audio will come; the next decode flushes the last segment."""
+
+    def results(self) -> list[Result]:
+        """Partial and final results produced since the last call, oldest first."""
+
+    @property
+    def done(self) -> bool:
+        """True once finished and everything has been decoded."""
+
+
+class Recognizer(Protocol):
+    info: dict
+    """Backend, model kind and path: stored with each call's turns."""
+
+    def stream(self) -> Stream:
+        """A new stream for one call."""
+
+    def decode(self, streams: Sequence[Stream]) -> None:
+        """Decode whatever audio the streams have buffered, batching model calls."""
+
+
+def check_pcm(pcm16: np.ndarray) -> np.ndarray:
+    """Refuse anything that is not 1-D int16 (the runtime's audio convention)."""
+    pcm16 = np.asarray(pcm16)
+    if pcm16.dtype != np.int16 or pcm16.ndim != 1:
+        raise AudioFormatError(f"streams take 1-D int16 samples at 16 kHz, got {pcm16.dtype} of shape "
+                               f"{pcm16.shape}; convert with edge.audio (read_wav, resample, float_to_pcm16)")
+    return pcm16
+
+
+def transcribe(recognizer: Recognizer, pcm16: np.ndarray, chunk_ms: int = 0) -> list[Result]:
+    """Final results for a whole recording (``chunk_ms`` > 0 feeds it in pieces, like a call).
+
+    Example:
+        >>> finals = transcribe(asr.open(), read_wav("call.wav"))
+        >>> " ".join(r.text for r in finals)
+    """
+    stream = recognizer.stream()
+    finals: list[Result] = []
+    step = len(pcm16) if chunk_ms <= 0 else max(1, 16 * chunk_ms)
+    for start in range(0, len(pcm16), max(1, step)):
+        stream.accept(pcm16[start:start + step])
+        recognizer.decode([stream])
+        finals += [r for r in stream.results() if r.is_final]
+    stream.finish()
+    while not stream.done:
+        recognizer.decode([stream])
+        finals += [r for r in stream.results() if r.is_final]
+    return finals

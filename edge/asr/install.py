@@ -1,0 +1,133 @@
+"""`salesbot models add`: install a speech model directory or archive into the data directory.
+
+The model is unpacked into a temporary directory beside the target, checked
+with :func:`edge.asr.modeldir.inspect` (files, metadata, bundle checksums),
+and only then renamed into place, so a bad model never replaces a good one.
+Archive entries that would land outside the target (absolute paths, `..`,
+symbolic or hard links, devices) are refused before anything is written.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import stat
+import tarfile
+import tempfile
+import zipfile
+from pathlib import Path, PurePosixPath
+
+from edge.asr.modeldir import ModelDir, inspect
+from edge.errors import ArchiveError, InputError
+
+_LOGGER = logging.getLogger(__name__)
+ARCHIVE_SUFFIXES = (".tar.gz", ".tgz", ".tar.bz2", ".tbz2", ".tar.xz", ".txz", ".tar", ".zip")
+
+
+def add(source: str | Path, models_dir: Path, name: str | None = None, force: bool = False) -> tuple[Path, ModelDir]:
+    """Install ``source`` (directory or archive) as ``models_dir/name``; return (path, checked model)."""
+    source = Path(source)
+    if not source.exists():
+        raise InputError(f"model not found: {source}")
+    name = name or _default_name(source)
+    if not name or "/" in name or name in (".", ".."):
+        raise InputError(f"bad model name {name!r}; pass --name with a plain directory name")
+    target = Path(models_dir) / name
+    if target.exists() and not force:
+        raise InputError(f"{target} already exists; pass --force to replace it")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{name}.", dir=target.parent))
+    try:
+        if source.is_dir():
+            shutil.copytree(source, staging / "model", symlinks=False)
+            root = staging / "model"
+        else:
+            _extract(source, staging / "model")
+            root = _single_top_dir(staging / "model")
+        model = inspect(root)
+        if target.exists():
+            shutil.rmtree(target)
+        os.replace(root, target)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    _LOGGER.info("installed %s model %s at %s", model.backend, model.kind, target)
+    return target, model
+
+
+def _default_name(source: Path) -> str:
+    base = source.name
+    for suffix in ARCHIVE_SUFFIXES:
+        if base.endswith(suffix):
+            return base[: -len(suffix)]
+    return base
+
+
+def _single_top_dir(root: Path) -> Path:
+    entries = [p for p in root.iterdir() if not p.name.startswith(".")]
+    return entries[0] if len(entries) == 1 and entries[0].is_dir() else root
+
+
+def _safe_member(archive: Path, name: str) -> PurePosixPath:
+    path = PurePosixPath(name.replace("\\", "/"))
+    if path.is_absolute() or name.startswith(("/", "\\")) or (len(name) > 1 and name[1] == ":"):
+        raise ArchiveError(f"{archive}: entry {name!r} has an absolute path; refusing to unpack it")
+    if ".." in path.parts:
+        raise ArchiveError(f"{archive}: entry {name!r} climbs out of the target directory ('..'); refusing it")
+    return path
+
+
+def _extract(archive: Path, dest: Path) -> None:
+    dest.mkdir(parents=True)
+    if archive.name.endswith(".zip"):
+        _extract_zip(archive, dest)
+    elif archive.name.endswith(ARCHIVE_SUFFIXES):
+        _extract_tar(archive, dest)
+    else:
+        raise ArchiveError(f"{archive}: not a directory or a supported archive ({', '.join(ARCHIVE_SUFFIXES)})")
+
+
+def _extract_tar(archive: Path, dest: Path) -> None:
+    try:
+        with tarfile.open(archive) as tar:
+            members = tar.getmembers()
+            for member in members:
+                _safe_member(archive, member.name)
+                if member.issym() or member.islnk():
+                    raise ArchiveError(f"{archive}: entry {member.name!r} is a link ({member.linkname!r}); "
+                                       "model archives must hold plain files")
+                if not (member.isfile() or member.isdir()):
+                    raise ArchiveError(f"{archive}: entry {member.name!r} is not a file or directory")
+            for member in members:
+                target = dest / _safe_member(archive, member.name)
+                if member.isdir():
+                    target.mkdir(parents=True, exist_ok=True)
+                    continue
+                target.parent.mkdir(parents=True, exist_ok=True)
+                source = tar.extractfile(member)
+                with open(target, "wb") as out:
+                    shutil.copyfileobj(source, out)
+    except (tarfile.TarError, EOFError, OSError) as exc:
+        raise ArchiveError(f"{archive}: unreadable archive ({exc})") from None
+
+
+def _extract_zip(archive: Path, dest: Path) -> None:
+    try:
+        with zipfile.ZipFile(archive) as zf:
+            infos = zf.infolist()
+            for info in infos:
+                _safe_member(archive, info.filename)
+                mode = info.external_attr >> 16
+                if stat.S_ISLNK(mode):
+                    raise ArchiveError(f"{archive}: entry {info.filename!r} is a symbolic link; "
+                                       "model archives must hold plain files")
+            for info in infos:
+                target = dest / _safe_member(archive, info.filename)
+                if info.is_dir():
+                    target.mkdir(parents=True, exist_ok=True)
+                    continue
+                target.parent.mkdir(parents=True, exist_ok=True)
+                with zf.open(info) as source, open(target, "wb") as out:
+                    shutil.copyfileobj(source, out)
+    except (zipfile.BadZipFile, OSError) as exc:
+        raise ArchiveError(f"{archive}: unreadable archive ({exc})") from None

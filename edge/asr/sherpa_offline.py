@@ -1,0 +1,188 @@
+"""sherpa-onnx offline models (the built-in CTC, paraformer, SenseVoice, NeMo CTC, transducer),
+cut into turns by silero VAD, many calls decoded in one ``decode_streams``.
+
+Each stream runs its own small VAD state; finished segments of all streams
+(and partials of segments still being spoken) are decoded together.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from dataclasses import dataclass
+from typing import Callable, Sequence
+
+import numpy as np
+
+from edge.asr.base import check_pcm
+from edge.asr.modeldir import ModelDir
+from edge.asr.result import Result
+from edge.asr.vad import silero_model_path
+from edge.audio.convert import SAMPLE_RATE, pcm16_to_float
+from edge.config import AsrConfig
+
+_LOGGER = logging.getLogger(__name__)
+VAD_WINDOW = 512
+"""Samples per silero VAD window at 16 kHz."""
+PARTIAL_EVERY_S = 0.5
+"""A partial is decoded each time an ongoing segment has grown by this much."""
+
+
+def build(model: ModelDir, threads: int):
+    """The sherpa-onnx OfflineRecognizer for a checked model directory."""
+    import sherpa_onnx
+
+    f, common = model.files, {"tokens": str(model.files["tokens"]), "num_threads": threads}
+    factory = sherpa_onnx.OfflineRecognizer
+    if model.kind == "zipformer_ctc":
+        return factory.from_zipformer_ctc(model=str(f["model"]), **common)
+    if model.kind == "nemo_ctc":
+        return factory.from_nemo_ctc(model=str(f["model"]), **common)
+    if model.kind == "paraformer":
+        return factory.from_paraformer(paraformer=str(f["model"]), **common)
+    if model.kind == "sense_voice":
+        return factory.from_sense_voice(model=str(f["model"]), use_itn=True, **common)
+    if model.kind == "transducer":
+        return factory.from_transducer(encoder=str(f["encoder"]), decoder=str(f["decoder"]),
+                                       joiner=str(f["joiner"]), **common)
+    raise ValueError(f"not an offline model kind: {model.kind}")
+
+
+@dataclass
+class _Job:
+    stream: "_VadStream"
+    samples: np.ndarray
+    start: int
+    final: bool
+
+
+class OfflineVadRecognizer:
+    """VAD-segmented offline recognition.
+
+    Example:
+        >>> rec = OfflineVadRecognizer(inspect("edge/models/default/asr"), AsrConfig())
+        >>> s = rec.stream(); s.accept(pcm); s.finish()
+        >>> while not s.done: rec.decode([s])
+        >>> [r.text for r in s.results() if r.is_final]
+    """
+
+    def __init__(self, model: ModelDir, config: AsrConfig, rescore: Callable[[str], str] | None = None) -> None:
+        import sherpa_onnx
+
+        self._recognizer = build(model, config.threads)
+        self._rescore = rescore
+        self._max_batch = config.max_batch
+        vad = sherpa_onnx.VadModelConfig()
+        vad.silero_vad.model = str(silero_model_path())
+        vad.silero_vad.threshold = config.vad_threshold
+        vad.silero_vad.min_silence_duration = config.endpoint_silence_ms / 1000
+        vad.silero_vad.min_speech_duration = config.min_speech_ms / 1000
+        vad.silero_vad.max_speech_duration = 20.0
+        vad.silero_vad.window_size = VAD_WINDOW
+        vad.sample_rate = SAMPLE_RATE
+        vad.num_threads = 1
+        self._vad_config = vad
+        self._vad_pool: list = []  # a detector costs ~0.5 s to build (it loads silero), so they are reused
+        self._pool_lock = threading.Lock()
+        self.info = {"backend": "sherpa-onnx", "kind": model.kind, "model": str(model.root), "streaming": False,
+                     "rescoring": rescore is not None}
+
+    def stream(self) -> "_VadStream":
+        return _VadStream(self._take_vad(), self._give_back_vad)
+
+    def _take_vad(self):
+        with self._pool_lock:
+            if self._vad_pool:
+                return self._vad_pool.pop()
+        import sherpa_onnx
+
+        return sherpa_onnx.VoiceActivityDetector(self._vad_config, buffer_size_in_seconds=30)
+
+    def _give_back_vad(self, vad) -> None:
+        vad.reset()
+        with self._pool_lock:
+            self._vad_pool.append(vad)
+
+    def decode(self, streams: Sequence["_VadStream"]) -> None:
+        jobs = [job for stream in streams for job in stream._segments()]
+        if not jobs:
+            return
+        sherpa_streams = []
+        for job in jobs:
+            s = self._recognizer.create_stream()
+            s.accept_waveform(SAMPLE_RATE, job.samples)
+            sherpa_streams.append(s)
+        for start in range(0, len(sherpa_streams), self._max_batch):
+            self._recognizer.decode_streams(sherpa_streams[start:start + self._max_batch])
+        for job, s in zip(jobs, sherpa_streams):
+            job.stream._deliver(job, s.result, self._rescore)
+
+
+class _VadStream:
+    def __init__(self, vad, release: Callable) -> None:
+        self._vad = vad
+        self._release = release
+        self._pending: list[np.ndarray] = []
+        self._finished = False
+        self._flushed = False
+        self._results: list[Result] = []
+        self._partial_len = 0
+
+    def accept(self, pcm16: np.ndarray) -> None:
+        if self._finished:
+            raise RuntimeError("accept() after finish(); open a new stream for new audio")
+        self._pending.append(pcm16_to_float(check_pcm(pcm16)))
+
+    def finish(self) -> None:
+        self._finished = True
+
+    def results(self) -> list[Result]:
+        out, self._results = self._results, []
+        return out
+
+    @property
+    def done(self) -> bool:
+        return self._flushed and not self._pending
+
+    def _segments(self) -> list[_Job]:
+        if self._vad is None:
+            return []
+        # sherpa-onnx's VAD only segments correctly when fed one window at a time (measured: a
+        # whole recording in one call merges or drops turns), so whole windows go in, the rest waits.
+        audio = np.concatenate(self._pending) if self._pending else np.zeros(0, np.float32)
+        usable = len(audio) - len(audio) % VAD_WINDOW
+        if self._finished:
+            usable = len(audio)
+        for start in range(0, usable, VAD_WINDOW):
+            self._vad.accept_waveform(audio[start:start + VAD_WINDOW])
+        self._pending = [audio[usable:]] if usable < len(audio) else []
+        if self._finished and not self._flushed:
+            self._vad.flush()
+            self._flushed = True
+        jobs = []
+        while not self._vad.empty():
+            segment = self._vad.front
+            jobs.append(_Job(self, np.asarray(segment.samples, np.float32), segment.start, True))
+            self._vad.pop()
+            self._partial_len = 0
+        if not self._flushed and self._vad.is_speech_detected():
+            current = self._vad.current_segment
+            if current is not None and len(current.samples) - self._partial_len >= PARTIAL_EVERY_S * SAMPLE_RATE:
+                self._partial_len = len(current.samples)
+                jobs.append(_Job(self, np.asarray(current.samples, np.float32), current.start, False))
+        if self._flushed and self._vad is not None:
+            vad, self._vad = self._vad, None
+            self._release(vad)
+        return jobs
+
+    def _deliver(self, job: _Job, result, rescore: Callable[[str], str] | None) -> None:
+        raw = result.text.strip()
+        text = rescore(raw) if rescore and raw else raw
+        if job.final and not text:
+            return
+        offset = job.start / SAMPLE_RATE
+        self._results.append(Result(
+            text=text, is_final=job.final, start_s=round(offset, 3),
+            end_s=round(offset + len(job.samples) / SAMPLE_RATE, 3),
+            tokens=tuple(result.tokens), timestamps=tuple(round(offset + t, 3) for t in result.timestamps),
+            raw_text=raw if rescore else None))

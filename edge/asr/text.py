@@ -1,0 +1,43 @@
+"""Transcript normalization and character error rate (CER).
+
+One definition, shared by the runtime, the export stage and the benchmark:
+compare characters after dropping whitespace and punctuation and
+upper-casing Latin letters (full-width forms folded by NFKC).
+"""
+
+from __future__ import annotations
+
+import unicodedata
+
+
+def normalize(text: str) -> str:
+    """The character sequence a recognizer is scored on.
+
+    Example:
+        >>> normalize("喂，你好！ api 呢？")
+        '喂你好API呢'
+    """
+    text = unicodedata.normalize("NFKC", text)
+    return "".join(ch.upper() for ch in text if unicodedata.category(ch)[0] in "LN")
+
+
+def edit_distance(ref: str, hyp: str) -> int:
+    """Levenshtein distance between two strings (substitutions, insertions, deletions)."""
+    if len(ref) < len(hyp):
+        ref, hyp = hyp, ref
+    previous = list(range(len(hyp) + 1))
+    for i, r in enumerate(ref, 1):
+        current = [i]
+        for j, h in enumerate(hyp, 1):
+            current.append(min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (r != h)))
+        previous = current
+    return previous[-1]
+
+
+def cer(refs: list[str], hyps: list[str]) -> float:
+    """Corpus CER: total edits over total reference characters, after :func:`normalize`."""
+    if len(refs) != len(hyps):
+        raise ValueError(f"{len(refs)} references but {len(hyps)} hypotheses")
+    edits = sum(edit_distance(normalize(r), normalize(h)) for r, h in zip(refs, hyps))
+    total = sum(len(normalize(r)) for r in refs)
+    return edits / max(1, total)

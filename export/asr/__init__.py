@@ -1,0 +1,1 @@
+"""The built-in ASR: espeak-ng speech -> phone-line augmentation -> CTC model -> sherpa-onnx bundle."""

@@ -1,0 +1,100 @@
+"""What the built-in ASR learns to hear: corpus utterances and script lines, split by family.
+
+Each text carries the espeak-ng language that speaks it: Mandarin and
+Sichuanese corpus rows are spoken by `cmn`, Cantonese rows by `yue`; Mandarin
+rows are also read in Cantonese (`yue` reading written Chinese), so every
+character is heard in both languages. The held-out split is by family (one
+idea and its paraphrases), and no held-out text occurs in training at all.
+"""
+
+from __future__ import annotations
+
+import csv
+import random
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Final
+
+from edge.asr.text import normalize
+from edge.errors import CorpusError
+
+DATA_DIR: Final = Path(__file__).resolve().parent / "data"
+LINES_FILE: Final = DATA_DIR / "lines.tsv"
+LANG_OF_DIALECT: Final = {"mandarin": "cmn", "sichuanese": "cmn", "cantonese": "yue"}
+_DIGIT = re.compile(r"[0-9]")
+
+
+@dataclass(frozen=True)
+class Utterance:
+    text: str
+    """The transcript as written (the model's target is ``normalize(text)``)."""
+    lang: str
+    """espeak-ng voice that speaks it: "cmn" or "yue"."""
+    group: str
+    """Family id (corpus) or "line-<n>" (script lines): the unit of the split."""
+
+
+@dataclass(frozen=True)
+class TextSplit:
+    train: list[Utterance]
+    test: list[Utterance]
+
+
+def load_corpus(folder: Path) -> list[Utterance]:
+    """Corpus rows as utterances; rows with digits are skipped (espeak reads them ambiguously)."""
+    out: list[Utterance] = []
+    files = sorted(folder.glob("*.csv"))
+    if not files:
+        raise CorpusError(f"no *.csv files in {folder}")
+    for path in files:
+        with open(path, encoding="utf-8", newline="") as handle:
+            for row in csv.DictReader(handle):
+                text = (row.get("transcript") or "").strip()
+                lang = LANG_OF_DIALECT.get((row.get("dialect") or "mandarin").strip(), "cmn")
+                if not normalize(text) or _DIGIT.search(text):
+                    continue
+                out.append(Utterance(text, lang, row.get("family") or f"{path.stem}-{len(out)}"))
+    return out
+
+
+def load_lines(path: Path = LINES_FILE) -> list[Utterance]:
+    out = []
+    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+        if not line.strip() or line.startswith("#"):
+            continue
+        lang, _, text = line.partition("\t")
+        if lang not in ("cmn", "yue") or not text.strip():
+            raise CorpusError(f"{path}:{number}: expected 'cmn|yue<TAB>text'")
+        out.append(Utterance(text.strip(), lang, f"line-{number}"))
+    return out
+
+
+def split(utterances: list[Utterance], test_fraction: float = 0.08, seed: int = 1234) -> TextSplit:
+    """Hold out whole groups; then drop from training any text equal to a held-out one."""
+    groups = sorted({u.group for u in utterances})
+    rng = random.Random(seed)
+    rng.shuffle(groups)
+    held = set(groups[:max(1, round(len(groups) * test_fraction))])
+    test = [u for u in utterances if u.group in held]
+    held_texts = {normalize(u.text) for u in test}
+    train = [u for u in utterances if u.group not in held and normalize(u.text) not in held_texts]
+    return TextSplit(train=train, test=_dedupe(test))
+
+
+def with_cantonese_readings(utterances: list[Utterance], fraction: float = 0.5, seed: int = 7) -> list[Utterance]:
+    """Add `yue` readings of a share of the Mandarin texts (written Chinese read in Cantonese)."""
+    rng = random.Random(seed)
+    extra = [Utterance(u.text, "yue", u.group) for u in utterances
+             if u.lang == "cmn" and rng.random() < fraction]
+    return utterances + extra
+
+
+def _dedupe(utterances: list[Utterance]) -> list[Utterance]:
+    seen, out = set(), []
+    for u in utterances:
+        key = (normalize(u.text), u.lang)
+        if key not in seen:
+            seen.add(key)
+            out.append(u)
+    return out

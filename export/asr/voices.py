@@ -1,0 +1,54 @@
+"""Synthesis and line settings for training, and disjoint ones for held-out tests.
+
+Held-out audio uses voice variants, rates and pitches that never occur in
+training, so the test measures generalisation to unheard speakers as far as
+espeak-ng can provide them.
+"""
+
+from __future__ import annotations
+
+import random
+from typing import Final
+
+from edge.tts.espeak import EspeakSettings
+from export.asr.augment import LineSettings
+
+TRAIN_VARIANTS: Final = ("", "m1", "m2", "m3", "m4", "m5", "m8", "f1", "f2", "f3", "f5")
+TRAIN_RATES: Final = (115, 130, 145, 160, 175, 190, 205, 225)
+TRAIN_PITCHES: Final = (25, 33, 41, 50, 58, 66, 74)
+TRAIN_RANGES: Final = (30, 50, 70, 90)
+
+TEST_VARIANTS: Final = ("m6", "m7", "f4")
+TEST_RATES: Final = (138, 168, 198)
+TEST_PITCHES: Final = (37, 54, 70)
+TEST_RANGE: Final = 60
+
+
+def _voice(lang: str, variant: str) -> str:
+    return f"{lang}+{variant}" if variant else lang
+
+
+def train_settings(lang: str, rng: random.Random) -> EspeakSettings:
+    return EspeakSettings(voice=_voice(lang, rng.choice(TRAIN_VARIANTS)), rate_wpm=rng.choice(TRAIN_RATES),
+                          pitch=rng.choice(TRAIN_PITCHES), pitch_range=rng.choice(TRAIN_RANGES))
+
+
+def test_settings(lang: str, index: int) -> EspeakSettings:
+    """Deterministic held-out settings, cycling through the held-out grid."""
+    return EspeakSettings(voice=_voice(lang, TEST_VARIANTS[index % 3]), rate_wpm=TEST_RATES[(index // 3) % 3],
+                          pitch=TEST_PITCHES[(index // 9) % 3], pitch_range=TEST_RANGE)
+
+
+def train_line(rng: random.Random) -> LineSettings:
+    """Half clean (light noise or none), half phone line at SNR 8-30 dB."""
+    pad = (rng.randrange(20, 400), rng.randrange(20, 400))
+    gain = rng.uniform(-14.0, 6.0)
+    if rng.random() < 0.5:
+        snr = None if rng.random() < 0.5 else rng.uniform(25, 45)
+        return LineSettings(phone=False, snr_db=snr, noise=rng.choice(("white", "pink")), gain_db=gain, pad_ms=pad)
+    return LineSettings(phone=True, snr_db=rng.uniform(8, 30), noise=rng.choice(("white", "pink", "brown")),
+                        gain_db=gain, pad_ms=pad)
+
+
+CLEAN_TEST: Final = LineSettings(phone=False, snr_db=None, gain_db=0.0, pad_ms=(200, 200))
+PHONE_TEST: Final = LineSettings(phone=True, snr_db=15.0, noise="pink", gain_db=-6.0, pad_ms=(200, 200))
