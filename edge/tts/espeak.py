@@ -142,8 +142,14 @@ def speak(text: str, settings: EspeakSettings = EspeakSettings(), rate: int = SA
 
 def known_voices() -> set[str]:
     """Voice names espeak-ng's data ships (for error messages and validation)."""
-    with _ESPEAK_LOCK:
-        return _voice_names(_engine().data_path)
+    global _VOICES
+    if _VOICES is None:
+        with _ESPEAK_LOCK:
+            _VOICES = frozenset(_voice_names(_engine().data_path))
+    return set(_VOICES)
+
+
+_VOICES: frozenset[str] | None = None
 
 
 def phonemes(text: str, voice: str = "cmn") -> str:

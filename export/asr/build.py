@@ -51,10 +51,12 @@ def step_train(work: Path, budget_min: float, seed: int) -> dict:
     return train(work / "data.npz", len(vocab) + 1, work, TrainConfig(budget_s=budget_min * 60, seed=seed))
 
 
-def step_export(work: Path, out: Path) -> dict:
-    from export.asr.bundle import write_bundle
+def step_export(work: Path, out: Path, seed: int, limit: int | None) -> dict:
+    from export.asr.bundle import write_bundle, write_vad_bundle
 
-    return write_bundle(work, out)
+    manifest = write_bundle(work, out, seed=seed, limit=limit)
+    write_vad_bundle(out.parent / "vad")
+    return manifest
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -66,6 +68,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--budget-min", type=float, default=35.0, help="Training wall-clock minutes.")
     parser.add_argument("--concatenations", type=int, default=6000)
     parser.add_argument("--seed", type=int, default=1234)
+    parser.add_argument("--limit", type=int, default=None, help="Held-out texts per language to score (smoke runs).")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
     if args.step in ("data", "all"):
@@ -73,7 +76,7 @@ def main(argv: list[str] | None = None) -> None:
     if args.step in ("train", "all"):
         step_train(args.work, args.budget_min, args.seed)
     if args.step in ("export", "all"):
-        step_export(args.work, args.out)
+        step_export(args.work, args.out, args.seed, args.limit)
 
 
 if __name__ == "__main__":

@@ -107,14 +107,15 @@ class ConformerBlock(nn.Module):
         self.attn = SelfAttention(cfg.d_model, cfg.heads, cfg.dropout)
         self.conv = ConvModule(cfg.d_model, cfg.conv_kernel, cfg.dropout)
         self.ff2 = FeedForward(cfg.d_model, cfg.ff_mult, cfg.dropout)
-        self.norm = nn.LayerNorm(cfg.d_model)
 
     def forward(self, x, pad):
+        # Pure pre-LN: every sub-module normalizes its own input and the residual stream is never
+        # normalized inside the stack. The conformer paper's LayerNorm at the end of each block makes
+        # the stack behave like post-LN, which sat at the unigram loss here (800 steps, loss 5.94).
         x = x + 0.5 * self.ff1(x)
         x = x + self.attn(x, pad)
         x = x + self.conv(x, pad)
-        x = x + 0.5 * self.ff2(x)
-        return self.norm(x)
+        return x + 0.5 * self.ff2(x)
 
 
 class CtcModel(nn.Module):
@@ -125,6 +126,7 @@ class CtcModel(nn.Module):
         self.register_buffer("inv_std", torch.ones(cfg.num_bins))
         self.subsample = Subsampling(cfg.num_bins, cfg.subsampling_channels, cfg.d_model)
         self.blocks = nn.ModuleList(ConformerBlock(cfg) for _ in range(cfg.layers))
+        self.final_norm = nn.LayerNorm(cfg.d_model)
         self.head = nn.Linear(cfg.d_model, cfg.vocab_size)
         position = torch.arange(5000).unsqueeze(1)
         div = torch.exp(torch.arange(0, cfg.d_model, 2) * (-math.log(10000.0) / cfg.d_model))
@@ -146,4 +148,4 @@ class CtcModel(nn.Module):
         pad = torch.arange(t, device=x.device)[None, :] >= lens[:, None]
         for block in self.blocks:
             x = block(x, pad)
-        return torch.log_softmax(self.head(x), dim=-1), lens
+        return torch.log_softmax(self.head(self.final_norm(x)), dim=-1), lens

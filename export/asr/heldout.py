@@ -1,0 +1,118 @@
+"""The held-out test: texts never trained on, spoken with settings never trained on, clean and phone line.
+
+No torch here: the benchmark (benchmarks/asr.py) and the export step both
+use it to score any recognizer through the runtime's own interface.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from edge.asr.base import Recognizer, transcribe
+from edge.asr.text import edit_distance, normalize
+from edge.tts.espeak import speak
+from export.asr.augment import apply
+from export.asr.voices import CLEAN_TEST, PHONE_TEST, test_settings
+
+CONDITIONS = {"clean": CLEAN_TEST, "phone": PHONE_TEST}
+
+
+@dataclass(frozen=True)
+class Sample:
+    text: str
+    lang: str
+    condition: str
+    audio: np.ndarray
+
+
+def load_texts(split_json: Path) -> list[dict]:
+    return json.loads(split_json.read_text(encoding="utf-8"))["test"]
+
+
+def render(texts: list[dict], limit_per_lang: int | None = None) -> list[Sample]:
+    """Speak each held-out text once per condition with the held-out voice grid."""
+    out = []
+    per_lang: dict[str, int] = {}
+    for index, item in enumerate(texts):
+        lang = item["lang"]
+        if limit_per_lang is not None and per_lang.get(lang, 0) >= limit_per_lang:
+            continue
+        per_lang[lang] = per_lang.get(lang, 0) + 1
+        pcm = speak(item["text"], test_settings(lang, index))
+        for condition, line in CONDITIONS.items():
+            audio = apply(pcm, line, np.random.default_rng(index))
+            out.append(Sample(item["text"], lang, condition, audio))
+    return out
+
+
+def score(recognizer: Recognizer, samples: list[Sample], rescorer: Callable[[str], str] | None = None) -> dict:
+    """CER per (lang, condition) and overall, with and without rescoring, and the path's RTF.
+
+    Rescoring comes from the recognizer itself (results carry ``raw_text``) or from ``rescorer``,
+    applied to each final result (its time counts in the RTF).
+    """
+    groups: dict[str, dict] = {}
+    audio_s = decode_s = 0.0
+    errors = []
+    for sample in samples:
+        start = time.perf_counter()
+        finals = transcribe(recognizer, sample.audio)
+        raw = "".join(r.raw_text if r.raw_text is not None else r.text for r in finals)
+        hyp = "".join(rescorer(r.text) if rescorer else r.text for r in finals)
+        decode_s += time.perf_counter() - start
+        audio_s += len(sample.audio) / 16000
+        ref = normalize(sample.text)
+        for key in (f"{sample.lang}/{sample.condition}", "all"):
+            g = groups.setdefault(key, {"chars": 0, "edits": 0, "edits_raw": 0, "n": 0})
+            g["chars"] += len(ref)
+            g["edits"] += edit_distance(ref, normalize(hyp))
+            g["edits_raw"] += edit_distance(ref, normalize(raw))
+            g["n"] += 1
+        if normalize(hyp) != ref and len(errors) < 40:
+            errors.append({"ref": sample.text, "hyp": hyp, "raw": raw, "lang": sample.lang,
+                           "condition": sample.condition})
+    table = {key: {"sentences": g["n"], "chars": g["chars"], "cer": round(g["edits"] / max(1, g["chars"]), 4),
+                   "cer_no_rescoring": round(g["edits_raw"] / max(1, g["chars"]), 4)}
+             for key, g in sorted(groups.items())}
+    return {"cer": table, "rtf": round(decode_s / max(audio_s, 1e-9), 5), "audio_s": round(audio_s, 1),
+            "examples_of_errors": errors}
+
+
+def raw_hypotheses(recognizer: Recognizer, samples: list[Sample]) -> list[list[str]]:
+    """Final texts per sample (no rescoring), for tuning a rescorer without decoding again."""
+    return [[r.text for r in transcribe(recognizer, sample.audio)] for sample in samples]
+
+
+def cer_of(samples: list[Sample], hypotheses: list[list[str]], rescorer: Callable[[str], str] | None) -> float:
+    edits = chars = 0
+    for sample, finals in zip(samples, hypotheses):
+        hyp = "".join(rescorer(t) if rescorer else t for t in finals)
+        ref = normalize(sample.text)
+        edits += edit_distance(ref, normalize(hyp))
+        chars += len(ref)
+    return round(edits / max(1, chars), 4)
+
+
+def decoder_rtf(model_dir: Path, samples: list[Sample], threads: int = 1) -> float:
+    """Real-time factor of the sherpa-onnx decoder alone (features + model + greedy CTC), one stream."""
+    from edge.asr.modeldir import inspect
+    from edge.asr.sherpa_offline import build
+    from edge.audio.convert import pcm16_to_float
+
+    recognizer = build(inspect(model_dir), threads)
+    audio_s = decode_s = 0.0
+    for sample in samples:
+        samples_f = pcm16_to_float(sample.audio)
+        start = time.perf_counter()
+        stream = recognizer.create_stream()
+        stream.accept_waveform(16000, samples_f)
+        recognizer.decode_stream(stream)
+        decode_s += time.perf_counter() - start
+        audio_s += len(sample.audio) / 16000
+    return round(decode_s / max(audio_s, 1e-9), 5)

@@ -1,0 +1,71 @@
+"""export/asr end to end on a tiny corpus (slow: synthesis, a short training run, export, scoring)."""
+
+import json
+
+import numpy as np
+import pytest
+
+pytest.importorskip("torch")
+pytest.importorskip("kaldi_native_fbank")
+
+
+def test_fbank_matches_what_sherpa_feeds_the_model():
+    from export.asr.features import fbank
+
+    pcm = (np.sin(np.arange(16000) / 16000 * 2 * np.pi * 440) * 8000).astype(np.int16)
+    feats = fbank(pcm)
+    assert feats.shape == (100, 80)  # snip_edges false: one frame per 10 ms
+    assert np.argmax(feats[50]) < 20  # a 440 Hz tone lights a low mel bin
+
+
+def test_phone_line_is_band_limited():
+    from export.asr.augment import LineSettings, apply
+
+    rng = np.random.default_rng(0)
+    noise = (rng.standard_normal(16000) * 3000).astype(np.int16)
+    line = apply(noise, LineSettings(phone=True, snr_db=None, pad_ms=(0, 0)), rng)
+    spectrum = np.abs(np.fft.rfft(line.astype(np.float32)))
+    assert spectrum[4500:7500].mean() < 0.05 * spectrum[500:3000].mean()
+
+
+def test_heldout_voices_never_train():
+    from export.asr import voices
+
+    assert not set(voices.TEST_VARIANTS) & set(voices.TRAIN_VARIANTS)
+    assert not set(voices.TEST_RATES) & set(voices.TRAIN_RATES)
+    assert not set(voices.TEST_PITCHES) & set(voices.TRAIN_PITCHES)
+
+
+def test_split_keeps_heldout_texts_out_of_training():
+    from export.asr.texts import Utterance, split
+
+    utterances = [Utterance(f"文本{i % 7}", "cmn", f"fam-{i % 13}") for i in range(60)]
+    parts = split(utterances, test_fraction=0.3)
+    assert parts.test and not {u.text for u in parts.train} & {u.text for u in parts.test}
+
+
+@pytest.mark.slow
+def test_tiny_export_end_to_end(tmp_path):
+    from edge import asr
+    from edge.config import AsrConfig
+    from export.asr.build import main
+
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    rows = ["transcript,intent_label,dialect,family"]
+    for i, text in enumerate(["多少钱", "你们这个多少钱", "我在忙", "现在不方便", "有没有试用", "能对接钉钉吗",
+                              "几多钱", "我而家好忙", "唔该", "发资料给我"]):
+        dialect = "cantonese" if i in (6, 7, 8) else "mandarin"
+        rows.append(f"{text},x,{dialect},fam-{i:03d}")
+    (corpus / "a.csv").write_text("\n".join(rows) + "\n", encoding="utf-8")
+    work, out = tmp_path / "work", tmp_path / "bundle" / "asr"
+    main(["data", "--work", str(work), "--corpus", str(corpus), "--concatenations", "20"])
+    main(["train", "--work", str(work), "--budget-min", "0.3"])
+    main(["export", "--work", str(work), "--out", str(out), "--limit", "2"])
+    manifest = json.loads((out / "manifest.json").read_text(encoding="utf-8"))
+    assert manifest["kind"] == "asr" and set(manifest["files"]) == {"model.int8.onnx", "tokens.txt", "lexicon.tsv",
+                                                                    "lm.json"}
+    assert "heldout_int8" in manifest["metrics"] and manifest["build"]["train"]["steps"] > 0
+    assert (out.parent / "vad" / "manifest.json").is_file()
+    recognizer = asr.open(AsrConfig(model=out))
+    assert recognizer.info["kind"] == "zipformer_ctc" and recognizer.info["rescoring"]
