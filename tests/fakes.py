@@ -1,4 +1,4 @@
-"""Test doubles: a keyword intent classifier with the IntentModel interface.
+"""Test doubles: a keyword intent classifier with the IntentModel interface, a fake recognizer.
 
 Dialogue tests use it so they check the dialogue logic, not a trained model's
 exact outputs. Labels come out in the order their keywords appear in the text
@@ -11,6 +11,7 @@ import re
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
+from edge.calls.oracle import OracleRecognizer
 from edge.config import DEFAULT_SCRIPT
 from edge.nlu import IntentResult
 
@@ -98,3 +99,36 @@ def dialogue(lines=None, *, knowledge=None, lead=None, classifier=None, script=N
             break
         bot.hear(text, now=start + timedelta(seconds=8 * index), overlap=overlap)
     return bot
+
+
+class FakeRecognizer(OracleRecognizer):
+    """Fake ASR for voice-call tests: hears exactly the line the simulated callee is saying.
+
+    Deterministic and model-free (the built-in ASR model may be absent); each
+    utterance the endpointer cuts takes the oldest line not yet heard, so the
+    tests check the call loop (VAD, endpointing, barge-in, timing), not
+    recognition. See edge.calls.oracle.
+    """
+
+
+def voice_runtime(tmp_path, *, recognizer=None, classifier=None, **call_options):
+    """A call Runtime for tests: fake ASR and keyword intents, real VAD, real espeak TTS with a prompt
+    cache under tmp_path, the built-in script and knowledge, model work inline."""
+    from edge.calls.runtime import Runtime
+    from edge.config import CallConfig, Config, TtsConfig
+
+    config = Config(tts=TtsConfig(cache_dir=tmp_path / "tts-cache"), call=CallConfig(offload=False, **call_options))
+    return Runtime.load(config, recognizer=recognizer or FakeRecognizer(), classifier=classifier or KeywordClassifier(),
+                        knowledge=_builtin_knowledge())
+
+
+def _builtin_knowledge():
+    global _KNOWLEDGE
+    if _KNOWLEDGE is None:
+        from edge.kb import KnowledgeBase
+
+        _KNOWLEDGE = KnowledgeBase.builtin()
+    return _KNOWLEDGE
+
+
+_KNOWLEDGE = None

@@ -49,6 +49,13 @@ def _records(db: Database) -> None:
     db["dnc"].create({"key": str, "lead_id": int, "call_id": str, "at": str}, pk="key")
 
 
+@MIGRATIONS(name="002_turn_voice")
+def _turn_voice(db: Database) -> None:
+    """Voice calls: the caller's mood and what the recognizer heard, per turn."""
+    db["turns"].add_column("mood", str)
+    db["turns"].add_column("speech", str)
+
+
 class Records:
     """The call-records database of one box (one writer)."""
 
@@ -93,7 +100,8 @@ class Records:
                 "intents": _json(row["intents"]), "scores": _json(row["scores"]), "mentions": _json(row["mentions"]),
                 "changed": _json(row["changed"]), "state": _json(row["goal"]), "node": row["node"],
                 "bot": row["bot"], "answers": _json(row["answers"]), "overlap": int(row["overlap"]),
-                "ignored": int(row["ignored"]), "barge_in": int(row["barge_in"]), "timings": _json(row["timings_ms"])})
+                "ignored": int(row["ignored"]), "barge_in": int(row["barge_in"]), "timings": _json(row["timings_ms"]),
+                "mood": row.get("mood", "neutral"), "speech": _json(row.get("speech") or {})})
 
     def finish_call(self, call_id: str, report: dict[str, Any]) -> None:
         """Store the outcome, tasks and DNC flag of a call, in one transaction."""

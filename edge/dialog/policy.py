@@ -14,6 +14,10 @@ Order of precedence in one turn:
    at a read-back node reads the new value back;
 5. anything else that carries an intent or a slot goes to `default`;
 6. otherwise a no-match (silence, noise): rephrase, then the fallback node.
+Mood (when the script sets it up): an angry caller goes to `on_angry`
+(apologise, end) unless do-not-call or transfer won in 2; an impatient one
+gets `brief` lines from then on, and once, when the turn moved nothing on,
+goes to `on_impatient` (offer a callback).
 """
 
 from __future__ import annotations
@@ -43,6 +47,8 @@ class CallerTurn:
     mentions: tuple[SlotMention, ...] = ()
     overlap: bool = False
     """Said while the bot was still speaking."""
+    mood: str = "neutral"
+    """How the caller sounded (edge.nlu.emotion): positive, neutral, impatient or angry."""
 
 
 @dataclass(frozen=True)
@@ -112,7 +118,12 @@ def step(script: Script, state: DialogueState, turn: CallerTurn, now: datetime) 
                              node.yes_sets)
     state.intents.append(labels or [OTHER])
 
+    state.moods.append(turn.mood)
+    if turn.mood in ("impatient", "angry"):
+        state.brief = True
     target = _dominant(script, node, labels)
+    if target is None and turn.mood == "angry" and script.settings.on_angry:
+        target = script.settings.on_angry
     resume = repeat = False
     if target is None:
         for label in labels:
@@ -138,6 +149,10 @@ def step(script: Script, state: DialogueState, turn: CallerTurn, now: datetime) 
         said_something = bool(labels) or bool(decision.changed)
         if target is None and not decision.parts and not repeat and node.default and said_something:
             target = node.default
+    if target is None and turn.mood == "impatient" and script.settings.on_impatient \
+            and not state.impatient_handled and script.settings.on_impatient != node.name:
+        target = script.settings.on_impatient
+        state.impatient_handled = True
     if state.turns >= script.settings.max_turns and script.settings.max_turns_node and target is None:
         target = script.settings.max_turns_node
 
@@ -192,7 +207,8 @@ def _enter(script: Script, state: DialogueState, name: str, decision: Decision) 
     state.node = node.name
     state.no_match = 0
     decision.entered = True
-    decision.parts.append(Part("line", node.say[visits % len(node.say)]))
+    line = node.brief if state.brief and node.brief else node.say[visits % len(node.say)]
+    decision.parts.append(Part("line", line))
     if node.is_end:
         state.ended = True
         state.outcome = node.end
