@@ -289,9 +289,10 @@ def systemd_install(prefix: Path | None, root: Path, print_only: bool) -> None:
 
 
 def _register_dialog_commands() -> None:
-    from edge import cli_dialog
+    from edge import cli_dialog, cli_voice
 
     cli_dialog.register(cli)
+    cli_voice.register(cli)
 
 
 _register_dialog_commands()

@@ -111,13 +111,13 @@ class FakeRecognizer(OracleRecognizer):
     """
 
 
-def voice_runtime(tmp_path, *, recognizer=None, classifier=None, **call_options):
-    """A call Runtime for tests: fake ASR and keyword intents, real VAD, real espeak TTS with a prompt
-    cache under tmp_path, the built-in script and knowledge, model work inline."""
+def voice_runtime(cache_dir, *, recognizer=None, classifier=None, **call_options):
+    """A call Runtime for tests: fake ASR and keyword intents, real VAD, real espeak TTS with its prompt
+    cache in cache_dir, the built-in script and knowledge, model work inline (unless offload=True)."""
     from edge.calls.runtime import Runtime
     from edge.config import CallConfig, Config, TtsConfig
 
-    config = Config(tts=TtsConfig(cache_dir=tmp_path / "tts-cache"), call=CallConfig(offload=False, **call_options))
+    config = Config(tts=TtsConfig(cache_dir=cache_dir), call=CallConfig(**{"offload": False, **call_options}))
     return Runtime.load(config, recognizer=recognizer or FakeRecognizer(), classifier=classifier or KeywordClassifier(),
                         knowledge=_builtin_knowledge())
 

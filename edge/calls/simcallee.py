@@ -282,6 +282,7 @@ class SimulatedCallee:
 
     def _after_line(self) -> None:
         self._bot_heard = False
+        self._bot_talk = 0
         self._waiting = 0
 
     def _floor(self) -> np.ndarray:
