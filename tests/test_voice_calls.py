@@ -138,3 +138,29 @@ def test_hang_up_mid_sentence_leaves_an_incomplete_record(runtime, tmp_path):
     assert np.abs(result.bot_audio[int((hangup.at_s - 0.1) * 16000):]).max() > 0  # the bot was mid-line
     assert records.db["outcomes"].count == 1 and records.db["turns"].count == 1
     assert records.report(report["call_id"])["outcome"] == "incomplete"
+
+
+def test_the_sherpa_onnx_path_and_batching_across_concurrent_calls(base_runtime, tmp_path):
+    """Three calls at once through a real sherpa-onnx recognizer (a tiny hand-built CTC model that
+    writes 嗯 for each stretch of speech): decodes and intent predictions are batched across calls."""
+    pytest.importorskip("onnx")
+    from edge import asr
+    from edge.config import AsrConfig
+    from tests.helpers.fake_models import fake_ctc_dir
+
+    recognizer = asr.open(AsrConfig(model=fake_ctc_dir(tmp_path / "ctc")))
+    runtime = dataclasses.replace(base_runtime, recognizer=recognizer, _batchers={})
+    script = parse_callee_lines(["# now: 2025-03-05T14:20", "喂，你好", "[hangup]"])
+
+    async def three():
+        return await asyncio.gather(*(simulate(runtime, script, call_id=f"sim-{i}") for i in range(3)))
+
+    calls = asyncio.run(asyncio.wait_for(three(), 120))
+    for result in calls:
+        (turn,) = result.report["turns"]
+        assert turn["speech"]["heard"] and set(turn["speech"]["heard"]) <= {"嗯"}
+        assert result.report["voice"]["asr"]["backend"] == "sherpa-onnx" and not result.stats["stage_errors"]
+        assert turn["timings_ms"]["asr_final"] < 1000
+    asr_batch, intent_batch = runtime._batchers["asr"], runtime._batchers["intent"]
+    assert (asr_batch.items, asr_batch.batches) == (3, 1)  # the three calls' turns decoded in one go
+    assert (intent_batch.items, intent_batch.batches) == (3, 1)

@@ -34,6 +34,8 @@ from edge.nlu.emotion import MoodCues, default_cues
 
 _LOGGER = logging.getLogger(__name__)
 
+WARM_STREAMS = 4
+"""Recognizer streams opened at start-up, so the first concurrent turns find their state ready."""
 T = TypeVar("T")
 R = TypeVar("R")
 
@@ -206,12 +208,15 @@ class Runtime:
         from edge.audio.prosody import measure
         from edge.nlu.slots import extract
 
+        if self.vad is not None:
+            self.vad.give_back(self.vad.take())  # the first detector loads the model (~0.4 s)
         prerender = getattr(self.synthesizer, "prerender", None)
         new = prerender(self.script_lines()) if prerender is not None else 0
         self.classifier.predict(["你好"])
         extract("明天下午三点 电话13800000000", datetime.now(ZoneInfo(self.config.dialog.timezone)))
         measure((np.sin(np.arange(8000) * 0.1) * 3000).astype(np.int16), "你好")
-        self._recognize_batch([np.zeros(1600, np.int16)])
+        # A few streams at once: recognizers keep per-stream state (sherpa's VAD) in a pool that grows on demand.
+        self._recognize_batch([np.zeros(1600, np.int16)] * WARM_STREAMS)
         if self.knowledge is not None:
             self.knowledge.search("多少钱", k=1)
         return new

@@ -41,6 +41,7 @@ from edge.telephony.media import MediaCall
 
 _LOGGER = logging.getLogger(__name__)
 
+KEEP_RESULTS = 100
 TURN_MARKS = ("asr_final", "nlu_done", "reply_chosen", "first_audio")
 """Per-turn timing marks, ms after the end of the caller's speech (the endpoint)."""
 
@@ -189,6 +190,7 @@ class CallLoop:
         self.start_for = start_for
         self.keep_events = keep_events
         self.results: dict[str, CallResult] = {}
+        """The last KEEP_RESULTS calls' results, by media call id (a server keeps running for months)."""
 
     async def handle(self, call: MediaCall) -> None:
         lead = self.lead_for(call.info) if self.lead_for else {}
@@ -196,3 +198,5 @@ class CallLoop:
         session = CallSession(self.runtime, call, lead=lead, start=start, records=self.records,
                               keep_events=self.keep_events)
         self.results[call.call_id] = await session.run()
+        while len(self.results) > KEEP_RESULTS:
+            del self.results[next(iter(self.results))]

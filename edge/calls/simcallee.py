@@ -199,6 +199,7 @@ class SimulatedCallee:
         """Frames since the bot started its current stretch (short gaps included)."""
         self._waiting = 0
         """Frames since the callee last finished a line (or the call began)."""
+        self._noise: np.ndarray | None = None
 
     @property
     def at_s(self) -> float:
@@ -220,7 +221,7 @@ class SimulatedCallee:
 
     def _hear(self, bot_frame: np.ndarray) -> None:
         x = np.asarray(bot_frame, dtype=np.float32)
-        active = x.size and float(np.sqrt(np.mean(x * x))) >= BOT_ACTIVE_RMS
+        active = x.size and float(np.dot(x, x)) / x.size >= BOT_ACTIVE_RMS ** 2
         if active:
             if self._bot_quiet * FRAME_S >= self.timing.pause_s:
                 self._bot_talk = 0
@@ -286,7 +287,10 @@ class SimulatedCallee:
         self._waiting = 0
 
     def _floor(self) -> np.ndarray:
+        """The line's noise floor while the callee is silent (a few seconds of it, looped)."""
         if self.line.noise_dbfs is None:
             return np.zeros(FRAME_SAMPLES, dtype=np.int16)
-        x = noise(FRAME_SAMPLES, self.line.noise_dbfs, self.rng)
-        return np.clip(np.round(x), -32768, 32767).astype(np.int16)
+        if self._noise is None:
+            x = noise(FRAME_SAMPLES * 250, self.line.noise_dbfs, self.rng)
+            self._noise = np.clip(np.round(x), -32768, 32767).astype(np.int16).reshape(-1, FRAME_SAMPLES)
+        return self._noise[self._n % len(self._noise)]
