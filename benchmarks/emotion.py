@@ -109,9 +109,9 @@ def direction(rng: np.random.Generator) -> dict:
                 settings = EspeakSettings(voice[0], voice[1], voice[2], 50, 100)
                 settings = EspeakSettings(**{**settings.__dict__, knob: value})
                 mood = tracker.hear(PROBE, heard(PROBE, settings, rng))
-                row.append({"value": value, "arousal": round(mood.arousal, 3), "label": mood.label})
+                row.append({"value": value, "arousal": round(float(mood.arousal), 3), "label": mood.label})
             levels = [r["arousal"] for r in row]
-            rising = all(b >= a - 0.05 for a, b in zip(levels, levels[1:])) and levels[-1] - levels[0] > 0.2
+            rising = bool(all(b >= a - 0.05 for a, b in zip(levels, levels[1:])) and levels[-1] - levels[0] > 0.2)
             out[f"{voice[0]} {knob}"] = {"points": row, "rises": rising,
                                         "spread": round(levels[-1] - levels[0], 3)}
     return out
