@@ -3,7 +3,7 @@ PY ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: demo test venv bench export-default install-service clean
+.PHONY: demo test venv bench bench-nlu export-default install-service clean
 
 $(BIN)/salesbot: pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -12,21 +12,29 @@ $(BIN)/salesbot: pyproject.toml
 	$(BIN)/pip install -q torch==2.13.0
 	# the silero VAD model file only: --no-deps (the runtime reads the .onnx, never imports the package)
 	$(BIN)/pip install -q --no-deps 'silero-vad>=5.1'
-	$(BIN)/pip install -q -e '.[export,dev]'
+	$(BIN)/pip install -q -e '.[export,dev,kiosk]'
 	touch $@
 
 venv: $(BIN)/salesbot
 
 demo: venv
-	$(BIN)/salesbot intent "喂 你们这个软件多少钱 能对接企业微信吗"
-	$(BIN)/salesbot intent --json "听日再打过嚟啦 而家好忙"
+	$(BIN)/salesbot call --text edge/data/demo/caller.txt --lead 张总,华星科技 --no-record
+	$(BIN)/salesbot intent "喂 你们这个软件多少钱 能对接企业微信吗" "听日再打过嚟啦 而家好忙"
 	$(BIN)/salesbot demo --out demo.wav
 
 test: venv
 	$(BIN)/python -m pytest -q
 
+# Each benchmark prints its table and writes JSON + Markdown to benchmarks/results/.
 bench: venv
 	$(BIN)/python benchmarks/intent.py
+	$(BIN)/python benchmarks/kb.py
+	$(BIN)/python benchmarks/dialogue.py
+	$(BIN)/python benchmarks/transport.py
+
+bench-nlu: venv
+	$(BIN)/python benchmarks/robustness.py
+	$(BIN)/python benchmarks/fewshot.py
 
 # Rebuilds the committed built-in bundle from the project's corpus (~20 min, 2 cores).
 export-default: venv

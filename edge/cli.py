@@ -405,6 +405,15 @@ def models_check(path: Path) -> None:
     click.echo(f"{path}\t{model.backend} {model.kind}{' (streaming)' if model.streaming else ''}")
 
 
+def _register_kiosk_commands() -> None:
+    from edge import cli_kiosk
+
+    cli_kiosk.register(cli, CONTEXT_SETTINGS, _config)
+
+
+_register_kiosk_commands()
+
+
 def main() -> None:
     # numpy's OpenBLAS would start a thread pool for every mid-sized matrix product (the telephony
     # resampler batches 100 calls into one): on 2 shared cores that costs ~20x. Set before numpy loads.

@@ -27,7 +27,7 @@ def load_classifier(cfg: _config.Config, bundle: Path | None, engine: str | None
     from edge.nlu import IntentModel
 
     return IntentModel.load(bundle or cfg.nlu.intent_bundle, engine=engine or cfg.nlu.engine,
-                            threads=cfg.nlu.threads, threshold=cfg.nlu.threshold)
+                            threads=cfg.nlu.threads, threshold=cfg.nlu.threshold, device=cfg.nlu.device)
 
 
 def open_knowledge(cfg: _config.Config, path: Path | None):

@@ -47,10 +47,16 @@ class NluConfig:
     """Intra-op threads per model; 1 keeps 100 calls on 2 cores predictable."""
     threshold: float | None = None
     """Score a label needs to be reported; None takes the bundle's tuned value."""
+    device: str = "cpu"
+    """Where the model runs: "cpu", "cuda" / "tensorrt" (onnxruntime on NVIDIA), "gpu" (CUDA for
+    onnxruntime, the Intel GPU for OpenVINO) or "auto"; a missing GPU falls back to the CPU with one warning."""
 
     def validate(self) -> None:
+        from edge.accel import check_device
+
         if self.engine not in ENGINES:
             raise ConfigError(f"nlu.engine must be one of {ENGINES}, got {self.engine!r}")
+        check_device(self.device, "nlu.device", self.engine)
         if self.threads < 1:
             raise ConfigError(f"nlu.threads must be >= 1, got {self.threads}")
         if self.threshold is not None and not 0.0 < self.threshold < 1.0:
@@ -130,6 +136,79 @@ class LlmConfig:
             raise ConfigError(f"llm.url must be a local http:// address (the box is offline), got {self.url!r}")
         if not 50 <= self.timeout_ms <= 10_000:
             raise ConfigError(f"llm.timeout_ms must be in [50, 10000], got {self.timeout_ms}")
+
+
+KIOSK_STARTS: Final = ("enter", "phrase", "both", "voice")
+KIOSK_HANDLERS: Final = ("auto", "callloop", "echo", "tone")
+
+
+@dataclass
+class KioskConfig:
+    """A kiosk: the box's own microphone and speaker instead of a phone line (`salesbot kiosk`)."""
+
+    input: str | int | None = None
+    """Microphone: a device index or part of its name (`salesbot devices`); None: the system default."""
+    output: str | int | None = None
+    """Speaker: a device index or part of its name; None: the system default."""
+    start: str = "enter"
+    """How a conversation starts: "enter" (push-to-talk: the Enter key), "phrase" (a start phrase heard
+    by the speech recognizer, edge/data/kiosk.yaml), "both", or "voice" (anyone speaking)."""
+    idle_timeout_s: float = 20.0
+    """Silence from the visitor (while the bot is quiet) that ends the conversation, seconds."""
+    max_conversation_s: float = 600.0
+    """A conversation still going after this is ended, seconds."""
+    gate_tail_ms: int = 200
+    """Half-duplex gate: the microphone stays gated this long after the bot's last sound (room echo),
+    ms, on top of the sound card's own latency."""
+    gate_attenuation_db: float | None = None
+    """None: the microphone is muted while the bot speaks (no barge-in); a number such as 30 lowers it by
+    that many dB instead, so a visitor speaking close to the microphone can still interrupt."""
+    speech_dbfs: float = -40.0
+    """Microphone level (RMS, dB below full scale) that counts as someone speaking (voice start, idle timer)."""
+    handler: str = "auto"
+    """What talks: "callloop" (the voice call loop), "echo" or "tone" (sound checks), "auto" (the call loop
+    when this install has it, else echo)."""
+
+    def validate(self) -> None:
+        if self.start not in KIOSK_STARTS:
+            raise ConfigError(f"kiosk.start must be one of {KIOSK_STARTS}, got {self.start!r}")
+        if self.handler not in KIOSK_HANDLERS:
+            raise ConfigError(f"kiosk.handler must be one of {KIOSK_HANDLERS}, got {self.handler!r}")
+        if not 2.0 <= self.idle_timeout_s <= 3600.0:
+            raise ConfigError(f"kiosk.idle_timeout_s must be in [2, 3600], got {self.idle_timeout_s}")
+        if self.max_conversation_s < self.idle_timeout_s:
+            raise ConfigError("kiosk.max_conversation_s must be >= kiosk.idle_timeout_s")
+        if not 0 <= self.gate_tail_ms <= 2000:
+            raise ConfigError(f"kiosk.gate_tail_ms must be in [0, 2000], got {self.gate_tail_ms}")
+        if self.gate_attenuation_db is not None and not 6.0 <= self.gate_attenuation_db <= 90.0:
+            raise ConfigError(f"kiosk.gate_attenuation_db must be in [6, 90] or unset, got {self.gate_attenuation_db}")
+        if not -90.0 <= self.speech_dbfs <= -5.0:
+            raise ConfigError(f"kiosk.speech_dbfs must be in [-90, -5], got {self.speech_dbfs}")
+        for name in ("input", "output"):
+            value = getattr(self, name)
+            if value is not None and not isinstance(value, (str, int)):
+                raise ConfigError(f"kiosk.{name} must be a device name or index, got {value!r}")
+
+
+@dataclass
+class TelephonyConfig:
+    """Where the PBX is and where the box listens for its media (`salesbot doctor` checks them)."""
+
+    audiosocket: str = "tcp://127.0.0.1:9092"
+    """Where the AudioSocket server listens for Asterisk's media connections."""
+    websocket: str | None = None
+    """Where the WebSocket media server listens (ws://HOST:PORT), if used."""
+    ami: str | None = None
+    """Asterisk manager interface for outbound calls (tcp://PBX:5038); None: no outbound dialling."""
+
+    def validate(self) -> None:
+        from edge.telephony.address import parse_uri
+
+        parse_uri(self.audiosocket, ("tcp",))
+        if self.websocket is not None:
+            parse_uri(self.websocket, ("ws",))
+        if self.ami is not None:
+            parse_uri(self.ami, ("tcp",))
 
 
 @dataclass
@@ -254,6 +333,8 @@ class Config:
     tts: TtsConfig = field(default_factory=TtsConfig)
     asr: AsrConfig = field(default_factory=AsrConfig)
     call: CallConfig = field(default_factory=CallConfig)
+    kiosk: KioskConfig = field(default_factory=KioskConfig)
+    telephony: TelephonyConfig = field(default_factory=TelephonyConfig)
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "Config":

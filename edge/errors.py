@@ -59,3 +59,7 @@ class ModelDirError(BundleError):
 
 class ArchiveError(InputError):
     """A model archive is unreadable or holds entries that would escape the install directory."""
+
+
+class SoundDeviceError(SalesbotError):
+    """PortAudio is missing, or a sound device is absent or refuses 16 kHz mono (the kiosk)."""

@@ -16,7 +16,10 @@ import torch
 from torch import nn
 from transformers import BertConfig, BertModel
 
-_HASH_PRIME = 1_000_003
+_HASH_PRIME = 1009
+# Every step of the rolling hash is reduced modulo the bucket count, so values
+# stay below 2**31: OpenVINO's CPU plugin runs int64 arithmetic in int32, and a
+# hash that overflows there lands in other buckets than in onnxruntime/torch.
 
 
 @dataclass
@@ -55,15 +58,15 @@ class HashedNgrams(nn.Module):
 
     def forward(self, input_ids: torch.Tensor) -> torch.Tensor:
         out = 0
-        hashed = input_ids
+        hashed = torch.remainder(input_ids, self.buckets)
         shifted = input_ids
         for k in range(1, max(self.orders)):
             shifted = nn.functional.pad(shifted[:, :-1], (1, 0))
-            hashed = hashed * _HASH_PRIME + shifted
+            hashed = torch.remainder(hashed * _HASH_PRIME + shifted, self.buckets)
             order = k + 1
             if order in self.orders:
                 offset = self.orders.index(order) * self.buckets
-                out = out + self.table(torch.remainder(hashed, self.buckets) + offset)
+                out = out + self.table(hashed + offset)
         return out
 
 

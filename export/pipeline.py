@@ -26,7 +26,7 @@ from edge.nlu import report as quality_report
 from edge.nlu.intent import to_result
 from edge.nlu.labelled import Example
 from edge.nlu.text import TextEncoder, to_simplified
-from export import baseline, distill, quantize, teacher, tokenizer as tok
+from export import baseline, centroids, distill, quantize, teacher, tokenizer as tok
 from export.corpus import OTHER, Split, augment, corpus_hash, load_split
 from export.evaluate import engine_logits, full_report, part_latency
 from export.train import TrainConfig, decide_all, multi_hot, predict_logits, sigmoid, train, tune_threshold
@@ -132,29 +132,34 @@ def run(options: ExportOptions) -> dict:
     metrics["ngram_svm_baseline"] = full_report(split.test, svm.predict(test_texts), other)
     step("baseline", t0)
 
-    # 3. teacher: BERT (scratch or --init) + n-gram LR partner, averaged
+    # 3. teacher: BERT (scratch or --init) + n-gram LR partner, averaged.
+    #    teacher_epochs=0 skips the BERT (cheap runs, e.g. benchmarks/fewshot.py).
     t0 = time.perf_counter()
-    if options.init:
-        teacher_model, teacher_encode = teacher.checkpoint_teacher(options.init, labels, options.max_length)
-        teacher_cfg = TrainConfig(epochs=options.teacher_epochs, lr=5e-5, seed=options.seed)
-    else:
-        teacher_model = teacher.scratch_teacher(tokenizer.get_vocab_size(), len(labels), options.max_length,
-                                                pinyin_vocab_size=pinyin_size, **options.teacher_overrides)
-        teacher_encode = encode
-        teacher_cfg = TrainConfig(epochs=options.teacher_epochs, lr=1e-3, seed=options.seed)
-    teacher_history = train(teacher_model, teacher_encode, train_texts, train_targets, dev_texts, dev_gold,
-                            labels, other, teacher_cfg, desc="teacher", progress=options.progress)
     partner = teacher.NgramTeacher().fit(train_texts, train_targets)
-    bert_dev = sigmoid(predict_logits(teacher_model, teacher_encode, dev_texts))
-    bert_test = predict_logits(teacher_model, teacher_encode, test_texts)
-    t_bert, _ = tune_threshold(bert_dev, dev_gold, labels, other)
-    metrics["teacher_bert"] = test_report(bert_test, t_bert)
-    ens_dev = (bert_dev + partner.probs(dev_texts)) / 2
-    t_ens, _ = tune_threshold(ens_dev, dev_gold, labels, other)
-    ens_test = teacher.logit((sigmoid(bert_test) + partner.probs(test_texts)) / 2)
-    metrics["teacher_ensemble"] = test_report(ens_test, t_ens)
-    soft = teacher.logit((sigmoid(predict_logits(teacher_model, teacher_encode, train_texts))
-                          + partner.probs(train_texts)) / 2)
+    teacher_model, teacher_cfg, teacher_history, t_bert = None, None, None, None
+    members = [partner.probs]
+    if options.init or options.teacher_epochs > 0:
+        if options.init:
+            teacher_model, teacher_encode = teacher.checkpoint_teacher(options.init, labels, options.max_length)
+            teacher_cfg = TrainConfig(epochs=max(1, options.teacher_epochs), lr=5e-5, seed=options.seed)
+        else:
+            teacher_model = teacher.scratch_teacher(tokenizer.get_vocab_size(), len(labels), options.max_length,
+                                                    pinyin_vocab_size=pinyin_size, **options.teacher_overrides)
+            teacher_encode = encode
+            teacher_cfg = TrainConfig(epochs=options.teacher_epochs, lr=1e-3, seed=options.seed)
+        teacher_history = train(teacher_model, teacher_encode, train_texts, train_targets, dev_texts, dev_gold,
+                                labels, other, teacher_cfg, desc="teacher", progress=options.progress)
+        bert_probs = lambda texts: sigmoid(predict_logits(teacher_model, teacher_encode, texts))  # noqa: E731
+        t_bert, _ = tune_threshold(bert_probs(dev_texts), dev_gold, labels, other)
+        metrics["teacher_bert"] = test_report(teacher.logit(bert_probs(test_texts)), t_bert)
+        members.append(bert_probs)
+
+    def ensemble(texts: list[str]) -> np.ndarray:
+        return sum(member(texts) for member in members) / len(members)
+
+    t_ens, _ = tune_threshold(ensemble(dev_texts), dev_gold, labels, other)
+    metrics["teacher_ensemble"] = test_report(teacher.logit(ensemble(test_texts)), t_ens)
+    soft = teacher.logit(ensemble(train_texts))
     step("teacher", t0)
 
     # 4. student distilled from the ensemble
@@ -174,7 +179,7 @@ def run(options: ExportOptions) -> dict:
     t0 = time.perf_counter()
     student_onnx = out / "student.onnx"
     quantize.export_onnx(student_model, student_onnx, tokenizer.get_vocab_size(), pinyin_size)
-    if not options.slim and not options.init:
+    if not options.slim and not options.init and teacher_model is not None:
         quantize.export_onnx(teacher_model, out / "teacher.onnx", tokenizer.get_vocab_size(), pinyin_size)
     calib_texts = rng.sample(train_texts, min(300, len(train_texts)))
     calibration = [encoder.encode([t]) for t in calib_texts]
@@ -241,6 +246,7 @@ def run(options: ExportOptions) -> dict:
     t0 = time.perf_counter()
     tok.save(tokenizer, out / "tokenizer.json")
     (out / "labels.json").write_text(json.dumps(labels, ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
+    centroids.save(out / centroids.FILE, centroids.compute(out / ORT_MODEL, encoder, split.train, labels))
     if pinyin_vocab:
         (out / "pinyin.json").write_text(json.dumps(pinyin_vocab, ensure_ascii=False) + "\n", encoding="utf-8")
     if options.slim:
@@ -269,9 +275,11 @@ def run(options: ExportOptions) -> dict:
             "split_sizes": {"train": len(split.train), "train_augmented": len(train_items),
                             "dev": len(split.dev), "test": len(split.test)},
             "split_rule": "by family (paraphrase group), stratified per label set; test never used for choices",
-            "teacher": {"init": options.init, "config": teacher_cfg.to_dict(),
-                        "model": getattr(teacher_model, "config", None) and _config_dict(teacher_model),
-                        "training": _short(teacher_history), "ensemble": "mean of BERT and char 1-3-gram LR probabilities"},
+            "teacher": {"init": options.init, "config": teacher_cfg and teacher_cfg.to_dict(),
+                        "model": teacher_model is not None and _config_dict(teacher_model) or None,
+                        "training": teacher_history and _short(teacher_history),
+                        "ensemble": "mean of the BERT's and the char 1-3-gram LR's probabilities"
+                                    if teacher_model is not None else "char 1-3-gram LR only (no BERT teacher)"},
             "student": {"config": student_cfg.to_dict(), "model": _config_dict(student_model),
                         "training": _short(student_history)},
             "quantization": {"rule": f"dev agreement with FP32 >= {MIN_AGREEMENT}, then dev macro-F1 "
@@ -295,7 +303,7 @@ def run(options: ExportOptions) -> dict:
     return manifest
 
 
-RUNTIME_FILES = ("tokenizer.json", "labels.json", "pinyin.json", ORT_MODEL, OV_MODEL, OV_MODEL.removesuffix(".xml") + ".bin",
+RUNTIME_FILES = ("tokenizer.json", "labels.json", "pinyin.json", centroids.FILE, ORT_MODEL, OV_MODEL, OV_MODEL.removesuffix(".xml") + ".bin",
                  "report/quality.md", "report/quality.json", "report/confusion.png", "report/reliability.png")
 
 

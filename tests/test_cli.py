@@ -40,6 +40,13 @@ def test_intent_eval_prints_metrics(tmp_path):
     assert "macro-F1" in result.output and "ask_price" in result.output
     result = CliRunner().invoke(cli, ["intent", "eval", "--json", str(data)])
     assert json.loads(result.output)["n"] == 3
+    report = tmp_path / "quality"
+    result = CliRunner().invoke(cli, ["intent", "eval", str(data), "--report", str(report)])
+    assert result.exit_code == 0, result.output
+    quality = json.loads((report / "quality.json").read_text(encoding="utf-8"))
+    assert quality["n"] == 3 and "ece" in quality["calibration"] and "by_dialect" in quality
+    for png in ("confusion.png", "reliability.png"):
+        assert (report / png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
 def test_errors_are_one_line_without_traceback(tmp_path):

@@ -33,7 +33,8 @@ def test_batch_equals_single(model):
     single = [model.predict([t])[0] for t in texts]
     for b, s in zip(batched, single):
         assert b.labels == s.labels
-        assert np.allclose([b.scores[l] for l in model.labels], [s.scores[l] for l in model.labels], atol=1e-4)
+        # dynamic INT8 scales activations per batch, so padding and batch-mates move scores slightly
+        assert np.allclose([b.scores[l] for l in model.labels], [s.scores[l] for l in model.labels], atol=5e-3)
 
 
 def test_hostile_text_does_not_crash(model):

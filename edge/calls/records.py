@@ -56,14 +56,33 @@ def _turn_voice(db: Database) -> None:
     db["turns"].add_column("speech", str)
 
 
-class Records:
-    """The call-records database of one box (one writer)."""
+@MIGRATIONS(name="003_call_source")
+def _call_source(db: Database) -> None:
+    """Where a conversation came from: "phone" (AudioSocket, WebSocket, the dialler) or "kiosk"."""
+    db["calls"].add_column("source", str, not_null_default="phone")
+    db["calls"].create_index(["source", "started_at"])
 
-    def __init__(self, db: Database):
+
+SOURCES: Final = ("phone", "kiosk")
+
+
+class Records:
+    """The call-records database of one box (one writer).
+
+    Args:
+        db: the open database.
+        source: what the calls this writer starts are: "phone" or "kiosk" (a kiosk process opens its
+            records with source="kiosk", so its conversations are listed and reported like calls).
+    """
+
+    def __init__(self, db: Database, source: str = "phone"):
+        if source not in SOURCES:
+            raise RecordsError(f"call source must be one of {SOURCES}, got {source!r}")
         self.db = db
+        self.source = source
 
     @classmethod
-    def open(cls, path: str | Path | None) -> "Records":
+    def open(cls, path: str | Path | None, source: str = "phone") -> "Records":
         """Open or create the records file (None: in memory) and apply pending migrations.
 
         Raises:
@@ -80,7 +99,7 @@ class Records:
         except (sqlite3.DatabaseError, OSError) as exc:
             raise RecordsError(f"cannot open call records {path}: {exc}; check the path and its permissions, "
                                "or set [records] database in the config") from None
-        return cls(db)
+        return cls(db, source)
 
     def start_call(self, lead: dict[str, str], script: str, script_version: int, started_at: str) -> str:
         """Record a new call (and its lead); returns the call id."""
@@ -89,7 +108,8 @@ class Records:
             lead_id = self.db["leads"].insert({"name": lead.get("lead_name", ""), "company": lead.get("company", ""),
                                                "phone": lead.get("phone", ""), "created_at": started_at}).last_pk
             self.db["calls"].insert({"id": call_id, "lead_id": lead_id, "script": script,
-                                     "script_version": script_version, "started_at": started_at, "ended_at": None})
+                                     "script_version": script_version, "started_at": started_at, "ended_at": None,
+                                     "source": self.source})
         return call_id
 
     def add_turn(self, call_id: str, turn: TurnLog) -> None:

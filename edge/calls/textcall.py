@@ -18,6 +18,7 @@ from edge.calls.records import Records
 from edge.calls.report import post_call
 from edge.dialog.engine import Dialogue
 from edge.errors import InputError
+from edge.textfile import read_text
 
 MAX_FILE_BYTES: Final = 1024 * 1024
 MAX_TURNS: Final = 500
@@ -39,17 +40,7 @@ def read_caller_file(path: str | Path) -> list[CallerLine]:
         InputError: unreadable, not UTF-8, too large, or more than MAX_TURNS turns.
     """
     path = Path(path)
-    try:
-        raw = path.read_bytes()
-    except OSError as exc:
-        raise InputError(f"cannot read caller file {path}: {exc.strerror}") from None
-    if len(raw) > MAX_FILE_BYTES:
-        raise InputError(f"{path}: {len(raw)} bytes; a caller file is at most {MAX_FILE_BYTES} bytes")
-    try:
-        text = raw.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        line = raw[: exc.start].count(b"\n") + 1
-        raise InputError(f"{path}:{line}: not valid UTF-8 (save the caller file as UTF-8)") from None
+    text = read_text(path, "caller file", MAX_FILE_BYTES, InputError)
     return parse_caller_lines(text.splitlines(), str(path))
 
 

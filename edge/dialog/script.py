@@ -19,6 +19,7 @@ from typing import Any, Final
 
 from edge.dialog import source as _source
 from edge.errors import ScriptError
+from edge.textfile import read_text
 
 THEN: Final = ("resume", "repeat")
 GRADES: Final = ("A", "B", "C", "D", "E")
@@ -181,17 +182,7 @@ class Script:
     def parse(cls, path: str | Path) -> tuple["Script", _source.Lines]:
         """Read a script file and check its shape only (no flow checks)."""
         path = Path(path)
-        try:
-            raw = path.read_bytes()
-        except OSError as exc:
-            raise ScriptError(f"cannot read script {path}: {exc.strerror}") from None
-        if len(raw) > MAX_FILE_BYTES:
-            raise ScriptError(f"{path}: {len(raw)} bytes; a script is at most {MAX_FILE_BYTES} bytes")
-        try:
-            text = raw.decode("utf-8-sig")
-        except UnicodeDecodeError as exc:
-            line = raw[: exc.start].count(b"\n") + 1
-            raise ScriptError(f"{path}:{line}: not valid UTF-8 (save the script as UTF-8)") from None
+        text = read_text(path, "script", MAX_FILE_BYTES, ScriptError)
         data, lines = _source.load(text, str(path))
         return cls.from_dict(data, lines, str(path)), lines
 

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any, Final
 
 from edge.errors import KnowledgeError
+from edge.textfile import read_text
 
 MAX_FILE_BYTES: Final = 50 * 1024 * 1024
 MAX_QUESTION_CHARS: Final = 300
@@ -63,17 +64,7 @@ def read(path: str | Path) -> list[Entry]:
     path = Path(path)
     if path.suffix.lower() not in FORMATS:
         raise KnowledgeError(f"{path}: unknown knowledge format {path.suffix!r}; use one of {', '.join(FORMATS)}")
-    try:
-        raw = path.read_bytes()
-    except OSError as exc:
-        raise KnowledgeError(f"cannot read {path}: {exc.strerror}") from None
-    if len(raw) > MAX_FILE_BYTES:
-        raise KnowledgeError(f"{path}: {len(raw)} bytes; a knowledge file is at most {MAX_FILE_BYTES} bytes")
-    try:
-        text = raw.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        line = raw[: exc.start].count(b"\n") + 1
-        raise KnowledgeError(f"{path}:{line}: not valid UTF-8 (save the file as UTF-8)") from None
+    text = read_text(path, "knowledge file", MAX_FILE_BYTES, KnowledgeError)
     reader = {".csv": _csv, ".jsonl": _jsonl, ".md": _markdown}[path.suffix.lower()]
     entries = reader(text, str(path))
     if not entries:

@@ -18,7 +18,7 @@ def open_intents(config) -> IntentModel | FewShotIntentModel:
     """The intent model a box runs: the bundle, plus the few-shot intents its
     data directory holds (if any have been added)."""
     model = IntentModel.load(config.nlu.intent_bundle, engine=config.nlu.engine, threads=config.nlu.threads,
-                             threshold=config.nlu.threshold)
+                             threshold=config.nlu.threshold, device=config.nlu.device)
     db = fewshot_db(config.data.resolved())
     if db.is_file():
         return FewShotIntentModel(model, FewShotStore(db))

@@ -147,17 +147,37 @@ class FewShotIntentModel:
         trained = self.model.results_from_logits(out["logits"])
         if "embedding" not in out:
             return trained
-        sims = _unit(out["embedding"].astype(np.float32)) @ np.stack([p.vector for p in prototypes]).T
-        return [self._fuse(result, row, prototypes) for result, row in zip(trained, sims)]
+        embeddings = _unit(out["embedding"].astype(np.float32))
+        sims = embeddings @ np.stack([p.vector for p in prototypes]).T
+        nearest_trained = self._nearest_trained(embeddings)
+        return [self._fuse(result, row, prototypes, near)
+                for result, row, near in zip(trained, sims, nearest_trained)]
 
-    def _fuse(self, result: IntentResult, sims: np.ndarray, prototypes: list[_Prototype]) -> IntentResult:
+    def _nearest_trained(self, embeddings: np.ndarray) -> np.ndarray:
+        """Similarity to the nearest trained business intent's centroid (NaN if the bundle has none)."""
+        centroids = self.model.centroids
+        if centroids is None:
+            return np.full(len(embeddings), np.nan)
+        keep = [i for i, label in enumerate(self.model.labels) if label != self.model.other_label]
+        return (embeddings @ centroids[keep].T).max(axis=1)
+
+    def _fuse(self, result: IntentResult, sims: np.ndarray, prototypes: list[_Prototype],
+              nearest_trained: float) -> IntentResult:
         scores = dict(result.scores) | {p.name: float(s) for p, s in zip(prototypes, sims)}
         best = int(np.argmax(sims))
         proto, sim = prototypes[best], float(sims[best])
+        unchanged = IntentResult(result.label, result.score, result.labels, scores)
         if sim < proto.threshold:
-            return IntentResult(result.label, result.score, result.labels, scores)
-        # The few-shot intent wins over "other" and over a less confident trained answer.
-        if result.label == self.model.other_label or sim >= result.score:
-            labels = [proto.name] + [l for l in result.labels if l != self.model.other_label][:1]
-            return IntentResult(proto.name, sim, labels, scores)
-        return IntentResult(result.label, result.score, result.labels + [proto.name], scores)
+            return unchanged
+        if np.isnan(nearest_trained):
+            # Older bundle without centroids: win over "other" and over a less confident trained answer.
+            wins = result.label == self.model.other_label or sim >= result.score
+        else:
+            # Like with like: the prototype must be nearer than every trained intent's centroid.
+            wins = sim > nearest_trained
+        if not wins:
+            return unchanged
+        labels = [proto.name] + [l for l in result.labels if l not in (self.model.other_label, proto.name)][:1]
+        if result.label != self.model.other_label and len(result.labels) == 1:
+            labels = [proto.name]  # one trained guess replaced by the nearer few-shot intent
+        return IntentResult(proto.name, sim, labels, scores)

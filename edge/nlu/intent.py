@@ -70,17 +70,20 @@ class IntentModel:
     """A multi-label intent classifier loaded from a bundle."""
 
     def __init__(self, bundle: Bundle, engine: Engine, encoder: TextEncoder,
-                 labels: list[str], threshold: float, other_label: str | None):
+                 labels: list[str], threshold: float, other_label: str | None,
+                 centroids: np.ndarray | None = None):
         self.bundle = bundle
         self.engine = engine
         self.encoder = encoder
         self.labels = labels
         self.threshold = threshold
         self.other_label = other_label
+        self.centroids = centroids
+        """Unit embedding centroid per trained label (few-shot intents compare against them), if shipped."""
 
     @classmethod
     def load(cls, bundle: str | Path = DEFAULT_INTENT_DIR, engine: str = "onnxruntime",
-             threads: int = 1, threshold: float | None = None) -> "IntentModel":
+             threads: int = 1, threshold: float | None = None, device: str = "cpu") -> "IntentModel":
         """Open and verify an intent bundle.
 
         Args:
@@ -88,6 +91,7 @@ class IntentModel:
             engine: "onnxruntime" or "openvino".
             threads: intra-op threads.
             threshold: label score threshold; None takes the value tuned at export.
+            device: where it runs (edge.accel.DEVICES); a missing GPU falls back to the CPU with a warning.
 
         Raises:
             BundleError: missing, corrupt or incomplete bundle, or no model for the engine.
@@ -110,14 +114,23 @@ class IntentModel:
         if not isinstance(labels, list) or not labels or not all(isinstance(x, str) for x in labels):
             raise BundleError(f"{opened.root}/labels.json must be a non-empty list of label strings")
         decision = manifest.get("decision", {})
+        centroids = None
+        if opened.has("centroids.npy"):
+            try:
+                centroids = np.load(opened.path("centroids.npy"), allow_pickle=False)
+            except ValueError as exc:
+                raise BundleError(f"{opened.root}/centroids.npy unreadable ({exc})") from None
+            if centroids.shape[0] != len(labels):
+                raise BundleError(f"{opened.root}/centroids.npy has {centroids.shape[0]} rows for {len(labels)} labels")
         return cls(
             bundle=opened,
-            engine=open_engine(engine, opened.path(models[engine]), threads),
+            engine=open_engine(engine, opened.path(models[engine]), threads, device, model="intent"),
             encoder=TextEncoder(tokenizer, int(manifest.get("max_length", 64)),
                                 t2s=bool(text_options.get("t2s")), pinyin_vocab=pinyin),
             labels=labels,
             threshold=float(threshold if threshold is not None else decision.get("threshold", 0.5)),
             other_label=decision.get("other_label"),
+            centroids=centroids,
         )
 
     @property

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Final, Iterable
 
 from edge.errors import CorpusError
+from edge.textfile import read_text
 
 REQUIRED: Final = ("transcript", "intent_label")
 OPTIONAL: Final = ("dialect", "family")
@@ -57,17 +58,7 @@ def read_csv(path: str | Path, known_labels: Iterable[str] | None = None) -> lis
             the duplicate carries another label). The message names file and line.
     """
     path = Path(path)
-    try:
-        raw = path.read_bytes()
-    except OSError as exc:
-        raise CorpusError(f"cannot read {path}: {exc.strerror}") from None
-    if len(raw) > MAX_FILE_BYTES:
-        raise CorpusError(f"{path}: {len(raw)} bytes is larger than the {MAX_FILE_BYTES} byte limit")
-    try:
-        text = raw.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        line = raw[: exc.start].count(b"\n") + 1
-        raise CorpusError(f"{path}:{line}: not valid UTF-8 (save the file as UTF-8; GBK is not accepted)") from None
+    text = read_text(path, "labelled CSV", MAX_FILE_BYTES, CorpusError)
     return parse_rows(text, str(path), known_labels)
 
 

@@ -1,0 +1,102 @@
+"""Few-shot intents: does an intent added from k examples work, and what does
+it cost the others?
+
+Protocol: for each held-out intent H, export a bundle whose training data has
+no row labelled H (BERT teacher skipped to keep it affordable: the student is
+distilled from the n-gram teacher alone); then add H back as a few-shot intent
+from k = 5, 10, 20 examples drawn from H's *training* families, and score the
+held-out test split (families never seen): F1 of H, and macro-F1 of the other
+intents against the same bundle without the few-shot intent. Three draws per k.
+
+    python benchmarks/fewshot.py [--intents ask_trial wrong_person send_info] [--reuse]
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import random
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+
+def write_csv(path: Path, examples) -> None:
+    with open(path, "w", encoding="utf-8", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["transcript", "intent_label", "dialect", "family"])
+        for e in examples:
+            writer.writerow([e.text, "|".join(e.labels), e.dialect, e.family])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--corpus", default=str(ROOT / "export" / "data" / "intents"))
+    parser.add_argument("--intents", nargs="+", default=["ask_trial", "wrong_person", "send_info"])
+    parser.add_argument("--ks", nargs="+", type=int, default=[5, 10, 20])
+    parser.add_argument("--draws", type=int, default=3)
+    parser.add_argument("--student-epochs", type=int, default=12)
+    parser.add_argument("--work", type=Path, default=ROOT / "runs" / "fewshot")
+    parser.add_argument("--reuse", action="store_true")
+    parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results")
+    args = parser.parse_args()
+
+    from edge.nlu import FewShotIntentModel, FewShotStore, IntentModel
+    from edge.nlu.metrics import evaluate
+    from export.corpus import load_split
+    from export.pipeline import ExportOptions, run
+
+    split, _ = load_split([args.corpus])
+    rows = []
+    for held in args.intents:
+        work = args.work / held
+        work.mkdir(parents=True, exist_ok=True)
+        keep = lambda e: held not in e.labels  # noqa: E731
+        test = [e for e in split.test if keep(e) or e.labels == (held,)]
+        if not (args.reuse and (work / "bundle" / "manifest.json").exists()):
+            write_csv(work / "train.csv", [e for e in split.train + split.dev if keep(e)])
+            write_csv(work / "test.csv", [e for e in test if keep(e)])
+            run(ExportOptions(corpus=[str(work / "train.csv")], test=str(work / "test.csv"), out=str(work / "bundle"),
+                              teacher_epochs=0, student_epochs=args.student_epochs, slim=True, progress=False))
+        model = IntentModel.load(work / "bundle")
+        gold = [e.labels for e in test]
+        others = lambda report: sum(s.f1 for l, s in report.per_label.items() if l != held) / max(  # noqa: E731
+            1, sum(1 for l in report.per_label if l != held))
+        base = evaluate(gold, [r.labels for r in model.predict([e.text for e in test])], model.other_label)
+        pool = [e.text for e in split.train if e.labels == (held,)]
+        for k in args.ks:
+            f1s, deltas = [], []
+            for draw in range(args.draws):
+                store = FewShotStore(":memory:")
+                store.add(held, random.Random(draw).sample(pool, k))
+                fewshot = FewShotIntentModel(model, store)
+                report = evaluate(gold, [r.labels for r in fewshot.predict([e.text for e in test])], model.other_label)
+                f1s.append(report.per_label[held].f1)
+                deltas.append(others(report) - others(base))
+            rows.append({"intent": held, "k": k, "f1": round(sum(f1s) / len(f1s), 4), "f1_min": round(min(f1s), 4),
+                         "others_macro_f1_change": round(sum(deltas) / len(deltas), 4),
+                         "others_macro_f1_without": round(others(base), 4), "test_support": sum(g == (held,) for g in gold)})
+            print(rows[-1], file=sys.stderr)
+
+    lines = ["# Few-shot intents", "", "Each intent held out of training, then added back from k examples "
+             f"({args.draws} draws); scored on the held-out test split.", "",
+             "| intent | k | F1 (mean) | F1 (worst draw) | others' macro-F1 change | test n |", "|---|---|---|---|---|---|"]
+    for r in rows:
+        lines.append(f"| {r['intent']} | {r['k']} | {r['f1']:.4f} | {r['f1_min']:.4f} | "
+                     f"{r['others_macro_f1_change']:+.4f} | {r['test_support']} |")
+    for k in args.ks:
+        sel = [r for r in rows if r["k"] == k]
+        lines.append(f"| **mean** | {k} | {sum(r['f1'] for r in sel) / len(sel):.4f} | | "
+                     f"{sum(r['others_macro_f1_change'] for r in sel) / len(sel):+.4f} | |")
+    markdown = "\n".join(lines) + "\n"
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / "fewshot.json").write_text(json.dumps(rows, indent=1) + "\n", encoding="utf-8")
+    (args.out / "fewshot.md").write_text(markdown, encoding="utf-8")
+    print(markdown)
+
+
+if __name__ == "__main__":
+    main()
