@@ -48,23 +48,25 @@ sys.path.insert(0, str(ROOT))
 from benchmarks.common import machine, percentile, write  # noqa: E402
 from edge.calls.simcallee import read_callee_file  # noqa: E402
 from edge.calls.simulate import simulate  # noqa: E402
-from edge.config import DEFAULT_ASR_DIR, DEFAULT_INTENT_DIR, Config, TtsConfig  # noqa: E402
+from edge.config import DEFAULT_ASR_DIR, Config, TtsConfig  # noqa: E402
 
 SCENARIOS = ROOT / "benchmarks" / "data" / "scenarios"
 STAGES = (("asr", None, "asr_final"), ("nlu", "asr_final", "nlu_done"), ("dialogue", "nlu_done", "reply_chosen"),
           ("tts + out", "reply_chosen", "first_audio"))
 
 
-def build_runtime(asr: str, intents: str, cache_dir: Path):
+def build_runtime(asr: str, intents: str, cache_dir: Path, bundle: str | None = None):
     from edge.calls.oracle import OracleRecognizer
     from edge.calls.runtime import Runtime
 
     config = Config(tts=TtsConfig(cache_dir=cache_dir))
+    if bundle:
+        config.nlu.intent_bundle = Path(bundle)
     config.call.offload = False  # the simulator runs model work inline: deterministic, and timed as such
     if asr == "auto":
         asr = "builtin" if (DEFAULT_ASR_DIR / "manifest.json").is_file() else "oracle"
     if intents == "auto":
-        intents = "bundle" if (DEFAULT_INTENT_DIR / "manifest.json").is_file() else "keywords"
+        intents = "bundle" if (config.nlu.intent_bundle / "manifest.json").is_file() else "keywords"
     recognizer = OracleRecognizer() if asr == "oracle" else None
     if asr not in ("oracle", "builtin"):
         config.asr.model = Path(asr)
@@ -102,7 +104,7 @@ def run(args) -> dict:
     if args.only:
         files = [f for f in files if any(key in f.stem for key in args.only)]
     with tempfile.TemporaryDirectory() as tmp:
-        base, asr, intents, load_s = build_runtime(args.asr, args.intents, Path(args.cache or tmp))
+        base, asr, intents, load_s = build_runtime(args.asr, args.intents, Path(args.cache or tmp), args.bundle)
         calls, turns = [], []
         for repeat in range(args.repeat):
             for path in files:
@@ -149,6 +151,8 @@ def summarize(calls, turns, asr, intents, load_s, args) -> dict:
         subset = [c for c in calls if c["language"] == language]
         if subset:
             by_language[language] = {"calls": len(subset), "ok": sum(c["ok"] for c in subset)}
+    if intents == "bundle":
+        intents = f"bundle {args.bundle or 'built-in'}"
     return {"machine": machine(), "asr": asr, "intents": intents, "runtime_load_s": round(load_s, 2),
             "repeat": args.repeat, "calls": calls, "success": {"calls": len(calls), "ok": sum(c["ok"] for c in calls),
                                                              "by_language": by_language},
@@ -202,14 +206,16 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=2, help="runs of each scenario (different line noise)")
     parser.add_argument("--asr", default="auto", help="auto | oracle | builtin | a model directory")
     parser.add_argument("--intents", default="auto", choices=("auto", "bundle", "keywords"))
+    parser.add_argument("--bundle", help="intent bundle directory (default: the built-in one)")
     parser.add_argument("--cache", help="prompt cache directory (default: a fresh temporary one)")
+    parser.add_argument("--name", default="turn_latency", help="results file name (benchmarks/results/NAME.json/.md)")
     parser.add_argument("--no-write", action="store_true", help="print only")
     args = parser.parse_args()
     data = run(args)
     text = markdown(data)
     print("\n" + text)
     if not args.no_write:
-        write("turn_latency", data, text)
+        write(args.name, data, text)
 
 
 if __name__ == "__main__":

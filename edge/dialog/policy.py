@@ -6,6 +6,7 @@ render, so every branch of a script is testable with plain text.
 
 Order of precedence in one turn:
 1. a backchannel (嗯, 对) said over the bot is ignored: no turn, no barge-in;
+   a caller stating their own role (我是老板) is not a wrong number, whatever the classifier says;
 2. do-not-call, then transfer, win over everything else said in the turn;
 3. each intent, in the order spoken: the node's own `expect`, else the
    global handler (answers and scripted lines are all said, in order; the
@@ -114,6 +115,8 @@ def step(script: Script, state: DialogueState, turn: CallerTurn, now: datetime) 
     labels = [label for label in turn.labels if label != OTHER]
     if backchannel and not labels and "confirm_yes" in node.expect:
         labels = ["confirm_yes"]
+    if "wrong_person" in labels and any(m.kind == "role" and m.cue and not m.negated for m in turn.mentions):
+        labels.remove("wrong_person")  # 我是老板 says who the caller is: the right person (models confuse the two)
     decision.changed = track(state, labels, list(turn.mentions), now, node.ask, node.confirms, turn.text,
                              node.yes_sets)
     state.intents.append(labels or [OTHER])
