@@ -130,3 +130,14 @@ def test_a_call_over_websocket_media(runtime, tmp_path):
 
     bot = asyncio.run(asyncio.wait_for(main(), 30))
     check(loop, records, bot[:len(bot) // 160 * 160])
+
+
+def test_the_kiosk_plugs_in_the_call_loop(runtime, monkeypatch, tmp_path):
+    from edge.calls.runtime import Runtime
+    from edge.config import Config
+    from edge.kiosk import build_handler
+
+    monkeypatch.setattr(Runtime, "load", classmethod(lambda cls, config, **kwargs: runtime))
+    config = Config.from_dict({"kiosk": {"handler": "callloop"}, "records": {"database": str(tmp_path / "k.db")}})
+    handler, name = build_handler(config)
+    assert name == "callloop" and isinstance(handler, CallLoop) and handler.records.source == "kiosk"
