@@ -17,6 +17,7 @@ Example:
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -90,6 +91,10 @@ async def simulate(runtime: Runtime, script: CallerScript, *, lead: dict[str, st
     A recognizer with a `said(text)` method (edge.calls.oracle.OracleRecognizer) is told each
     line the callee starts; a real one hears the audio.
     """
+    if speed is None and runtime.executor is not None:
+        # Unpaced, the simulated clock only stands still while work runs inline; on worker threads it
+        # would race ahead of the models.
+        runtime = dataclasses.replace(runtime, executor=None, _batchers={})
     said = getattr(runtime.recognizer, "said", None)
     callee = SimulatedCallee(script.lines, voice or CalleeVoice.from_directives(script.directives), timing=timing,
                              on_say=said, audio_for=audio_for, seed=seed)
