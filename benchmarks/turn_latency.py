@@ -152,7 +152,13 @@ def summarize(calls, turns, asr, intents, load_s, args) -> dict:
         if subset:
             by_language[language] = {"calls": len(subset), "ok": sum(c["ok"] for c in subset)}
     if intents == "bundle":
-        intents = f"bundle {args.bundle or 'built-in'}"
+        import json
+
+        from edge.config import DEFAULT_INTENT_DIR
+
+        root = Path(args.bundle) if args.bundle else DEFAULT_INTENT_DIR
+        manifest = json.loads((root / "manifest.json").read_text(encoding="utf-8"))
+        intents = f"bundle {root} (built {manifest.get('created', '?')})"
     return {"machine": machine(), "asr": asr, "intents": intents, "runtime_load_s": round(load_s, 2),
             "repeat": args.repeat, "calls": calls, "success": {"calls": len(calls), "ok": sum(c["ok"] for c in calls),
                                                              "by_language": by_language},
