@@ -111,7 +111,8 @@ def direction(rng: np.random.Generator) -> dict:
                 mood = tracker.hear(PROBE, heard(PROBE, settings, rng))
                 row.append({"value": value, "arousal": round(float(mood.arousal), 3), "label": mood.label})
             levels = [r["arousal"] for r in row]
-            rising = bool(all(b >= a - 0.05 for a, b in zip(levels, levels[1:])) and levels[-1] - levels[0] > 0.2)
+            steps = zip(levels, levels[1:], strict=False)
+            rising = bool(all(b >= a - 0.05 for a, b in steps) and levels[-1] - levels[0] > 0.2)
             out[f"{voice[0]} {knob}"] = {"points": row, "rises": rising,
                                         "spread": round(levels[-1] - levels[0], 3)}
     return out

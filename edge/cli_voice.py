@@ -100,7 +100,7 @@ def transcript_lines(report: dict[str, Any]) -> list[str]:
         who = "callee~ " if kind == "interrupt" else "callee  "
         entries.append((said["at_s"], 1, f"{said['at_s']:6.1f}s {who} {text}"))
     for turn in report["turns"]:
-        marks, speech = turn["timings_ms"], turn.get("speech") or {}
+        marks = turn["timings_ms"]
         heard_at = marks.get("speech_end_s", marks.get("no_input_at_s", 0.0))
         if turn["caller"]:
             verdict = " (backchannel: not a turn)" if turn["ignored"] else (" (barge-in)" if turn["barge_in"] else "")

@@ -13,8 +13,8 @@ from websockets.asyncio.client import connect
 from edge.audio import resample
 from edge.calls import Records
 from edge.calls.session import CallLoop
-from edge.dialog.script import Script
 from edge.config import DEFAULT_SCRIPT
+from edge.dialog.script import Script
 from edge.telephony.audiosocket import FrameDecoder, Kind, encode_audio, encode_hangup, encode_uuid
 from edge.telephony.audiosocket_server import AudioSocketServer
 from edge.telephony.websocket_media import WebSocketMediaServer

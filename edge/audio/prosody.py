@@ -141,7 +141,8 @@ def measure(pcm16: np.ndarray, text: str | None = None, rate: int = SAMPLE_RATE)
     span = where[-1] - where[0] + 1
     speech_s = span * HOP / rate
     pause_ratio = 1.0 - active[where[0]:where[-1] + 1].mean()
-    f0 = _pitch(_frames(_half_rate(x), FRAME // 2, HOP // 2)[:len(frames)], rate // 2)  # the phone band fits in 8 kHz: 3x cheaper
+    # Pitch at half the rate: the phone band fits in 8 kHz, and it costs a third.
+    f0 = _pitch(_frames(_half_rate(x), FRAME // 2, HOP // 2)[:len(frames)], rate // 2)
     voiced = f0[active & (f0 > 0)]
     if voiced.size:
         f0_hz = float(np.median(voiced))

@@ -65,10 +65,10 @@ class OracleRecognizer:
         self.heard.append(text)
         return text
 
-    def stream(self) -> "_OracleStream":
+    def stream(self) -> _OracleStream:
         return _OracleStream(self)
 
-    def decode(self, streams: Sequence["_OracleStream"]) -> None:
+    def decode(self, streams: Sequence[_OracleStream]) -> None:
         for stream in streams:
             stream._decode()
 

@@ -129,7 +129,7 @@ class Pipeline:
     def __init__(self, stages: Sequence[Stage], call_id: str = "",
                  sink: Callable[[Event, bool], None] | None = None) -> None:
         self.stages = list(stages)
-        for before, after in zip(self.stages, self.stages[1:]):
+        for before, after in zip(self.stages, self.stages[1:], strict=False):
             before.next, after.prev = after, before
         for stage in self.stages:
             stage.call_id = call_id

@@ -146,7 +146,7 @@ class Runtime:
 
     @classmethod
     def load(cls, config: Config, *, recognizer: Any = None, classifier: Classifier | None = None,
-             synthesizer: Any = None, knowledge: Any = None, script: Script | None = None) -> "Runtime":
+             synthesizer: Any = None, knowledge: Any = None, script: Script | None = None) -> Runtime:
         """Load every model the config names; anything passed in is used instead (tests, the demo).
 
         Raises:

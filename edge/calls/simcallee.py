@@ -124,7 +124,7 @@ class CalleeVoice:
     volume: int = 100
 
     @classmethod
-    def from_directives(cls, directives: dict[str, str]) -> "CalleeVoice":
+    def from_directives(cls, directives: dict[str, str]) -> CalleeVoice:
         try:
             return cls(voice=directives.get("voice", cls.voice),
                        rate_wpm=int(directives.get("rate", cls.rate_wpm)),

@@ -49,7 +49,7 @@ class TtsStage(Stage):
             chunks = self.runtime.sentences(text, cached)
             while True:
                 try:
-                    chunk = await self.runtime.run(lambda: next(chunks, None))
+                    chunk = await self.runtime.run(lambda chunks=chunks: next(chunks, None))
                 except Exception:
                     _LOGGER.exception("call %s: synthesis failed for %r; skipping it", self.call_id, text[:40])
                     break
@@ -121,9 +121,8 @@ class OutputStage(Stage):
             if self.speaking:
                 self.speaking = False
                 await self.push(BotStoppedSpeaking(self.turn, self.clock(), interrupted=True), upstream=True)
-        elif isinstance(event, CallEnded):
-            if self._watch is not None:
-                self._watch.cancel()
+        elif isinstance(event, CallEnded) and self._watch is not None:
+            self._watch.cancel()
         await self.push(event, upstream)
 
     def _pause(self) -> None:

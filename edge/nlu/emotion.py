@@ -61,7 +61,7 @@ class MoodCues:
     negations: tuple[str, ...] = ("不", "没", "别", "唔", "冇")
 
     @classmethod
-    def load(cls, path: str | Path = CUES_FILE) -> "MoodCues":
+    def load(cls, path: str | Path = CUES_FILE) -> MoodCues:
         """Read a cue file; raises ConfigError naming the file and the missing list."""
         try:
             data = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
