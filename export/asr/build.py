@@ -36,7 +36,9 @@ def step_data(work: Path, corpus: Path, seed: int, concatenations: int) -> dict:
         {"train": [u.__dict__ for u in split.train], "test": [u.__dict__ for u in split.test]},
         ensure_ascii=False, indent=0), encoding="utf-8")
     dataset.build(items, vocab, work / "data.npz")
-    record = {"corpus": str(corpus), "corpus_rows_used": len(utterances), "train_texts": len(split.train),
+    root = Path(__file__).resolve().parents[2]
+    shown = corpus.resolve().relative_to(root) if corpus.resolve().is_relative_to(root) else corpus
+    record = {"corpus": str(shown), "corpus_rows_used": len(utterances), "train_texts": len(split.train),
               "test_texts": len(split.test), "items": len(items), "vocab_size": len(vocab) + 1,
               "seconds": round(time.monotonic() - start), "seed": seed, "concatenations": concatenations}
     (work / "data.json").write_text(json.dumps(record, indent=1), encoding="utf-8")
@@ -44,11 +46,12 @@ def step_data(work: Path, corpus: Path, seed: int, concatenations: int) -> dict:
     return record
 
 
-def step_train(work: Path, budget_min: float, seed: int) -> dict:
+def step_train(work: Path, budget_min: float, seed: int, init: Path | None = None) -> dict:
     from export.asr.train import TrainConfig, train
 
     vocab = json.loads((work / "vocab.json").read_text(encoding="utf-8"))
-    return train(work / "data.npz", len(vocab) + 1, work, TrainConfig(budget_s=budget_min * 60, seed=seed))
+    config = TrainConfig(budget_s=budget_min * 60, seed=seed, init=str(init) if init else None)
+    return train(work / "data.npz", len(vocab) + 1, work, config)
 
 
 def step_export(work: Path, out: Path, seed: int, limit: int | None) -> dict:
@@ -68,13 +71,15 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--budget-min", type=float, default=35.0, help="Training wall-clock minutes.")
     parser.add_argument("--concatenations", type=int, default=6000)
     parser.add_argument("--seed", type=int, default=1234)
+    parser.add_argument("--init", type=Path, default=None,
+                        help="Continue training from this model.pt (copy it first: train overwrites work/model.pt).")
     parser.add_argument("--limit", type=int, default=None, help="Held-out texts per language to score (smoke runs).")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
     if args.step in ("data", "all"):
         step_data(args.work, args.corpus, args.seed, args.concatenations)
     if args.step in ("train", "all"):
-        step_train(args.work, args.budget_min, args.seed)
+        step_train(args.work, args.budget_min, args.seed, args.init)
     if args.step in ("export", "all"):
         step_export(args.work, args.out, args.seed, args.limit)
 

@@ -1,0 +1,68 @@
+"""The homophone remedy's data: which characters sound alike, and a domain character n-gram.
+
+88% of a character CTC model's errors here are homophones (在/再, 贵/跪): the
+sound is right, the character is not. The bundle therefore carries
+- ``lexicon.tsv``: character -> toneless syllable (from espeak-ng's Mandarin
+  phonemes), so the runtime knows which characters could stand for which;
+- ``lm.json``: character uni/bi/trigram counts of the training texts (the
+  corpus' training families and script lines; never the held-out ones).
+edge/asr/rescore.py picks, among same-sound characters, the sequence the
+domain n-gram prefers, with a bonus for keeping what the acoustic model said.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections import Counter
+from pathlib import Path
+
+from edge.asr.text import normalize
+from edge.tts.espeak import phonemes
+
+_TONE = re.compile(r"[0-9ˈˌ\-]|ɜ$")
+
+
+def sound_key(char: str) -> str | None:
+    """Toneless Mandarin syllable of one character, or None when espeak-ng has none."""
+    ipa = phonemes(char, "cmn").strip()
+    if not ipa or " " in ipa:
+        return None
+    key = _TONE.sub("", ipa)
+    return key or None
+
+
+def build_lexicon(chars: list[str]) -> dict[str, str]:
+    out = {}
+    for char in chars:
+        if "\u4e00" <= char <= "\u9fff" or "\u3400" <= char <= "\u4dbf":
+            key = sound_key(char)
+            if key:
+                out[char] = key
+    return out
+
+
+def build_ngrams(texts: list[str], order: int = 3, min_count_top: int = 1) -> dict:
+    """Counts of character n-grams with ^ (start) and $ (end) marks."""
+    counts: list[Counter] = [Counter() for _ in range(order)]
+    for text in texts:
+        chars = ["^"] + list(normalize(text)) + ["$"]
+        for n in range(1, order + 1):
+            for i in range(len(chars) - n + 1):
+                gram = chars[i:i + n]
+                if n == 1 and gram == ["^"]:
+                    continue
+                counts[n - 1]["".join(gram)] += 1
+    top = counts[-1]
+    counts[-1] = Counter({k: v for k, v in top.items() if v >= min_count_top})
+    return {"order": order, "counts": [dict(c) for c in counts]}
+
+
+def write(out_dir: Path, train_texts: list[str], vocab: list[str]) -> dict[str, Path]:
+    lexicon = build_lexicon(vocab)
+    lexicon_path = out_dir / "lexicon.tsv"
+    lexicon_path.write_text("".join(f"{c}\t{k}\n" for c, k in sorted(lexicon.items())), encoding="utf-8")
+    lm_path = out_dir / "lm.json"
+    lm_path.write_text(json.dumps(build_ngrams(train_texts), ensure_ascii=False, separators=(",", ":")),
+                       encoding="utf-8")
+    return {"lexicon": lexicon_path, "lm": lm_path}
