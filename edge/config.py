@@ -279,6 +279,9 @@ class CallConfig:
     overlap_silence_ms: int = 300
     """Trailing silence that ends speech said over the bot, ms: short, so a backchannel (嗯) is told
     from a barge-in quickly and the paused line resumes soon."""
+    min_barge_in_chars: int = 2
+    """Speech over the bot interrupts it only when the recognizer heard at least this many characters
+    (as Pipecat's MinWordsInterruptionStrategy): a cough or a misheard 嗯 lets the line go on."""
     start_ms: int = 60
     """Speech needed before a turn counts as started, ms (clicks and pops are shorter)."""
     max_utterance_ms: int = 15000
@@ -304,6 +307,8 @@ class CallConfig:
         for name in ("silence_ms", "long_silence_ms", "overlap_silence_ms"):
             if not 100 <= getattr(self, name) <= 5000:
                 raise ConfigError(f"call.{name} must be in [100, 5000] ms, got {getattr(self, name)}")
+        if not 1 <= self.min_barge_in_chars <= 10:
+            raise ConfigError(f"call.min_barge_in_chars must be in [1, 10], got {self.min_barge_in_chars}")
         if not 20 <= self.start_ms <= 1000:
             raise ConfigError(f"call.start_ms must be in [20, 1000] ms, got {self.start_ms}")
         if self.max_utterance_ms < 2000:

@@ -164,3 +164,16 @@ def test_the_sherpa_onnx_path_and_batching_across_concurrent_calls(base_runtime,
     asr_batch, intent_batch = runtime._batchers["asr"], runtime._batchers["intent"]
     assert (asr_batch.items, asr_batch.batches) == (3, 1)  # the three calls' turns decoded in one go
     assert (intent_batch.items, intent_batch.batches) == (3, 1)
+
+
+def test_one_misheard_syllable_over_the_bot_does_not_cut_it(runtime):
+    class Mishears(FakeRecognizer):
+        def _take(self, seconds):
+            text = super()._take(seconds)
+            return "可" if text == "嗯" else text  # a weak recognizer turns the backchannel into a syllable
+
+    mishearing = dataclasses.replace(runtime, recognizer=Mishears(), _batchers={})
+    result = call(mishearing, ["喂，你好", "[interrupt]嗯", "我们有三十个销售", "[hangup]"])
+    turns = result.report["turns"]
+    assert [t["caller"] for t in turns] == ["喂，你好", "我们有三十个销售"] and not any(t["barge_in"] for t in turns)
+    assert result.stats["pauses"] == 1 and turns[1]["node"] == "pitch"

@@ -23,6 +23,7 @@ from edge.calls.events import (BotReply, BotStartedSpeaking, CallEnded, CallStar
                                NoInput, ReplyDone, ResumePlayback, SystemEvent, Understood)
 from edge.calls.pipeline import Stage
 from edge.config import CallConfig
+from edge.dialog import policy
 from edge.dialog.engine import Dialogue, Reply, TurnLog
 
 _LOGGER = logging.getLogger(__name__)
@@ -94,7 +95,7 @@ class DialogueStage(Stage):
     async def _heard(self, event: Understood) -> None:
         transcript = event.transcript
         utterance = transcript.utterance
-        if self.dialogue.ended or not transcript.text:
+        if self.dialogue.ended or not transcript.text or self._too_short(transcript.text, utterance.over_bot):
             if utterance.over_bot:
                 await self.push(ResumePlayback())  # noise over the bot: the line goes on
             return
@@ -134,6 +135,13 @@ class DialogueStage(Stage):
                 self._record(turn)
         node = self.dialogue.script.nodes.get(reply.node)
         await self.push(ListenFor(silence_for(node, self.config), reply.node), upstream=True)
+
+    def _too_short(self, text: str, over_bot: bool) -> bool:
+        """Speech over the bot too short to cut it (one misheard syllable), unless it is a backchannel
+        the dialogue logs as one."""
+        if not over_bot or policy.is_backchannel(self.dialogue.script, text):
+            return False
+        return sum(ch.isalnum() for ch in text) < self.config.min_barge_in_chars
 
     def _record(self, turn: int) -> None:
         marks = self._pending.pop(turn, None)
