@@ -81,6 +81,18 @@ def build_runtime(asr: str, intents: str, cache_dir: Path, bundle: str | None = 
     return runtime, asr, intents, load_s
 
 
+def edits(reference: str, hypothesis: str) -> tuple[int, int]:
+    """(character edits, reference characters), punctuation and spaces ignored."""
+    ref = [c for c in reference if c.isalnum()]
+    hyp = [c for c in hypothesis if c.isalnum()]
+    row = list(range(len(hyp) + 1))
+    for i, r in enumerate(ref, 1):
+        previous, row[0] = row[0], i
+        for j, h in enumerate(hyp, 1):
+            previous, row[j] = row[j], min(row[j] + 1, row[j - 1] + 1, previous + (r != h))
+    return row[-1], len(ref)
+
+
 def expected(script) -> dict[str, str]:
     return dict(item.split("=", 1) for item in script.directives.get("expect", "").split())
 
@@ -118,10 +130,14 @@ def run(args) -> dict:
                 report = call.report
                 misses = check(report, expected(script))
                 language = "Cantonese" if script.directives.get("voice", "").startswith("yue") else "Mandarin"
+                said = "".join(x.text for x in call.callee_log if x.kind in ("say", "interrupt"))
+                heard = "".join((t.get("speech") or {}).get("heard") or "" for t in report["turns"])
+                errors, chars = edits(said, heard)
                 calls.append({"scenario": path.stem, "repeat": repeat, "language": language, "ok": not misses,
                               "misses": misses, "outcome": report["outcome"], "grade": report["grade"],
                               "tasks": report["tasks"], "call_s": report["voice"]["duration_s"],
-                              "wall_s": round(wall, 2), "turns": len(report["turns"])})
+                              "wall_s": round(wall, 2), "turns": len(report["turns"]),
+                              "asr_edits": errors, "asr_chars": chars})
                 for row in report["voice"]["latency_ms"]:
                     turns.append({"scenario": path.stem, "repeat": repeat, **row})
                 mark = "ok " if not misses else "MISS"
@@ -150,7 +166,9 @@ def summarize(calls, turns, asr, intents, load_s, args) -> dict:
     for language in ("Mandarin", "Cantonese"):
         subset = [c for c in calls if c["language"] == language]
         if subset:
-            by_language[language] = {"calls": len(subset), "ok": sum(c["ok"] for c in subset)}
+            by_language[language] = {"calls": len(subset), "ok": sum(c["ok"] for c in subset),
+                                     "asr_cer": round(sum(c["asr_edits"] for c in subset)
+                                                      / max(1, sum(c["asr_chars"] for c in subset)), 3)}
     if intents == "bundle":
         import json
 
@@ -191,7 +209,9 @@ def markdown(data: dict) -> str:
     lines += ["", "## Whole calls", "",
               f"Success (outcome, grade and follow-up as expected): **{success['ok']} / {success['calls']} "
               f"({rate:.1f} %)**; " + ", ".join(f"{k} {v['ok']}/{v['calls']}"
-                                               for k, v in success["by_language"].items()) + ".", "",
+                                               for k, v in success["by_language"].items()) + ". "
+              "Character error rate of what the bot heard against what the callee said: " +
+              ", ".join(f"{k} {v['asr_cer']:.1%}" for k, v in success["by_language"].items()) + ".", "",
               "| scenario | language | outcome | grade | ok | call s | wall s |", "|---|---|---|---|---|---|---|"]
     for c in data["calls"]:
         lines.append(f"| {c['scenario']}#{c['repeat']} | {c['language']} | {c['outcome']} | {c['grade']} | "
