@@ -10,8 +10,6 @@ $(BIN)/salesbot: pyproject.toml
 	$(BIN)/pip install -q --upgrade pip
 	# torch first, from the CPU wheel on disk, so nothing pulls a CUDA build
 	$(BIN)/pip install -q torch==2.13.0
-	# the silero VAD model file only: --no-deps (the runtime reads the .onnx, never imports the package)
-	$(BIN)/pip install -q --no-deps 'silero-vad>=5.1'
 	$(BIN)/pip install -q -e '.[export,dev,kiosk]'
 	touch $@
 
