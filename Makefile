@@ -18,6 +18,7 @@ venv: $(BIN)/salesbot
 demo: venv
 	$(BIN)/salesbot call --text edge/data/demo/caller.txt --lead 张总,华星科技 --no-record
 	$(BIN)/salesbot intent "喂 你们这个软件多少钱 能对接企业微信吗" "听日再打过嚟啦 而家好忙"
+	$(BIN)/salesbot demo --out demo.wav
 
 test: venv
 	$(BIN)/python -m pytest -q

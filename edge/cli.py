@@ -337,9 +337,10 @@ def serve(ctx, config_path: Path | None, audiosocket: str | None, websocket: str
 
 
 def _register_dialog_commands() -> None:
-    from edge import cli_dialog
+    from edge import cli_dialog, cli_voice
 
     cli_dialog.register(cli)
+    cli_voice.register(cli)
 
 
 _register_dialog_commands()

@@ -113,21 +113,44 @@ def register(root: click.Group) -> None:
     group_class = type(root)
 
     @root.command("call", context_settings=CONTEXT_SETTINGS)
-    @click.option("--text", "text_file", type=click.Path(path_type=Path), required=True,
-                  help="Caller file: one turn per line, empty line = silence, # comment, ~ = said over the bot.")
+    @click.option("--text", "text_file", type=click.Path(path_type=Path),
+                  help="Text call. Caller file: one turn per line, empty line = silence, # comment, "
+                       "~ = said over the bot.")
+    @click.option("--simulate", "simulate_file", type=click.Path(path_type=Path),
+                  help="Voice call with a simulated callee speaking this caller file (as for --text, plus "
+                       "[interrupt] and [hangup]; see edge/data/demo/).")
+    @click.option("--out", type=click.Path(dir_okay=False, path_type=Path),
+                  help="With --simulate: write the call as a stereo WAV (callee left, bot right).")
+    @click.option("--oracle-asr", is_flag=True,
+                  help="With --simulate: tell the bot what the callee said instead of recognizing it.")
     @click.option("--json", "as_json", is_flag=True, help="Print the post-call JSON instead of the transcript.")
     @call_options
-    def call(text_file, as_json, lead, config_path, script_path, kb_path, bundle, engine, records_path, no_record,
-             now_text):
-        """Run a call against a scripted caller; print the transcript, grade and tasks.
+    def call(text_file, simulate_file, out, oracle_asr, as_json, lead, config_path, script_path, kb_path, bundle,
+             engine, records_path, no_record, now_text):
+        """Run a call against a scripted caller: as text, or as a simulated voice call; print the
+        transcript, grade and tasks (and, for voice calls, what the ASR heard and per-turn latencies).
 
         \b
         Example:
             salesbot call --text caller.txt --lead 张总,华星科技
             salesbot call --text caller.txt --json --now 2025-03-05T14:20
+            salesbot call --simulate edge/data/demo/meeting.txt --out call.wav
         """
         from edge.calls import read_caller_file, run_text_call
 
+        if (text_file is None) == (simulate_file is None):
+            raise click.UsageError("give one of --text FILE (a text call) or --simulate FILE (a voice call)")
+        if simulate_file is not None:
+            from edge.cli_voice import run_simulated
+
+            cfg = _config.load(config_path)
+            now = parse_now(now_text, cfg.dialog.timezone) if now_text else None
+            run_simulated(cfg, simulate_file, out, as_json=as_json, lead=lead, now=now, records_path=records_path,
+                          no_record=no_record, oracle=oracle_asr, bundle=bundle, engine=engine,
+                          script_path=script_path, kb_path=kb_path)
+            return
+        if out is not None or oracle_asr:
+            raise click.UsageError("--out and --oracle-asr go with --simulate")
         turns = read_caller_file(text_file)
         cfg, dialogue, records = _setup(lead, config_path, script_path, kb_path, bundle, engine, records_path,
                                         no_record)

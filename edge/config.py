@@ -402,6 +402,66 @@ class AsrConfig:
 
 
 @dataclass
+class CallConfig:
+    """The voice call loop: endpointing, barge-in, timeouts, where model work runs."""
+
+    silence_ms: int = 500
+    """Trailing silence that ends a caller turn, ms (a script node's `silence_ms` overrides it)."""
+    long_silence_ms: int = 900
+    """Trailing silence at nodes that ask for a phone number, WeChat ID, e-mail or a time (people pause
+    while giving them), ms."""
+    overlap_silence_ms: int = 300
+    """Trailing silence that ends speech said over the bot, ms: short, so a backchannel (嗯) is told
+    from a barge-in quickly and the paused line resumes soon."""
+    min_barge_in_chars: int = 2
+    """Speech over the bot interrupts it only when the recognizer heard at least this many characters
+    (as Pipecat's MinWordsInterruptionStrategy): a cough or a misheard 嗯 lets the line go on."""
+    start_ms: int = 60
+    """Speech needed before a turn counts as started, ms (clicks and pops are shorter)."""
+    max_utterance_ms: int = 15000
+    """A caller turn longer than this is cut and handled, ms (a monologue still gets answers)."""
+    no_input_ms: int = 6000
+    """Silence after the bot's line before the no-input handling (rephrase, then fallback), ms."""
+    max_call_s: int = 600
+    """A call still going after this is hung up (its record says "incomplete"), seconds."""
+    preroll_ms: int = 300
+    """Audio kept from before the speech start and given to the recognizer, ms."""
+    vad_threshold: float = 0.5
+    """Silero speech probability threshold (0.5 is its default)."""
+    energy_gate_dbfs: float = -45.0
+    """Frames quieter than this (RMS, dB below full scale) skip the VAD model: silence costs nothing."""
+    workers: int = 2
+    """Worker threads for model work (ASR, intents, TTS) shared by all calls on a server."""
+    offload: bool = True
+    """Run model work on the worker threads (servers); False runs it inline (the simulator, tests)."""
+    mood: bool = True
+    """Estimate the caller's mood from voice and words and let the script react (impatient, angry)."""
+
+    def validate(self) -> None:
+        for name in ("silence_ms", "long_silence_ms", "overlap_silence_ms"):
+            if not 100 <= getattr(self, name) <= 5000:
+                raise ConfigError(f"call.{name} must be in [100, 5000] ms, got {getattr(self, name)}")
+        if not 1 <= self.min_barge_in_chars <= 10:
+            raise ConfigError(f"call.min_barge_in_chars must be in [1, 10], got {self.min_barge_in_chars}")
+        if not 20 <= self.start_ms <= 1000:
+            raise ConfigError(f"call.start_ms must be in [20, 1000] ms, got {self.start_ms}")
+        if self.max_utterance_ms < 2000:
+            raise ConfigError(f"call.max_utterance_ms must be >= 2000 ms, got {self.max_utterance_ms}")
+        if self.no_input_ms < 1000:
+            raise ConfigError(f"call.no_input_ms must be >= 1000 ms, got {self.no_input_ms}")
+        if self.max_call_s < 10:
+            raise ConfigError(f"call.max_call_s must be >= 10 s, got {self.max_call_s}")
+        if not 0 <= self.preroll_ms <= 1000:
+            raise ConfigError(f"call.preroll_ms must be in [0, 1000] ms, got {self.preroll_ms}")
+        if not 0.0 < self.vad_threshold < 1.0:
+            raise ConfigError(f"call.vad_threshold must be in (0, 1), got {self.vad_threshold}")
+        if not -90.0 <= self.energy_gate_dbfs <= -10.0:
+            raise ConfigError(f"call.energy_gate_dbfs must be in [-90, -10], got {self.energy_gate_dbfs}")
+        if not 1 <= self.workers <= 16:
+            raise ConfigError(f"call.workers must be in [1, 16], got {self.workers}")
+
+
+@dataclass
 class Config:
     nlu: NluConfig = field(default_factory=NluConfig)
     data: DataConfig = field(default_factory=DataConfig)
@@ -416,6 +476,7 @@ class Config:
     server: ServerConfig = field(default_factory=ServerConfig)
     tts: TtsConfig = field(default_factory=TtsConfig)
     asr: AsrConfig = field(default_factory=AsrConfig)
+    call: CallConfig = field(default_factory=CallConfig)
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "Config":

@@ -20,3 +20,17 @@ def write_csv(tmp_path):
             path.write_text(text, encoding="utf-8")
         return path
     return write
+
+
+@pytest.fixture(scope="session")
+def speech():
+    """A Mandarin sentence from the built-in TTS, 16 kHz int16 (~3 s)."""
+    from edge.tts.espeak import EspeakSettings, speak
+
+    return speak("您好，我想问一下你们这个软件多少钱一年。", EspeakSettings(voice="cmn+f4", rate_wpm=168, pitch=54))
+
+
+@pytest.fixture(scope="session")
+def voice_cache(tmp_path_factory):
+    """One prompt cache for every voice-call test (the script's lines are rendered once)."""
+    return tmp_path_factory.mktemp("tts-cache")

@@ -1,4 +1,4 @@
-"""Test doubles: a keyword intent classifier with the IntentModel interface.
+"""Test doubles: a keyword intent classifier with the IntentModel interface, a fake recognizer.
 
 Dialogue tests use it so they check the dialogue logic, not a trained model's
 exact outputs. Labels come out in the order their keywords appear in the text
@@ -11,6 +11,7 @@ import re
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
+from edge.calls.oracle import OracleRecognizer
 from edge.config import DEFAULT_SCRIPT
 from edge.nlu import IntentResult
 
@@ -39,12 +40,12 @@ KEYWORDS = [
     ("agree_meeting", r"约个?时间|可以约|来一趟|演示可以|见面|过来吧|那就.{0,8}(演示|看看)|约吧"),
     ("send_info", r"发.{0,2}资料|加.{0,2}微信|发我|发到|发给我|发个"),
     ("already_have_supplier", r"已经有|在用|用的是|已经用了|买了"),
-    ("not_interested", r"不需要|不感兴趣|没兴趣|不用了"),
+    ("not_interested", r"不需要|不感兴趣|没兴趣|不用了|唔使|冇兴趣"),
     ("budget_info", r"预算"),
     ("interested", r"感兴趣|有兴趣|听听|介绍一下|了解一下|可以啊说说"),
     ("ask_repeat", r"没听清|再说一遍|什么\?|听不清|讲多次"),
-    ("deny_no", r"^(不是|不对|没有|不行|不要|不可以|不方便)"),
-    ("confirm_yes", r"^(是的|对的|好的|可以|没问题|行|方便|是我|对|好|系啊|要得)"),
+    ("deny_no", r"^(不是|不对|没有|不行|不要|不可以|不方便|唔系)"),
+    ("confirm_yes", r"^(是的|对的|好的|可以|没问题|行|方便|是我|对|好|系|要得)"),
     ("greeting", r"^(喂|你好|您好)"),
 ]
 
@@ -98,3 +99,36 @@ def dialogue(lines=None, *, knowledge=None, lead=None, classifier=None, script=N
             break
         bot.hear(text, now=start + timedelta(seconds=8 * index), overlap=overlap)
     return bot
+
+
+class FakeRecognizer(OracleRecognizer):
+    """Fake ASR for voice-call tests: hears exactly the line the simulated callee is saying.
+
+    Deterministic and model-free (the built-in ASR model may be absent); each
+    utterance the endpointer cuts takes the oldest line not yet heard, so the
+    tests check the call loop (VAD, endpointing, barge-in, timing), not
+    recognition. See edge.calls.oracle.
+    """
+
+
+def voice_runtime(cache_dir, *, recognizer=None, classifier=None, **call_options):
+    """A call Runtime for tests: fake ASR and keyword intents, real VAD, real espeak TTS with its prompt
+    cache in cache_dir, the built-in script and knowledge, model work inline (unless offload=True)."""
+    from edge.calls.runtime import Runtime
+    from edge.config import CallConfig, Config, TtsConfig
+
+    config = Config(tts=TtsConfig(cache_dir=cache_dir), call=CallConfig(**{"offload": False, **call_options}))
+    return Runtime.load(config, recognizer=recognizer or FakeRecognizer(), classifier=classifier or KeywordClassifier(),
+                        knowledge=_builtin_knowledge())
+
+
+def _builtin_knowledge():
+    global _KNOWLEDGE
+    if _KNOWLEDGE is None:
+        from edge.kb import KnowledgeBase
+
+        _KNOWLEDGE = KnowledgeBase.builtin()
+    return _KNOWLEDGE
+
+
+_KNOWLEDGE = None

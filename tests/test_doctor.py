@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import socket
@@ -74,7 +75,11 @@ def box(tmp_path, monkeypatch):
     monkeypatch.setattr(service, "UNIT_DIRS", (units,))
     monkeypatch.setattr(service, "SYSTEMD_RUNNING", tmp_path / "no-systemd")
     config_file = tmp_path / "config.toml"
-    config_file.write_text(f"""
+    speech = ""
+    if "asr" in {f.name for f in dataclasses.fields(Config)}:  # with the speech models: a model directory
+        (tmp_path / "asr").mkdir()
+        speech = f'[asr]\nmodel = "{tmp_path / "asr"}"\n'
+    config_file.write_text(f"""{speech}
 [nlu]
 intent_bundle = "{bundle}"
 [data]

@@ -123,6 +123,30 @@ class OfflineVadRecognizer:
         for job, s in zip(jobs, sherpa_streams):
             job.stream._deliver(job, s.result, self._rescore)
 
+    def decode_segments(self, segments: Sequence[np.ndarray]) -> list[Result]:
+        """Final results for segments already cut by the caller's own VAD (the call loop's endpointer),
+        one per segment, in one batched ``decode_streams``: no second VAD pass (about half the time).
+
+        Args:
+            segments: 16 kHz mono int16 arrays, one utterance each.
+        """
+        streams = []
+        for pcm in segments:
+            s = self._recognizer.create_stream()
+            s.accept_waveform(SAMPLE_RATE, pcm16_to_float(check_pcm(pcm)))
+            streams.append(s)
+        for start in range(0, len(streams), self._max_batch):
+            self._recognizer.decode_streams(streams[start:start + self._max_batch])
+        out = []
+        for pcm, s in zip(segments, streams):
+            result = s.result
+            raw = result.text.strip()
+            text = self._rescore(raw) if self._rescore and raw else raw
+            out.append(Result(text=text, is_final=True, start_s=0.0, end_s=round(len(pcm) / SAMPLE_RATE, 3),
+                              tokens=tuple(result.tokens), timestamps=tuple(round(t, 3) for t in result.timestamps),
+                              raw_text=raw if self._rescore else None))
+        return out
+
 
 class _VadStream:
     def __init__(self, vad, release: Callable) -> None:

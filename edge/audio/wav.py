@@ -118,3 +118,20 @@ def write_wav(path: str | Path, pcm: np.ndarray, rate: int = SAMPLE_RATE) -> Pat
                          rate * 2, 2, 16, b"data", len(raw))
     path.write_bytes(header + raw)
     return path
+
+
+def write_wav_stereo(path: str | Path, left: np.ndarray, right: np.ndarray, rate: int = SAMPLE_RATE) -> Path:
+    """Two int16 channels (the shorter padded with silence) as a 16-bit stereo WAV file."""
+    left, right = np.asarray(left), np.asarray(right)
+    for name, channel in (("left", left), ("right", right)):
+        if channel.dtype != np.int16 or channel.ndim != 1:
+            raise AudioFormatError(f"write_wav_stereo: {name} must be 1-D int16, got {channel.dtype} {channel.shape}")
+    frames = max(len(left), len(right))
+    both = np.zeros((frames, 2), dtype="<i2")
+    both[:len(left), 0], both[:len(right), 1] = left, right
+    path = Path(path)
+    raw = both.tobytes()
+    header = struct.pack("<4sI4s4sIHHIIHH4sI", b"RIFF", 36 + len(raw), b"WAVE", b"fmt ", 16, _PCM, 2, rate,
+                         rate * 4, 4, 16, b"data", len(raw))
+    path.write_bytes(header + raw)
+    return path

@@ -86,6 +86,13 @@ def _call_source(db: Database) -> None:
     db["calls"].create_index(["source", "started_at"])
 
 
+@MIGRATIONS(name="004_turn_voice")
+def _turn_voice(db: Database) -> None:
+    """Voice calls: the caller's mood and what the recognizer heard, per turn."""
+    db["turns"].add_column("mood", str)
+    db["turns"].add_column("speech", str)
+
+
 SOURCES: Final = ("phone", "kiosk")
 
 
@@ -148,7 +155,8 @@ class Records:
                 "intents": _json(row["intents"]), "scores": _json(row["scores"]), "mentions": _json(row["mentions"]),
                 "changed": _json(row["changed"]), "state": _json(row["goal"]), "node": row["node"],
                 "bot": row["bot"], "answers": _json(row["answers"]), "overlap": int(row["overlap"]),
-                "ignored": int(row["ignored"]), "barge_in": int(row["barge_in"]), "timings": _json(row["timings_ms"])})
+                "ignored": int(row["ignored"]), "barge_in": int(row["barge_in"]), "timings": _json(row["timings_ms"]),
+                "mood": row.get("mood", "neutral"), "speech": _json(row.get("speech") or {})})
 
     def finish_call(self, call_id: str, report: dict[str, Any]) -> None:
         """Store the outcome, tasks and DNC flag of a call, in one transaction."""

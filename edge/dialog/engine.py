@@ -75,6 +75,10 @@ class TurnLog:
     ignored: bool
     barge_in: bool
     timings_ms: dict[str, float]
+    mood: str = "neutral"
+    """How the caller sounded this turn (voice calls; text calls say neutral)."""
+    speech: dict[str, Any] = field(default_factory=dict)
+    """Voice calls: what the recognizer heard (raw text, model), prosody, the endpointing used."""
 
 
 def clean(text: str) -> str:
@@ -110,7 +114,7 @@ class Dialogue:
         return self._reply(decision, now)
 
     def hear(self, text: str, now: datetime | None = None, overlap: bool = False,
-             intents: IntentResult | None = None) -> Reply:
+             intents: IntentResult | None = None, mood: str | None = None) -> Reply:
         """One caller turn (empty text: silence) -> the bot's reply.
 
         Args:
@@ -118,6 +122,7 @@ class Dialogue:
             now: when (aware datetime); the clock by default.
             overlap: said while the bot was speaking (backchannel / barge-in rules apply).
             intents: the classifier's result if already computed (batched across calls).
+            mood: how the caller sounded (edge.nlu.emotion), for the script's mood rules.
         """
         if self.state is None:
             self.start(now)
@@ -133,8 +138,8 @@ class Dialogue:
         mentions = tuple(extract(text, now, self.lexicon)) if text else ()
         timings["slots"] = _ms(mark)
         mark = time.perf_counter()
-        self.state, decision = policy.step(self.script, self.state, policy.CallerTurn(text, labels, mentions, overlap),
-                                           now)
+        turn = policy.CallerTurn(text, labels, mentions, overlap, mood or "neutral")
+        self.state, decision = policy.step(self.script, self.state, turn, now)
         timings["policy"] = _ms(mark)
         mark = time.perf_counter()
         reply = self._reply(decision, now)
@@ -149,7 +154,7 @@ class Dialogue:
             mentions=[_mention_dict(m) for m in mentions], changed=decision.changed, goal=self.state.goal(),
             node=self.state.node, bot=reply.text, answers=[p.source for p in reply.parts if p.kind == "answer"],
             overlap=overlap, ignored=decision.ignored, barge_in=decision.barge_in,
-            timings_ms={k: round(v, 3) for k, v in timings.items()}))
+            timings_ms={k: round(v, 3) for k, v in timings.items()}, mood=mood or "neutral"))
         return reply
 
     @property
@@ -173,8 +178,9 @@ class Dialogue:
             if part.kind == "line":
                 spoken.append(replies.Spoken(replies.render(part.text, values), "line", part.intent))
             elif part.kind == "answer":
-                spoken.append(replies.answer(part.text, part.tags, self.knowledge, self.script,
-                                             self.max_answer_chars, self.phraser))
+                limit = self.max_answer_chars // 2 if state.brief else self.max_answer_chars
+                spoken.append(replies.answer(part.text, part.tags, self.knowledge, self.script, limit,
+                                             self.phraser))
             else:
                 spoken.append(replies.Spoken(state.last_reply, "repeat"))
         return Reply(replies.join(spoken), node.name, node.interruptible, state.ended, spoken,

@@ -6,6 +6,7 @@ render, so every branch of a script is testable with plain text.
 
 Order of precedence in one turn:
 1. a backchannel (嗯, 对) said over the bot is ignored: no turn, no barge-in;
+   a caller stating their own role (我是老板) is not a wrong number, whatever the classifier says;
 2. do-not-call, then transfer, win over everything else said in the turn;
 3. each intent, in the order spoken: the node's own `expect`, else the
    global handler (answers and scripted lines are all said, in order; the
@@ -14,6 +15,10 @@ Order of precedence in one turn:
    at a read-back node reads the new value back;
 5. anything else that carries an intent or a slot goes to `default`;
 6. otherwise a no-match (silence, noise): rephrase, then the fallback node.
+Mood (when the script sets it up): an angry caller goes to `on_angry`
+(apologise, end) unless do-not-call or transfer won in 2; an impatient one
+gets `brief` lines from then on, and once, when the turn moved nothing on,
+goes to `on_impatient` (offer a callback).
 """
 
 from __future__ import annotations
@@ -43,6 +48,8 @@ class CallerTurn:
     mentions: tuple[SlotMention, ...] = ()
     overlap: bool = False
     """Said while the bot was still speaking."""
+    mood: str = "neutral"
+    """How the caller sounded (edge.nlu.emotion): positive, neutral, impatient or angry."""
 
 
 @dataclass(frozen=True)
@@ -108,11 +115,18 @@ def step(script: Script, state: DialogueState, turn: CallerTurn, now: datetime) 
     labels = [label for label in turn.labels if label != OTHER]
     if backchannel and not labels and "confirm_yes" in node.expect:
         labels = ["confirm_yes"]
+    if "wrong_person" in labels and any(m.kind == "role" and m.cue and not m.negated for m in turn.mentions):
+        labels.remove("wrong_person")  # 我是老板 says who the caller is: the right person (models confuse the two)
     decision.changed = track(state, labels, list(turn.mentions), now, node.ask, node.confirms, turn.text,
                              node.yes_sets)
     state.intents.append(labels or [OTHER])
 
+    state.moods.append(turn.mood)
+    if turn.mood in ("impatient", "angry"):
+        state.brief = True
     target = _dominant(script, node, labels)
+    if target is None and turn.mood == "angry" and script.settings.on_angry:
+        target = script.settings.on_angry
     resume = repeat = False
     if target is None:
         for label in labels:
@@ -138,6 +152,10 @@ def step(script: Script, state: DialogueState, turn: CallerTurn, now: datetime) 
         said_something = bool(labels) or bool(decision.changed)
         if target is None and not decision.parts and not repeat and node.default and said_something:
             target = node.default
+    if target is None and turn.mood == "impatient" and script.settings.on_impatient \
+            and not state.impatient_handled and script.settings.on_impatient != node.name:
+        target = script.settings.on_impatient
+        state.impatient_handled = True
     if state.turns >= script.settings.max_turns and script.settings.max_turns_node and target is None:
         target = script.settings.max_turns_node
 
@@ -192,7 +210,8 @@ def _enter(script: Script, state: DialogueState, name: str, decision: Decision) 
     state.node = node.name
     state.no_match = 0
     decision.entered = True
-    decision.parts.append(Part("line", node.say[visits % len(node.say)]))
+    line = node.brief if state.brief and node.brief else node.say[visits % len(node.say)]
+    decision.parts.append(Part("line", line))
     if node.is_end:
         state.ended = True
         state.outcome = node.end

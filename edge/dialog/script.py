@@ -54,6 +54,11 @@ class Node:
     """Said to resume here after a side question; default: the first `say`."""
     rephrase: str | None = None
     """Said after the first no-match or silence; default: `reprompt`."""
+    brief: str | None = None
+    """A short version of `say`, used once the caller sounds impatient."""
+    silence_ms: int | None = None
+    """Trailing silence that ends the caller's answer here, ms (longer while they give a number or a
+    time); None: the call config's value for the slot asked."""
     interruptible: bool = True
     """False for compliance lines: the caller cannot barge in."""
     ask: str | None = None
@@ -126,6 +131,12 @@ class Settings:
     max_turns_node: str | None = None
     fallback: str | None = None
     """Fallback of every node that names none."""
+    on_impatient: str | None = None
+    """Node the call goes to (once) when the caller sounds impatient and said nothing that moves the
+    call on (offer a callback); lines turn brief from then on. None: lines turn brief only."""
+    on_angry: str | None = None
+    """Node the call goes to when the caller sounds angry (apologise and end); do-not-call and
+    transfer requests still win. None: mood changes nothing."""
 
 
 @dataclass(frozen=True)
@@ -186,7 +197,8 @@ class Script:
         nodes = {}
         for node in self.nodes.values():
             entry: dict[str, Any] = {"say": list(node.say) if len(node.say) > 1 else node.say[0]}
-            for name in ("reprompt", "rephrase", "ask", "next", "confirms", "default", "fallback", "end"):
+            for name in ("reprompt", "rephrase", "brief", "silence_ms", "ask", "next", "confirms", "default",
+                         "fallback", "end"):
                 if getattr(node, name) is not None:
                     entry[name] = getattr(node, name)
             if node.expect:

@@ -54,6 +54,13 @@ class Reader:
             self.fail(path, f"{what} must be true or false")
         return value
 
+    def milliseconds(self, value: Any, path: tuple, what: str) -> int | None:
+        if value is None:
+            return None
+        if not isinstance(value, int) or isinstance(value, bool) or not 100 <= value <= 5000:
+            self.fail(path, f"{what} must be a whole number of ms from 100 to 5000")
+        return value
+
     def words(self, value: Any, path: tuple, what: str) -> tuple[str, ...] | None:
         if value is None:
             return None
@@ -101,8 +108,8 @@ class Reader:
         path = ("nodes", name)
         self.word(name, path, f"node name {name!r}", optional=False)
         what = f"node {name!r}"
-        known = ("say", "expect", "reprompt", "rephrase", "interruptible", "ask", "next", "confirms", "only_if",
-                 "yes_sets", "default", "fallback", "end", "dnc", "transfer", "task")
+        known = ("say", "expect", "reprompt", "rephrase", "brief", "silence_ms", "interruptible", "ask", "next",
+                 "confirms", "only_if", "yes_sets", "default", "fallback", "end", "dnc", "transfer", "task")
         spec = self.mapping(spec, path, what, known)
         if "say" not in spec:
             self.fail(path, f"{what} has no `say` line")
@@ -125,6 +132,8 @@ class Reader:
             yes_sets={str(k): v for k, v in conditions["yes_sets"].items()},
             reprompt=self.text(spec.get("reprompt"), path + ("reprompt",), f"{what} field 'reprompt'", True),
             rephrase=self.text(spec.get("rephrase"), path + ("rephrase",), f"{what} field 'rephrase'", True),
+            brief=self.text(spec.get("brief"), path + ("brief",), f"{what} field 'brief'", True),
+            silence_ms=self.milliseconds(spec.get("silence_ms"), path + ("silence_ms",), f"{what} field 'silence_ms'"),
             interruptible=self.flag(spec.get("interruptible"), path + ("interruptible",), f"{what} field "
                                     "'interruptible'", True),
             **{key: self.word(spec.get(key), path + (key,), f"{what} field {key!r}")
@@ -166,7 +175,7 @@ class Reader:
 
     def settings(self, spec: Any) -> Settings:
         spec = self.mapping(spec, ("settings",), "settings", ("max_no_match", "max_turns", "max_turns_node",
-                                                              "fallback"))
+                                                              "fallback", "on_impatient", "on_angry"))
         for key in ("max_no_match", "max_turns"):
             value = spec.get(key, getattr(Settings, key))
             if not isinstance(value, int) or isinstance(value, bool) or not 1 <= value <= 1000:
@@ -174,7 +183,10 @@ class Reader:
         return Settings(max_no_match=spec.get("max_no_match", 2), max_turns=spec.get("max_turns", 30),
                         max_turns_node=self.word(spec.get("max_turns_node"), ("settings", "max_turns_node"),
                                                  "settings.max_turns_node"),
-                        fallback=self.word(spec.get("fallback"), ("settings", "fallback"), "settings.fallback"))
+                        fallback=self.word(spec.get("fallback"), ("settings", "fallback"), "settings.fallback"),
+                        on_impatient=self.word(spec.get("on_impatient"), ("settings", "on_impatient"),
+                                               "settings.on_impatient"),
+                        on_angry=self.word(spec.get("on_angry"), ("settings", "on_angry"), "settings.on_angry"))
 
     def grading(self, spec: Any) -> tuple[tuple[GradeRule, ...], str]:
         spec = self.mapping(spec, ("grading",), "grading", ("rules", "default"))

@@ -68,6 +68,12 @@ class DialogueState:
     """No-matches and silences in a row in the current node."""
     visits: dict[str, int] = field(default_factory=dict)
     last_reply: str = ""
+    moods: list[str] = field(default_factory=list)
+    """The caller's mood at every caller turn (positive, neutral, impatient, angry)."""
+    brief: bool = False
+    """The caller sounded impatient: nodes say their `brief` line from now on."""
+    impatient_handled: bool = False
+    """The script's `on_impatient` node was entered once already."""
     dnc: bool = False
     transferred: bool = False
     ended: bool = False

@@ -29,7 +29,7 @@ def problems(script: Script, labels: list[str] | None = None, lines: _source.Lin
     known_labels = set(labels) if labels is not None else None
     if script.start not in nodes:
         add(("start",), f"start node {script.start!r} is not defined under nodes")
-    for key in ("max_turns_node", "fallback"):
+    for key in ("max_turns_node", "fallback", "on_impatient", "on_angry"):
         target = getattr(script.settings, key)
         if target is not None and target not in nodes:
             add(("settings", key), f"settings.{key}: unknown node {target!r}")
@@ -68,7 +68,7 @@ def problems(script: Script, labels: list[str] | None = None, lines: _source.Lin
                 add(path + ("task", "channel"), f"{what} field 'task.channel': unknown slot {node.task.channel_slot!r}")
         if (node.dnc or node.transfer or node.task) and not node.is_end:
             add(path, f"{what}: dnc, transfer and task take effect when the call ends: add `end: <outcome>`")
-        texts = [("say", t) for t in node.say] + [(k, getattr(node, k)) for k in ("reprompt", "rephrase")]
+        texts = [("say", t) for t in node.say] + [(k, getattr(node, k)) for k in ("reprompt", "rephrase", "brief")]
         _check_variables(script, texts, path, what, add)
     for handler in script.handlers.values():
         path = ("globals", handler.intent)
@@ -115,7 +115,9 @@ def _targets(script: Script, name: str) -> list[str]:
 
 def _check_graph(script: Script, add) -> None:
     from_globals = [h.goto for h in script.handlers.values() if h.goto in script.nodes]
-    extra = [n for n in (script.settings.max_turns_node, script.settings.fallback) if n in script.nodes]
+    settings = script.settings
+    extra = [n for n in (settings.max_turns_node, settings.fallback, settings.on_impatient, settings.on_angry)
+             if n in script.nodes]
     seen = {script.start}
     queue = deque([script.start, *from_globals, *extra])
     seen.update(queue)

@@ -11,6 +11,11 @@ handler keeps up, yielding to it once per tick; `speed=1.0` is real time,
 After the last segment the caller stays on the line, silent, for `tail_s`
 and then hangs up, unless the handler ended the call first.
 
+A caller can also react to the bot: pass `caller=` an object with
+`next_frame(bot_frame) -> np.ndarray | Press | Hangup` (see `Caller`); it
+hears each 20 ms of the bot's audio (at the wire rate) before it speaks the
+next 20 ms (edge.calls.simcallee speaks its lines when the bot pauses).
+
 Example:
     >>> import asyncio
     >>> from edge.telephony.testing import ToneHandler, tone
@@ -28,7 +33,7 @@ import contextlib
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Final
+from typing import Final, Protocol
 
 import numpy as np
 
@@ -37,7 +42,7 @@ from edge.telephony.media import (DTMF_DIGITS, FRAME_SAMPLES, RUNTIME_RATE_HZ, C
                                   MediaCall, Wire)
 from edge.telephony.resample import resampler
 
-__all__ = ["CallSimulator", "Hangup", "Press", "Silence", "SimulationResult"]
+__all__ = ["CallSimulator", "Caller", "Hangup", "Press", "Silence", "SimulationResult"]
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -66,6 +71,27 @@ class Hangup:
 
 
 Segment = np.ndarray | Silence | Press | Hangup
+
+
+class Caller(Protocol):
+    """A caller that reacts to what it hears."""
+
+    def next_frame(self, bot_frame: np.ndarray) -> np.ndarray | Press | Hangup:
+        """Given the bot's last 20 ms (int16 at the wire rate), the caller's next 20 ms
+        (320 int16 samples at 16 kHz), a key press (then silence), or a hangup."""
+
+
+class _Timeline:
+    """Fixed segments as a Caller: the simulator's original scripted caller."""
+
+    def __init__(self, frames: np.ndarray, events: dict[int, list[Segment]]) -> None:
+        self._frames, self._events, self._n = frames, events, 0
+
+    def events(self, n: int) -> list[Segment]:
+        return self._events.get(n, [])
+
+    def frame(self, n: int) -> np.ndarray:
+        return self._frames[n] if n < len(self._frames) else np.zeros(FRAME_SAMPLES, dtype=np.int16)
 
 
 @dataclass
@@ -111,16 +137,18 @@ class CallSimulator:
         max_duration_s: hard stop for a handler that never ends.
     """
 
-    def __init__(self, segments: Sequence[Segment], *, wire_rate_hz: int = 8000, speed: float | None = None,
+    def __init__(self, segments: Sequence[Segment] = (), *, wire_rate_hz: int = 8000, speed: float | None = None,
                  tail_s: float = 2.0, max_duration_s: float = 300.0, call_id: str = "sim-0001",
-                 caller: str | None = "13800138000", callee: str | None = None) -> None:
+                 caller: str | None = "13800138000", callee: str | None = None,
+                 reactive: Caller | None = None) -> None:
         if speed is not None and speed <= 0:
             raise InputError(f"speed must be > 0 (or None for as fast as possible), got {speed}")
         self.wire_rate_hz = wire_rate_hz
         self.speed = speed
         self.info = CallInfo(call_id=call_id, transport="simulator", caller=caller, callee=callee)
         self.max_frames = int(max_duration_s / FRAME_S)
-        self._frames, self._events = self._timeline(segments, tail_s)
+        self.reactive = reactive
+        self._script = None if reactive is not None else _Timeline(*self._timeline(segments, tail_s))
 
     @staticmethod
     def _timeline(segments: Sequence[Segment], tail_s: float) -> tuple[np.ndarray, dict[int, list[Segment]]]:
@@ -154,6 +182,7 @@ class CallSimulator:
         to_wire = resampler(RUNTIME_RATE_HZ, self.wire_rate_hz)
         from_wire = resampler(self.wire_rate_hz, RUNTIME_RATE_HZ)
         silence_out = np.zeros(self.wire_rate_hz * 20 // 1000, dtype=np.int16)
+        quiet = np.zeros(FRAME_SAMPLES, dtype=np.int16)
         task = loop.create_task(handler.handle(call), name=f"sim-{self.info.call_id}")
         caller_frames: list[np.ndarray] = []
         bot_frames: list[np.ndarray] = []
@@ -162,14 +191,21 @@ class CallSimulator:
             if task.done() and not call.queued_playback_s:
                 call._end(EndReason.LOCAL_HANGUP)
                 break
-            for event in self._events.get(n, ()):
+            if self._script is not None:
+                events, frame = self._script.events(n), self._script.frame(n)
+            else:
+                said = self.reactive.next_frame(bot_frames[-1] if bot_frames else silence_out)
+                events, frame = ([], said) if isinstance(said, np.ndarray) else ([said], quiet)
+            for event in events:
                 if isinstance(event, Press):
                     call._feed_dtmf(event.digit)
                 elif isinstance(event, Hangup):
                     call._end(EndReason.REMOTE_HANGUP)
             if call.ended:
                 break
-            frame = self._frames[n] if n < len(self._frames) else np.zeros(FRAME_SAMPLES, dtype=np.int16)
+            if frame.dtype != np.int16 or frame.shape != (FRAME_SAMPLES,):
+                raise InputError(f"a caller frame must be {FRAME_SAMPLES} int16 samples, got {frame.dtype} "
+                                 f"{frame.shape}")
             caller_frames.append(frame)
             call._feed_audio(to_wire.process(frame))
             out = call._next_frame()

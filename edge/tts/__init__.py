@@ -22,7 +22,7 @@ from edge.tts.base import AudioChunk, Synthesizer, SynthesisSettings, split_sent
 from edge.tts.cache import CachedSynthesizer, PromptCache
 
 __all__ = ["AudioChunk", "CachedSynthesizer", "PromptCache", "Synthesizer", "SynthesisSettings", "open",
-           "split_sentences"]
+           "split_sentences", "uncached"]
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -77,3 +77,12 @@ class _Defaults:
         if isinstance(self.inner, CachedSynthesizer):
             return self.inner.prerender(lines, self._merge(settings))
         return 0
+
+
+def uncached(synthesizer: Synthesizer) -> Synthesizer:
+    """The same voice and defaults without the prompt cache (for lines said once, like answers)."""
+    if isinstance(synthesizer, _Defaults) and isinstance(synthesizer.inner, CachedSynthesizer):
+        plain = _Defaults.__new__(_Defaults)
+        plain.inner, plain.voice_id, plain.defaults = synthesizer.inner.inner, synthesizer.voice_id, synthesizer.defaults
+        return plain
+    return synthesizer

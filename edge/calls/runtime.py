@@ -1,0 +1,291 @@
+"""The models every call shares, loaded once per process, and the batching of their work.
+
+A `Runtime` holds the recognizer, the intent model, the synthesizer (with
+its prompt cache), the script, the knowledge base and the VAD model pool.
+Calls never load a model. Work from many calls is batched: recognitions
+that arrive together go to one `decode` (sherpa-onnx `decode_streams`),
+texts to one intent `predict`. On a server the batches run on a small
+thread pool (`call.offload`), so the event loop keeps the 20 ms media clock;
+the simulator runs them inline, which keeps a simulated call deterministic.
+
+Example:
+    >>> runtime = Runtime.load(config.load(None))     # once
+    >>> handler = CallLoop(runtime)                     # edge.calls.session
+    >>> server = AudioSocketServer.from_uri("tcp://127.0.0.1:9092", handler)
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any, Generic, TypeVar
+
+import numpy as np
+
+from edge.audio.vad import EnergyGate, SileroPool, VoiceDetector
+from edge.config import CallConfig, Config
+from edge.dialog.engine import Classifier
+from edge.dialog.script import Script
+from edge.nlu.emotion import MoodCues, default_cues
+
+_LOGGER = logging.getLogger(__name__)
+
+WARM_STREAMS = 4
+"""Recognizer streams opened at start-up, so the first concurrent turns find their state ready."""
+T = TypeVar("T")
+R = TypeVar("R")
+
+
+class Batcher(Generic[T, R]):
+    """Collects requests from many calls and runs them as one batch.
+
+    `await submit(item)` returns `fn([...items])[i]`. Requests made in the same
+    event-loop iteration (inline) or while a batch is running (offload) go
+    into the next batch, up to `max_batch`.
+    """
+
+    def __init__(self, fn: Callable[[list[T]], Sequence[R]], executor: ThreadPoolExecutor | None = None,
+                 max_batch: int = 32, name: str = "batch") -> None:
+        self.fn = fn
+        self.executor = executor
+        self.max_batch = max_batch
+        self.name = name
+        self._pending: list[tuple[T, asyncio.Future]] = []
+        self._scheduled = False
+        self._running = False
+        self.batches = 0
+        self.items = 0
+
+    async def submit(self, item: T) -> R:
+        loop = asyncio.get_running_loop()
+        future = loop.create_future()
+        self._pending.append((item, future))
+        if not self._scheduled and not self._running:
+            self._scheduled = True
+            loop.call_soon(self._flush)
+        return await future
+
+    def _flush(self) -> None:
+        self._scheduled = False
+        self._pending = [(item, future) for item, future in self._pending if not future.cancelled()]
+        if self._running or not self._pending:
+            return
+        batch, self._pending = self._pending[:self.max_batch], self._pending[self.max_batch:]
+        items = [item for item, _ in batch]
+        self.batches += 1
+        self.items += len(items)
+        if self.executor is None:
+            try:
+                self._deliver(batch, self.fn(items), None)
+            except Exception as exc:
+                self._deliver(batch, None, exc)
+            self._after()
+            return
+        self._running = True
+        done = asyncio.get_running_loop().run_in_executor(self.executor, self.fn, items)
+
+        def finished(task: asyncio.Future) -> None:
+            self._running = False
+            if task.cancelled():
+                self._deliver(batch, None, asyncio.CancelledError())
+            else:
+                self._deliver(batch, task.result() if task.exception() is None else None, task.exception())
+            self._after()
+
+        done.add_done_callback(finished)
+
+    def _after(self) -> None:
+        if self._pending and not self._scheduled:
+            self._scheduled = True
+            asyncio.get_running_loop().call_soon(self._flush)
+
+    def _deliver(self, batch, results, error: BaseException | None) -> None:
+        if error is None and (results is None or len(results) != len(batch)):
+            error = RuntimeError(f"{self.name}: batch of {len(batch)} gave {0 if results is None else len(results)}")
+        for index, (_, future) in enumerate(batch):
+            if future.done():
+                continue
+            if error is not None:
+                future.set_exception(error)
+            else:
+                future.set_result(results[index])
+
+
+@dataclass(frozen=True)
+class Heard:
+    """What the recognizer made of one utterance."""
+
+    text: str
+    raw_text: str | None = None
+    seconds: float = 0.0
+    """Decode time of the batch it was in."""
+
+
+@dataclass
+class Runtime:
+    """Everything the calls share; build it once with `Runtime.load` (or pass test doubles)."""
+
+    config: Config
+    script: Script
+    classifier: Classifier
+    recognizer: Any
+    """edge.asr Recognizer: `stream()`, `decode(streams)`; `info` goes on each turn record."""
+    synthesizer: Any
+    """edge.tts synthesizer (cached lines): `stream(text)` per sentence."""
+    raw_synthesizer: Any = None
+    """The same voice without the prompt cache, for dynamic lines (answers); default: `synthesizer`."""
+    knowledge: Any = None
+    vad: SileroPool | None = None
+    cues: MoodCues | None = None
+    executor: ThreadPoolExecutor | None = None
+    _batchers: dict[str, Batcher] = field(default_factory=dict, repr=False)
+
+    @classmethod
+    def load(cls, config: Config, *, recognizer: Any = None, classifier: Classifier | None = None,
+             synthesizer: Any = None, knowledge: Any = None, script: Script | None = None) -> Runtime:
+        """Load every model the config names; anything passed in is used instead (tests, the demo).
+
+        Raises:
+            BundleError / ModelDirError: a model is missing or broken (the message says which and what to do).
+            ScriptError: the script is invalid.
+        """
+        started = time.perf_counter()
+        call = config.call
+        call.validate()
+        if classifier is None:
+            from edge.nlu import open_intents
+
+            classifier = open_intents(config)
+        if script is None:
+            script = Script.load(config.dialog.script, list(classifier.labels))
+        if recognizer is None:
+            from edge import asr
+
+            recognizer = asr.open(config.asr)
+        raw = None
+        if synthesizer is None:
+            from edge import tts
+
+            synthesizer = tts.open(config.tts)
+            raw = tts.uncached(synthesizer)
+        if knowledge is None:
+            from edge.kb import KnowledgeBase
+
+            knowledge = (KnowledgeBase.open(config.kb.database, rrf_k=config.kb.rrf_k)
+                         if config.kb.database is not None else KnowledgeBase.builtin())
+        executor = ThreadPoolExecutor(call.workers, thread_name_prefix="models") if call.offload else None
+        runtime = cls(config=config, script=script, classifier=classifier, recognizer=recognizer,
+                      synthesizer=synthesizer, raw_synthesizer=raw, knowledge=knowledge,
+                      vad=SileroPool(call.vad_threshold), cues=default_cues() if call.mood else None,
+                      executor=executor)
+        runtime.warm_up()
+        _LOGGER.info("call runtime loaded in %.2f s (asr %s)", time.perf_counter() - started,
+                     getattr(recognizer, "info", {}))
+        return runtime
+
+    def script_lines(self) -> list[str]:
+        """Every fixed line of the script, {variables} filled with their defaults."""
+        from edge.dialog.replies import render
+
+        values = dict(self.script.variables)
+        lines = []
+        for node in self.script.nodes.values():
+            lines += [*node.say, *(t for t in (node.reprompt, node.rephrase, node.brief) if t)]
+        lines += [h.say for h in self.script.handlers.values() if h.say]
+        lines.append(self.script.spoken["no_answer"])
+        return [render(line, values) for line in dict.fromkeys(lines)]
+
+    def warm_up(self) -> int:
+        """Render the script's lines into the prompt cache and run each model once, so the first call
+        pays no first-use costs; returns how many lines were new to the cache."""
+        from datetime import datetime
+        from zoneinfo import ZoneInfo
+
+        from edge.audio.prosody import measure
+        from edge.nlu.slots import extract
+
+        if self.vad is not None:
+            self.vad.give_back(self.vad.take())  # the first detector loads the model (~0.4 s)
+        prerender = getattr(self.synthesizer, "prerender", None)
+        new = prerender(self.script_lines()) if prerender is not None else 0
+        self.classifier.predict(["你好"])
+        extract("明天下午三点 电话13800000000", datetime.now(ZoneInfo(self.config.dialog.timezone)))
+        measure((np.sin(np.arange(8000) * 0.1) * 3000).astype(np.int16), "你好")
+        # A few streams at once: recognizers keep per-stream state (sherpa's VAD) in a pool that grows on demand.
+        self._recognize_batch([np.zeros(1600, np.int16)] * WARM_STREAMS)
+        if self.knowledge is not None:
+            self.knowledge.search("多少钱", k=1)
+        return new
+
+    @property
+    def call_config(self) -> CallConfig:
+        return self.config.call
+
+    def detector(self) -> VoiceDetector:
+        """A new call's voice detector (the model comes from the shared pool)."""
+        if self.vad is None:
+            self.vad = SileroPool(self.call_config.vad_threshold)
+        return VoiceDetector(self.vad, EnergyGate(self.call_config.energy_gate_dbfs))
+
+    def _batcher(self, name: str, fn: Callable) -> Batcher:
+        if name not in self._batchers:
+            self._batchers[name] = Batcher(fn, self.executor, self.config.asr.max_batch, name)
+        return self._batchers[name]
+
+    async def recognize(self, pcm: np.ndarray) -> Heard:
+        """Transcribe one utterance (batched with other calls' utterances)."""
+        return await self._batcher("asr", self._recognize_batch).submit(pcm)
+
+    async def classify(self, text: str):
+        """Intents of one text (batched with other calls' texts)."""
+        return await self._batcher("intent", self.classifier.predict).submit(text)
+
+    async def run(self, fn: Callable[[], R]) -> R:
+        """Run blocking model work on the worker threads (or inline)."""
+        if self.executor is None:
+            return fn()
+        return await asyncio.get_running_loop().run_in_executor(self.executor, fn)
+
+    def sentences(self, text: str, cached: bool) -> Iterator:
+        """Per-sentence audio chunks (a generator: each `next()` synthesizes one sentence)."""
+        voice = self.synthesizer if cached or self.raw_synthesizer is None else self.raw_synthesizer
+        return iter(voice.stream(text))
+
+    def _recognize_batch(self, items: list[np.ndarray]) -> list[Heard]:
+        started = time.perf_counter()
+        recognizer = self.recognizer
+        if hasattr(recognizer, "decode_segments"):  # cut by our endpointer already: no second VAD pass
+            results = recognizer.decode_segments(items)
+            seconds = time.perf_counter() - started
+            return [Heard(r.text, r.raw_text, seconds) for r in results]
+        streams = []
+        for pcm in items:
+            stream = recognizer.stream()
+            stream.accept(pcm)
+            stream.finish()
+            streams.append(stream)
+        finals: list[list] = [[] for _ in streams]
+        for _ in range(1000):
+            waiting = [s for s in streams if not s.done]
+            if not waiting:
+                break
+            recognizer.decode(waiting)
+            for index, stream in enumerate(streams):
+                finals[index] += [r for r in stream.results() if r.is_final]
+        for index, stream in enumerate(streams):
+            finals[index] += [r for r in stream.results() if r.is_final]
+        seconds = time.perf_counter() - started
+        out = []
+        for results in finals:
+            text = "".join(r.text for r in results).strip()
+            raws = [r.raw_text for r in results if r.raw_text is not None]
+            out.append(Heard(text, "".join(raws) if raws else None, seconds))
+        return out
+
+    def close(self) -> None:
+        if self.executor is not None:
+            self.executor.shutdown(wait=False, cancel_futures=True)

@@ -1,0 +1,92 @@
+"""Endpointing as a state machine, and the VAD in front of it (energy gate, silero via sherpa-onnx)."""
+
+import numpy as np
+import pytest
+
+from edge.audio.endpoint import Endpointer, EndpointSettings, NoInputTimer, VadState
+from edge.audio.vad import EnergyGate, SileroPool, VoiceDetector, frame_dbfs, silero_model_path
+
+
+def run(endpointer, confidences):
+    """[(frame index, kind, at_ms, reason)] for a confidence per 20 ms frame."""
+    out = []
+    for index, confidence in enumerate(confidences):
+        out += [(index, e.kind, e.at_ms, e.reason) for e in endpointer.update(confidence)]
+    return out
+
+
+def test_a_turn_starts_after_start_ms_and_ends_after_the_trailing_silence():
+    ep = Endpointer(EndpointSettings(start_ms=60, silence_ms=500))
+    states = []
+    events = []
+    for index, c in enumerate([0, 0, 1, 1, 1, 1, 1, 0, 0] + [0] * 30):
+        events += [(index, e.kind, e.at_ms) for e in ep.update(c)]
+        states.append(ep.state)
+    assert events == [(4, "start", 40), (31, "end", 140)]  # start stamped at its first speech frame
+    assert states[2] is VadState.STARTING and states[4] is VadState.SPEAKING and states[8] is VadState.STOPPING
+    assert states[-1] is VadState.QUIET
+
+
+def test_clicks_shorter_than_start_ms_are_not_turns():
+    ep = Endpointer(EndpointSettings(start_ms=60, start_gap_ms=40))
+    assert run(ep, [1, 0, 0, 0, 1, 1, 0, 0, 0, 0] * 5) == []
+    assert ep.state in (VadState.QUIET, VadState.STARTING)
+
+
+def test_pauses_shorter_than_the_silence_stay_in_the_turn_and_silence_is_per_turn():
+    ep = Endpointer(EndpointSettings(start_ms=40, silence_ms=500))
+    speech = [1] * 10 + [0] * 20 + [1] * 10  # a 400 ms pause inside the turn
+    assert [e[1] for e in run(ep, speech + [0] * 30)] == ["start", "end"]
+    ep.set_silence(900)  # the next node asks for a phone number: people pause while giving it
+    events = run(ep, speech + [0] * 40)
+    assert [e[1] for e in events if e[1] == "end"] == []
+    events = run(ep, [0] * 10)
+    assert [(kind, at) for _, kind, at, _ in events] == [("end", 600 + 40 * 20 + 800)]
+
+
+def test_a_monologue_is_cut_at_max_length_and_goes_on_as_a_new_turn():
+    ep = Endpointer(EndpointSettings(start_ms=40, max_utterance_ms=2000))
+    events = run(ep, [1] * 250)  # 5 s of speech
+    kinds = [(kind, reason) for _, kind, _, reason in events]
+    assert kinds == [("start", ""), ("end", "max_length"), ("start", ""), ("end", "max_length"), ("start", "")]
+    assert ep.in_turn
+
+
+def test_no_input_timer_fires_once():
+    timer = NoInputTimer(6000)
+    assert not timer.expired(10_000)  # not armed
+    timer.arm(1000)
+    assert not timer.expired(6900) and timer.expired(7000) and not timer.expired(9000)
+    timer.arm(0)
+    timer.disarm()
+    assert not timer.expired(99_999)
+
+
+def test_energy_gate_keeps_silence_and_line_noise_from_the_model():
+    rng = np.random.default_rng(1)
+    line_noise = (rng.standard_normal(320) * 32768 * 10 ** (-60 / 20)).astype(np.int16)
+    assert frame_dbfs(np.zeros(320, np.int16)) == pytest.approx(-120, abs=1)
+    assert frame_dbfs(np.full(320, 9000, np.int16)) < -100  # a DC offset alone is silence
+    assert not EnergyGate(-45).passes(line_noise)
+    detector = VoiceDetector(SileroPool(), EnergyGate(-45))
+    assert [detector.confidence(line_noise) for _ in range(50)] == [0.0] * 50
+    assert detector.stats.windows == 0 and detector.stats.gated == 50
+
+
+def test_silero_hears_speech_not_noise_and_gives_its_state_back(speech):
+    assert silero_model_path().name == "silero_vad.onnx"
+    pool = SileroPool()
+    detector = VoiceDetector(pool, EnergyGate(-45))
+    frames = np.concatenate([np.zeros(8000, np.int16), speech, np.zeros(8000, np.int16)])
+    frames = frames[:len(frames) // 320 * 320].reshape(-1, 320)
+    flags = [detector.confidence(f) for f in frames]
+    assert sum(flags) > 0.6 * len(speech) / 320  # most of the sentence
+    assert flags[:20] == [0.0] * 20 and flags[-15:] == [0.0] * 15
+    assert pool._free  # the gate closed after the speech: the detector went back to the pool
+    rng = np.random.default_rng(2)
+    noisy = VoiceDetector(pool, EnergyGate(-45))
+    loud_noise = (rng.standard_normal((100, 320)) * 3000).astype(np.int16)
+    assert sum(noisy.confidence(f) for f in loud_noise) <= 5  # white noise passes the gate, not silero
+    offset = VoiceDetector(pool, EnergyGate(-45))
+    shifted = np.clip(frames.astype(np.int32) + 6000, -32768, 32767).astype(np.int16)
+    assert sum(offset.confidence(f) for f in shifted) >= 0.9 * sum(flags)  # DC offset changes nothing
