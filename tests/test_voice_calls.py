@@ -111,7 +111,7 @@ def test_demo_scenarios_end_as_expected(runtime, name, tmp_path):
         assert [t["answers"] != [] for t in report["turns"][:3]] == [False, True, True]
         assert report["tasks"][0]["channel"] == "wechat" and report["tasks"][0]["contact"] == "13700000000"
     if name == "complaint":
-        assert report["dnc"] and [r["key"] for r in records.db["dnc"].rows] == ["13600000000"]
+        assert report["dnc"] and [r["key"] for r in records.db["dnc"].rows] == ["+8613600000000"]  # DNC keys are E.164
     if name == "impatient":
         moods = [t["mood"] for t in report["turns"]]
         assert "impatient" in moods and report["turns"][1]["node"] == "ask_callback"
