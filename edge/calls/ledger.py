@@ -40,6 +40,7 @@ from sqlite_utils import Database
 from sqlite_utils.migrations import Migrations
 
 from edge.errors import RecordsError
+from edge.storage import open_database
 
 __all__ = ["CallEnd", "CallLedger", "CallStart", "INTERRUPTED", "read_ledger"]
 
@@ -91,12 +92,7 @@ class CallEnd:
 
 
 def _connect(path: Path) -> Database:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    db = Database(path)
-    db.execute("pragma busy_timeout = 10000")  # the call loop's records share the file
-    db.enable_wal()
-    MIGRATIONS.apply(db)
-    return db
+    return open_database(path, MIGRATIONS)  # the call loop's records share the file (busy timeout)
 
 
 class CallLedger:

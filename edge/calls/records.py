@@ -28,6 +28,7 @@ from edge.calls import audit
 from edge.calls.phone import key as phone_key
 from edge.dialog.engine import TurnLog
 from edge.errors import RecordsError
+from edge.storage import open_database
 from edge.telephony.privacy import mask_phone
 
 MIGRATIONS: Final = Migrations("calls")
@@ -119,13 +120,7 @@ class Records:
             RecordsError: not a SQLite file, or the directory is not writable.
         """
         try:
-            if path is None:
-                db = Database(memory=True)
-            else:
-                Path(path).parent.mkdir(parents=True, exist_ok=True)
-                db = Database(path)
-                db.enable_wal()
-            MIGRATIONS.apply(db)
+            db = open_database(path, MIGRATIONS)
         except (sqlite3.DatabaseError, OSError) as exc:
             raise RecordsError(f"cannot open call records {path}: {exc}; check the path and its permissions, "
                                "or set [records] database in the config") from None

@@ -25,6 +25,7 @@ from sqlite_utils.migrations import Migrations
 
 from edge.config import DEFAULT_KNOWLEDGE
 from edge.errors import KnowledgeError
+from edge.storage import open_database
 from edge.kb import importers
 from edge.kb.importers import Entry
 from edge.kb.text import fts_query, ngrams, terms
@@ -119,13 +120,7 @@ class KnowledgeBase:
             KnowledgeError: the file is not a SQLite database or cannot be written.
         """
         try:
-            if path is None:
-                db = Database(memory=True)
-            else:
-                Path(path).parent.mkdir(parents=True, exist_ok=True)
-                db = Database(path)
-                db.enable_wal()
-            MIGRATIONS.apply(db)
+            db = open_database(path, MIGRATIONS)
         except (sqlite3.DatabaseError, OSError) as exc:
             raise KnowledgeError(f"cannot open knowledge base {path}: {exc}; is it a knowledge base file?") from None
         return cls(db, lexicon, rrf_k)
