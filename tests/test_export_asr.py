@@ -44,6 +44,22 @@ def test_split_keeps_heldout_texts_out_of_training():
     assert parts.test and not {u.text for u in parts.train} & {u.text for u in parts.test}
 
 
+def test_asr_holds_out_exactly_the_intent_models_test_sentences():
+    """The NLU is measured on ASR transcripts of its test set: the ASR must never have heard those."""
+    from edge.nlu.labelled import read_corpus
+    from export.asr import texts
+    from export.asr.build import CORPUS_DIR, held_out_groups
+    from export.corpus import split_by_family
+
+    utterances = texts.load_corpus(CORPUS_DIR) + texts.load_lines()
+    parts = texts.split(utterances, held_groups=held_out_groups(CORPUS_DIR, utterances, 1234))
+    nlu_test = {e.text for e in split_by_family(read_corpus([CORPUS_DIR]), seed=1234).test}
+    trained = {u.text for u in parts.train}
+    assert not nlu_test & trained
+    assert {u.text for u in parts.test if not u.group.startswith("line-")} <= nlu_test
+    assert any(u.group.startswith("line-") for u in parts.test)
+
+
 @pytest.mark.slow
 def test_tiny_export_end_to_end(tmp_path):
     from edge import asr

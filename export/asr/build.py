@@ -22,36 +22,59 @@ _LOGGER = logging.getLogger("export.asr")
 CORPUS_DIR = Path(__file__).resolve().parents[1] / "data" / "intents"
 
 
-def step_data(work: Path, corpus: Path, seed: int, concatenations: int) -> dict:
+def step_data(work: Path, corpus: Path, seed: int, concatenations: int, repeats: int = 2,
+              yue_readings: float = 0.5, workers: int = 2, max_items: int | None = None) -> dict:
     from export.asr import dataset, texts
 
     start = time.monotonic()
     utterances = texts.load_corpus(corpus) + texts.load_lines()
-    split = texts.split(utterances, seed=seed)
-    items = dataset.plan(split.train, concatenations=concatenations, seed=seed)
+    split = texts.split(utterances, seed=seed, held_groups=held_out_groups(corpus, utterances, seed))
+    items = dataset.plan(split.train, repeats=repeats, concatenations=concatenations, seed=seed,
+                         yue_readings=yue_readings)[:max_items]
     vocab = dataset.vocabulary([u.text for u in split.train])
     work.mkdir(parents=True, exist_ok=True)
     (work / "vocab.json").write_text(json.dumps(vocab, ensure_ascii=False), encoding="utf-8")
     (work / "split.json").write_text(json.dumps(
         {"train": [u.__dict__ for u in split.train], "test": [u.__dict__ for u in split.test]},
         ensure_ascii=False, indent=0), encoding="utf-8")
-    dataset.build(items, vocab, work / "data.npz")
+    dataset.build(items, vocab, work / "data.npz", workers=workers)
     root = Path(__file__).resolve().parents[2]
     shown = corpus.resolve().relative_to(root) if corpus.resolve().is_relative_to(root) else corpus
     record = {"corpus": str(shown), "corpus_rows_used": len(utterances), "train_texts": len(split.train),
               "test_texts": len(split.test), "items": len(items), "vocab_size": len(vocab) + 1,
-              "seconds": round(time.monotonic() - start), "seed": seed, "concatenations": concatenations}
+              "seconds": round(time.monotonic() - start), "seed": seed, "concatenations": concatenations,
+              "repeats": repeats, "yue_readings": yue_readings, "workers": workers}
     (work / "data.json").write_text(json.dumps(record, indent=1), encoding="utf-8")
     _LOGGER.info("data: %s", record)
     return record
 
 
-def step_train(work: Path, budget_min: float, seed: int, init: Path | None = None) -> dict:
+def held_out_groups(corpus: Path, utterances, seed: int) -> set[str]:
+    """The intent model's test families (same corpus, same seed) plus 8% of the script lines.
+
+    Holding out exactly what the intent benchmark tests on lets benchmarks/robustness.py feed the NLU
+    the ASR's transcripts of sentences neither model was trained on.
+    """
+    import random
+
+    from edge.nlu.labelled import read_corpus
+    from export.corpus import split_by_family
+
+    families = {e.family for e in split_by_family(read_corpus([corpus]), seed=seed).test}
+    lines = sorted({u.group for u in utterances if u.group.startswith("line-")})
+    random.Random(seed).shuffle(lines)
+    return families | set(lines[:max(1, round(len(lines) * 0.08))])
+
+
+def step_train(work: Path, budget_min: float, seed: int, init: Path | None = None, **options) -> dict:
+    """``options``: TrainConfig fields (device, max_frames, peak_lr, ...) and ``dropout`` for the model."""
+    from export.asr.model import ModelConfig
     from export.asr.train import TrainConfig, train
 
     vocab = json.loads((work / "vocab.json").read_text(encoding="utf-8"))
-    config = TrainConfig(budget_s=budget_min * 60, seed=seed, init=str(init) if init else None)
-    return train(work / "data.npz", len(vocab) + 1, work, config)
+    model_config = ModelConfig(vocab_size=len(vocab) + 1, dropout=options.pop("dropout", 0.0))
+    config = TrainConfig(budget_s=budget_min * 60, seed=seed, init=str(init) if init else None, **options)
+    return train(work / "data.npz", len(vocab) + 1, work, config, model_config)
 
 
 def step_export(work: Path, out: Path, seed: int, limit: int | None) -> dict:
@@ -74,12 +97,28 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--init", type=Path, default=None,
                         help="Continue training from this model.pt (copy it first: train overwrites work/model.pt).")
     parser.add_argument("--limit", type=int, default=None, help="Held-out texts per language to score (smoke runs).")
+    data = parser.add_argument_group("data")
+    data.add_argument("--repeats", type=int, default=2, help="Renderings of each training text.")
+    data.add_argument("--yue-readings", type=float, default=0.5, help="Share of Mandarin texts also read in yue.")
+    data.add_argument("--workers", type=int, default=2, help="Rendering processes.")
+    data.add_argument("--max-items", type=int, default=None, help="Render only this many items (smoke runs).")
+    training = parser.add_argument_group("training")
+    training.add_argument("--device", default="cpu", help="cpu, or cuda where a GPU is lent.")
+    training.add_argument("--threads", type=int, default=1)
+    training.add_argument("--max-frames", type=int, default=3000, help="Feature frames per batch.")
+    training.add_argument("--peak-lr", type=float, default=1.5e-3)
+    training.add_argument("--warmup-steps", type=int, default=400)
+    training.add_argument("--specaug-after", type=int, default=1500)
+    training.add_argument("--dropout", type=float, default=0.0)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
     if args.step in ("data", "all"):
-        step_data(args.work, args.corpus, args.seed, args.concatenations)
+        step_data(args.work, args.corpus, args.seed, args.concatenations, repeats=args.repeats,
+                  yue_readings=args.yue_readings, workers=args.workers, max_items=args.max_items)
     if args.step in ("train", "all"):
-        step_train(args.work, args.budget_min, args.seed, args.init)
+        step_train(args.work, args.budget_min, args.seed, args.init, device=args.device, threads=args.threads,
+                   max_frames=args.max_frames, peak_lr=args.peak_lr, warmup_steps=args.warmup_steps,
+                   specaug_after=args.specaug_after, dropout=args.dropout)
     if args.step in ("export", "all"):
         step_export(args.work, args.out, args.seed, args.limit)
 

@@ -29,11 +29,14 @@ class Item:
     seed: int
 
 
-def plan(train: list[Utterance], repeats: int = 2, concatenations: int = 6000, seed: int = 1234) -> list[Item]:
+def plan(train: list[Utterance], repeats: int = 2, concatenations: int = 6000, seed: int = 1234,
+         yue_readings: float = 0.5) -> list[Item]:
+    """Items to render: each text ``repeats`` times, `yue` readings of a share of the Mandarin texts,
+    and ``concatenations`` multi-text items."""
     rng = random.Random(seed)
     items = [Item(u.text, u.lang, rng.randrange(1 << 30)) for u in train for _ in range(repeats)]
     items += [Item(u.text, "yue", rng.randrange(1 << 30))
-              for u in with_cantonese_readings(train, 0.5, seed)[len(train):]]
+              for u in with_cantonese_readings(train, yue_readings, seed)[len(train):]]
     by_lang: dict[str, list[str]] = {}
     for item in items:
         by_lang.setdefault(item.lang, []).append(item.text)

@@ -70,12 +70,17 @@ def load_lines(path: Path = LINES_FILE) -> list[Utterance]:
     return out
 
 
-def split(utterances: list[Utterance], test_fraction: float = 0.08, seed: int = 1234) -> TextSplit:
-    """Hold out whole groups; then drop from training any text equal to a held-out one."""
+def split(utterances: list[Utterance], test_fraction: float = 0.08, seed: int = 1234,
+          held_groups: set[str] | None = None) -> TextSplit:
+    """Hold out whole groups; then drop from training any text equal to a held-out one.
+
+    ``held_groups``: hold out exactly these groups (e.g. the intent model's test families, so the NLU
+    can be measured on transcripts of sentences the ASR never heard); None draws ``test_fraction``.
+    """
     groups = sorted({u.group for u in utterances})
     rng = random.Random(seed)
     rng.shuffle(groups)
-    held = set(groups[:max(1, round(len(groups) * test_fraction))])
+    held = set(groups[:max(1, round(len(groups) * test_fraction))]) if held_groups is None else set(held_groups)
     test = [u for u in utterances if u.group in held]
     held_texts = {normalize(u.text) for u in test}
     train = [u for u in utterances if u.group not in held and normalize(u.text) not in held_texts]
