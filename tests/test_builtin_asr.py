@@ -20,10 +20,10 @@ HELDOUT = Path(__file__).resolve().parents[1] / "export" / "asr" / "data" / "hel
 # Held-out voices (never used in training): espeak variants m6/m7/f4, rates 138-198, pitches 37-70.
 VOICES = [EspeakSettings("cmn+m6", 168, 54, 60), EspeakSettings("cmn+f4", 198, 70, 60)]
 # Bounds from the benchmark (manifest metrics, benchmarks/results/): the INT8 model with rescoring
-# measured ~32% CER on held-out Mandarin (clean) and ~57% on Cantonese; the margin covers these few
-# sentences. The model is below the issue's floor (15%): it is undertrained (35 min on a shared box).
-CER_BOUND_CMN = 0.45
-CER_BOUND_YUE = 0.75
+# measured 12.5% CER on held-out Mandarin (clean) and 17.1% on Cantonese; the margin covers these few
+# sentences (a dozen sentences swing the CER by several points).
+CER_BOUND_CMN = 0.25
+CER_BOUND_YUE = 0.35
 
 
 @pytest.fixture(scope="module")
@@ -41,7 +41,7 @@ def test_bundle_is_complete_and_verified():
     manifest = bundle.manifest
     assert set(manifest["files"]) == {"model.int8.onnx", "tokens.txt", "lexicon.tsv", "lm.json"}
     assert manifest["model"]["kind"] == "zipformer_ctc"
-    assert manifest["metrics"]["heldout_int8"]["all"]["cer"] < 0.40  # measured 0.364; the issue's floor is 0.15
+    assert manifest["metrics"]["heldout_int8"]["all"]["cer"] < 0.15  # measured 0.136; the issue's floor is 0.15
     assert (DEFAULT_ASR_DIR / "model.int8.onnx").stat().st_size < 8_000_000
     assert asr.inspect(DEFAULT_ASR_DIR).kind == "zipformer_ctc"
 
