@@ -75,6 +75,26 @@ def test_busy_then_time_in_the_next_turn():
     assert bot.state.outcome == "callback_booked"
 
 
+def test_a_bare_time_answers_the_callback_question_whatever_the_model_reads_into_it():
+    # Models label a bare time as agree_meeting (most times in the corpus book demos); asked for a
+    # callback time, it is the callback time.
+    classifier = KeywordClassifier()
+    bot = Dialogue(Script.load("edge/data/script.yaml"), classifier)
+    bot.start(NOW)
+    bot.hear("现在没空", now=NOW)
+    assert bot.state.node == "ask_callback"
+    bot.hear("明天下午四点吧", now=NOW, intents=classifier.predict(["约个时间吧"])[0])
+    assert bot.state.outcome == "callback_booked"
+    assert bot.state.goal()["callback_time"] == "2025-03-06T16:00:00+08:00"
+    assert "meeting_time" not in bot.state.goal()
+
+
+def test_a_time_with_words_for_a_demo_still_books_the_demo():
+    bot = dialogue(["现在没空", "那还是约个时间吧 明天下午四点"])
+    assert bot.state.goal().get("meeting_time") == "2025-03-06T16:00:00+08:00"
+    assert bot.state.outcome != "callback_booked"
+
+
 def test_price_question_is_answered_from_knowledge_then_resumes(kb):
     bot = dialogue(["好的", "你们这个多少钱"], knowledge=kb)
     reply = bot.log[-1]

@@ -34,6 +34,15 @@ MAX_TURN_CHARS: Final = 500
 _CONTROL: Final = re.compile(r"[\x00-\x08\x0b-\x1f\x7f\u200b-\u200f\u202a-\u202e\u2066-\u2069]")
 
 
+
+def only_values(text: str, mentions, lexicon: _lexicon.Lexicon) -> bool:
+    """True when the words are slot values and stopwords alone (明天下午四点吧, 五十个人左右)."""
+    rest = lexicon.normalize(text)
+    for mention in mentions:
+        rest = rest.replace(mention.text, " ")
+    rest = lexicon.content(rest)
+    return not re.sub(r"[\s\W_]|左右|个人|人|个", "", rest)
+
 class Classifier(Protocol):
     labels: list[str]
 
@@ -138,7 +147,8 @@ class Dialogue:
         mentions = tuple(extract(text, now, self.lexicon)) if text else ()
         timings["slots"] = _ms(mark)
         mark = time.perf_counter()
-        turn = policy.CallerTurn(text, labels, mentions, overlap, mood or "neutral")
+        turn = policy.CallerTurn(text, labels, mentions, overlap, mood or "neutral",
+                                 bare=bool(mentions) and only_values(text, mentions, self.lexicon))
         self.state, decision = policy.step(self.script, self.state, turn, now)
         timings["policy"] = _ms(mark)
         mark = time.perf_counter()

@@ -50,6 +50,8 @@ class CallerTurn:
     """Said while the bot was still speaking."""
     mood: str = "neutral"
     """How the caller sounded (edge.nlu.emotion): positive, neutral, impatient or angry."""
+    bare: bool = False
+    """The words are slot values alone (明天下午四点吧): an answer to the question asked."""
 
 
 @dataclass(frozen=True)
@@ -117,9 +119,13 @@ def step(script: Script, state: DialogueState, turn: CallerTurn, now: datetime) 
         labels = ["confirm_yes"]
     if "wrong_person" in labels and any(m.kind == "role" and m.cue and not m.negated for m in turn.mentions):
         labels.remove("wrong_person")  # 我是老板 says who the caller is: the right person (models confuse the two)
+    state.intents.append(labels or [OTHER])
+    if turn.bare and node.ask:
+        # A bare value answers the question the bot asked; intents a model reads into it (a time ->
+        # agree_meeting) must not send the call elsewhere (asked for a callback time, 明天下午四点吧).
+        labels = []
     decision.changed = track(state, labels, list(turn.mentions), now, node.ask, node.confirms, turn.text,
                              node.yes_sets)
-    state.intents.append(labels or [OTHER])
 
     state.moods.append(turn.mood)
     if turn.mood in ("impatient", "angry"):
