@@ -121,7 +121,8 @@ def build_app(backend: AdminBackend, token: AdminToken) -> web.Application:
         if len(recent) >= MAX_FAILURES:
             return _json({"error": "too many wrong tokens; wait a minute"}, 429)
         scheme, _, given = request.headers.get("Authorization", "").partition(" ")
-        if scheme.lower() != "bearer" or not hmac.compare_digest(hashlib.sha256(given.strip().encode()).digest(),
+        if scheme.lower() != "bearer" or not hmac.compare_digest(hashlib.sha256(
+                given.strip().encode("utf-8", "surrogateescape")).digest(),
                                                                  expected):
             recent.append(now)
             _LOGGER.warning("admin API: rejected a request from %s to %s (no or wrong token)", peer, request.path,
