@@ -4,7 +4,8 @@ Access: every page and API route needs a session (cookie: HttpOnly,
 SameSite=Strict) or, for machines, `Authorization: Bearer <API token>`.
 Every POST from a session carries its CSRF token (`X-CSRF-Token` header,
 or a `csrf` form field) and, when the browser sends one, a same-origin
-`Origin`. Failed logins are rate limited per address. Pages are one static
+`Origin`. Failed logins and wrong API tokens are rate limited per address
+(and box-wide). Pages are one static
 shell (edge/server/static/) that renders with app.js; nothing is loaded
 from outside the box.
 
@@ -154,9 +155,14 @@ async def auth_middleware(request: web.Request, handler):
     if authorization.startswith("Bearer "):
         if not request.path.startswith("/api/"):
             return json_response({"error": "the API token opens /api/ routes only; log in for pages"}, status=401)
+        address = request.remote or "unknown"
+        wait = state.limiter.retry_after(address)  # wrong tokens count as failed logins
+        if wait:
+            return json_response({"error": f"too many failed logins; wait {wait} s"}, status=429)
         if state.credentials.check_token(authorization[7:].strip()):
             request[ACTOR] = "api-token"
             return await handler(request)
+        state.limiter.failed(address)
         return json_response({"error": "invalid API token"}, status=401)
     session = state.sessions.get(request.cookies.get(SESSION_COOKIE))
     if session is None:
