@@ -33,7 +33,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
-from benchmarks.common import machine, write  # noqa: E402
+from benchmarks.common import RESULTS, machine, write  # noqa: E402
 from tests.helpers import fuzz_http  # noqa: E402,F401 (registers the HTTP targets)
 from tests.helpers.fuzz_targets import TARGETS, Target, check  # noqa: E402
 
@@ -146,6 +146,7 @@ def main() -> None:
     parser.add_argument("--only", default="", help="comma-separated target names")
     parser.add_argument("--engine", choices=("auto", "atheris", "mutate"), default="auto")
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--out", type=Path, default=RESULTS, help="report folder (default benchmarks/results)")
     parser.add_argument("--atheris-child", help=argparse.SUPPRESS)
     parser.add_argument("--crash-log", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -189,7 +190,7 @@ def main() -> None:
     lines += ["", "Open crashes: " + ("none" if not open_crashes else "")]
     lines += [f"- {t}: {sig}" for t, sig in open_crashes]
     write("fuzz", {"machine": machine(), "seconds_per_target": args.seconds, "engine": engine, "targets": rows},
-          "\n".join(lines) + "\n")
+          "\n".join(lines) + "\n", out=args.out)
     sys.exit(1 if open_crashes else 0)
 
 

@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 from tests.helpers.fuzz_targets import TARGETS, check
 
 FAST = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-SLOW = settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+SLOW = settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 
 def assert_ok(name: str, data: bytes) -> None:
@@ -143,3 +143,23 @@ def test_default_script_with_values_replaced(data):
                 break
             node = node[key]
     assert_ok("script_yaml", yaml.safe_dump(tree, allow_unicode=True).encode())
+
+
+@pytest.mark.parametrize("engine", ["mutate", pytest.param("atheris", marks=pytest.mark.slow)])
+def test_the_fuzz_benchmark_runs_and_reports(tmp_path, engine):
+    """benchmarks/fuzz.py end to end, briefly; atheris is optional (a visible skip without it)."""
+    import subprocess
+    import sys
+
+    from tests.helpers.fuzz_targets import ROOT
+
+    if engine == "atheris":
+        pytest.importorskip("atheris", reason="atheris not installed: benchmarks/fuzz.py uses its mutation loop")
+    result = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "fuzz.py"), "--seconds", "1", "--engine",
+                             engine, "--only", "websocket_event,wav_header", "--out", str(tmp_path)],
+                            capture_output=True, text=True, timeout=120, cwd=ROOT)
+    assert result.returncode == 0, result.stdout + result.stderr
+    report = json.loads((tmp_path / "fuzz.json").read_text(encoding="utf-8"))
+    rows = {row["target"]: row for row in report["targets"]}
+    assert rows["websocket_event"]["inputs"] > 100 and rows["websocket_event"]["crashes_found"] == 0
+    assert rows["wav_header"]["crashes_fixed"] == 1 and "| wav_header |" in (tmp_path / "fuzz.md").read_text()

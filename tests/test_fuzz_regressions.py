@@ -49,7 +49,7 @@ def test_knowledge_jsonl_with_huge_number_or_deep_nesting(tmp_path, line):
 @pytest.mark.parametrize("text,message", [
     (f"name: {BIG_INT}\n", "unusable value"),
     ("version: 2025-13-45\n", "month must be in 1..12"),
-    ("[" * 5000, "nested too deeply"),
+    ("[" * 1200, "nested too deeply"),
 ])
 def test_script_yaml_values_python_cannot_hold(tmp_path, text, message):
     from edge.dialog.script import Script
