@@ -83,9 +83,9 @@ def run_mutate(target: Target, seconds: float, seed: int) -> dict:
         exc = check(target, data)
         tried += 1
         if time.monotonic() - started > HANG_S:
-            crashes.setdefault(f"hang over {HANG_S} s", data[:200].hex())
+            crashes.setdefault(f"hang over {HANG_S} s", data.hex())
         if exc is not None:
-            crashes.setdefault(signature(exc), data[:200].hex())
+            crashes.setdefault(signature(exc), data.hex())
         elif rng.random() < 0.05 and len(pool) < 200:
             pool.append(data)  # keep some that pass: deeper inputs to mutate from
     return {"inputs": tried, "crashes": crashes}
@@ -106,7 +106,7 @@ def atheris_child(name: str, seconds: int, crash_log: Path) -> None:
         if exc is not None and (sig := signature(exc)) not in seen:
             seen.add(sig)  # logged and carried on, so one run counts every distinct crash
             with open(crash_log, "a", encoding="utf-8") as log:
-                log.write(json.dumps({"signature": sig, "input": data[:200].hex()}) + "\n")
+                log.write(json.dumps({"signature": sig, "input": data.hex()}) + "\n")
 
     # coverage for the product only: the seeds' first run imports the modules the target uses
     with atheris.instrument_imports(include=["edge"]):
@@ -172,9 +172,15 @@ def main() -> None:
         started = time.monotonic()
         result = (run_atheris(target, max(1, int(args.seconds))) if engine == "atheris"
                   else run_mutate(target, args.seconds, args.seed))
+        crash_files = {}
+        for i, (sig, hex_input) in enumerate(result["crashes"].items()):
+            path = args.out / "fuzz-crashes" / f"{name}-{i}.bin"  # the whole input, to reproduce with check()
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_bytes(bytes.fromhex(hex_input))
+            crash_files[sig] = str(path.relative_to(args.out))
         row = {"target": name, "engine": engine, "seconds": round(time.monotonic() - started, 1),
                "inputs": result["inputs"], "crashes_found": len(result["crashes"]),
-               "crashes": result["crashes"], "crashes_fixed": len(target.fixed), "fixed": list(target.fixed)}
+               "crashes": crash_files, "crashes_fixed": len(target.fixed), "fixed": list(target.fixed)}
         rows.append(row)
         print(f"{name:22s} {engine:8s} {row['inputs']:>9d} inputs  {row['crashes_found']} crashes  "
               f"({row['crashes_fixed']} fixed before)", flush=True)
@@ -186,9 +192,8 @@ def main() -> None:
     lines += [f"| {r['target']} | {r['inputs']} | {r['crashes_found']} | {r['crashes_fixed']} |" for r in rows]
     lines += ["", "Crashes fixed, each with a regression test:", ""]
     lines += [f"- {r['target']}: {fix}" for r in rows for fix in r["fixed"]]
-    open_crashes = [(r["target"], sig) for r in rows for sig in r["crashes"]]
-    lines += ["", "Open crashes: " + ("none" if not open_crashes else "")]
-    lines += [f"- {t}: {sig}" for t, sig in open_crashes]
+    open_crashes = [f"- {r['target']}: {sig} (input: `{path}`)" for r in rows for sig, path in r["crashes"].items()]
+    lines += ["", "Open crashes: " + ("none" if not open_crashes else "")] + open_crashes
     write("fuzz", {"machine": machine(), "seconds_per_target": args.seconds, "engine": engine, "targets": rows},
           "\n".join(lines) + "\n", out=args.out)
     sys.exit(1 if open_crashes else 0)

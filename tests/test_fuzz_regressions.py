@@ -243,3 +243,37 @@ def test_campaign_settings_of_the_wrong_type(tmp_path, settings, message):
         campaigns.create(db, "c", settings, actor="test")
     created = campaigns.create(db, "ok", {"ring_timeout_s": 20, "max_concurrent": 3}, actor="test")
     assert created.settings.ring_timeout_s == 20
+
+
+def _nameless(data: bytearray) -> None:
+    for signature, offset in ((b"PK\x03\x04", 30), (b"PK\x01\x02", 46)):
+        data[data.find(signature) + offset] = 0  # zipfile cuts a name at NUL: the entry is called ""
+
+
+def test_zip_entry_without_a_name(tmp_path):
+    """Found by atheris: ZipInfo.is_dir() indexes filename[-1] and raised IndexError on ""."""
+    from edge.asr.install import add
+
+    source = tmp_path / "m.zip"
+    source.write_bytes(_zip(patch=_nameless))
+    assert [i.filename for i in zipfile.ZipFile(source).infolist()] == [""]
+    with pytest.raises(ArchiveError, match="has no name"):
+        add(source, tmp_path / "models")
+
+
+def test_tar_made_with_dot_entries_still_installs_past_the_name_checks(tmp_path):
+    """`tar -C model -czf m.tgz .` writes "./" and "./x" entries: not refused as nameless or escaping."""
+    import tarfile
+
+    from edge.asr.install import _extract
+
+    source = tmp_path / "m.tar.gz"
+    with tarfile.open(source, "w:gz") as tar:
+        info = tarfile.TarInfo("./")
+        info.type = tarfile.DIRTYPE
+        tar.addfile(info)
+        info = tarfile.TarInfo("./tokens.txt")
+        info.size = 3
+        tar.addfile(info, io.BytesIO(b"a 0"))
+    _extract(source, tmp_path / "out")
+    assert (tmp_path / "out" / "tokens.txt").read_bytes() == b"a 0"

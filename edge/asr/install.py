@@ -84,6 +84,8 @@ def _single_top_dir(root: Path) -> Path:
 
 
 def _safe_member(archive: Path, name: str) -> PurePosixPath:
+    if not name:  # zipfile's is_dir() fails on it; "./" (tar -C dir .) stays fine
+        raise ArchiveError(f"{archive}: an entry has no name ({name!r}); refusing the archive")
     path = PurePosixPath(name.replace("\\", "/"))
     if path.is_absolute() or name.startswith(("/", "\\")) or (len(name) > 1 and name[1] == ":"):
         raise ArchiveError(f"{archive}: entry {name!r} has an absolute path; refusing to unpack it")

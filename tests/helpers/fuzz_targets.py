@@ -379,7 +379,8 @@ _register(
         "no limit on unpacked size: a few KB of .tar.gz could fill the disk (review)",)),
     Target("model_archive_zip", _archive(".zip"), _seeds_zip, (
         "encrypted entry (RuntimeError), unknown compression method (NotImplementedError), corrupt deflate "
-        "data (zlib.error) escaped as crashes (review)",)),
+        "data (zlib.error) escaped as crashes (review)",
+        "an entry whose name is empty: IndexError in zipfile's is_dir() (atheris)")),
 )
 
 
