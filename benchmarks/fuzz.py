@@ -122,7 +122,7 @@ def run_atheris(target: Target, seconds: int) -> dict:
     try:
         proc = subprocess.run([sys.executable, __file__, "--atheris-child", target.name, "--seconds", str(seconds),
                                "--crash-log", str(crash_log)], capture_output=True, text=True,
-                              timeout=seconds + 120, cwd=ROOT)
+                              timeout=seconds + 120, cwd=ROOT, check=False)
     except subprocess.TimeoutExpired as exc:
         proc = subprocess.CompletedProcess(exc.cmd, -9, "", (exc.stderr or b"").decode("utf-8", "replace")
                                            + "\nERROR: libFuzzer: timeout (the run did not end)")

@@ -37,7 +37,7 @@ def test_every_listener_is_localhost_by_default():
     assert _loopback(parse_uri(cfg.telephony.audiosocket, ("tcp",)).host)
     assert cfg.telephony.websocket is None and cfg.telephony.ami is None
     # the commented sample config the unit installs suggests loopback addresses too
-    for host in re.findall(r"^# \w+ = \"(?:\w+://)?([\w.:\[\]]+):\d+\"", CONFIG_TEMPLATE, re.M):
+    for host in re.findall(r"^# \w+ = \"(?:\w+://)?([\w.:\[\]]+):\d+\"", CONFIG_TEMPLATE, re.MULTILINE):
         assert _loopback(host), host
 
 
@@ -100,7 +100,7 @@ def test_a_new_token_is_shown_once_and_stored_0600(tmp_path):
 
 def test_dashboard_credentials_are_random_hashed_and_never_default(tmp_path):
     creds, fresh = Credentials.ensure(tmp_path)
-    other, other_fresh = Credentials.ensure(tmp_path / "other")
+    _, other_fresh = Credentials.ensure(tmp_path / "other")
     assert fresh.password != other_fresh.password and fresh.api_token != other_fresh.api_token
     stored = (tmp_path / "admin.json").read_text()
     assert fresh.password not in stored and fresh.api_token not in stored
@@ -170,7 +170,7 @@ def test_wrong_dashboard_api_tokens_count_as_failed_logins(tmp_path):
     from tests.test_server import dashboard, run
 
     async def main():
-        async with dashboard(tmp_path) as (client, state, fresh):  # login_attempts = 3
+        async with dashboard(tmp_path) as (client, _state, fresh):  # login_attempts = 3
             statuses = [(await client.get("/api/campaigns", headers={"Authorization": "Bearer guess"})).status
                         for _ in range(4)]
             right = await client.get("/api/campaigns", headers={"Authorization": f"Bearer {fresh.api_token}"})

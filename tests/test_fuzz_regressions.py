@@ -11,8 +11,16 @@ import zipfile
 
 import pytest
 
-from edge.errors import (ArchiveError, AudioFormatError, BundleError, CampaignError, InputError, KnowledgeError,
-                         ProtocolError, ScriptError)
+from edge.errors import (
+    ArchiveError,
+    AudioFormatError,
+    BundleError,
+    CampaignError,
+    InputError,
+    KnowledgeError,
+    ProtocolError,
+    ScriptError,
+)
 
 DEEP_JSON = "[" * 100_000
 BIG_INT = "9" * 5000  # past Python's 4300-digit int parsing limit: a ValueError that is not a JSONDecodeError

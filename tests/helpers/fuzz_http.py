@@ -149,10 +149,10 @@ def _seeds_form() -> list[bytes]:
 _register(
     Target("dashboard_json", dashboard_json, _seeds_json, (
         "a non-multipart body to an upload route: aiohttp's AssertionError, a 500 (fuzzer)",
-        "campaign settings of the wrong JSON type ({'max_concurrent': 'mon-fri=...'}, a number as sender, ...): "
-        "ValueError/TypeError, a 500 (hypothesis)",
-        "a search of 100k characters: SQLite's 'LIKE pattern too complex' (hostile-strings test; searches are now cut "
-        "to 200 characters and % _ match literally)")),
+        ("campaign settings of the wrong JSON type ({'max_concurrent': 'mon-fri=...'}, a number as sender, ...): "
+         "ValueError/TypeError, a 500 (hypothesis)"),
+        ("a search of 100k characters: SQLite's 'LIKE pattern too complex' (hostile-strings test; searches are now "
+         "cut to 200 characters and % _ match literally)"))),
     Target("dashboard_form", dashboard_form, _seeds_form, (
         "a login form that is not UTF-8: UnicodeDecodeError, a 500 (fuzzer)",
         "a non-ASCII CSRF value: compare_digest TypeError, a 500 (fuzzer)",

@@ -370,16 +370,17 @@ _register(
         "a date such as 2025-13-45 raised ValueError (review)",
         "deep [[[... nesting raised RecursionError (review)",
         "aliases nested 9 deep ('billion laughs') hung the loader for minutes (review)")),
-    Target("wav_header", wav_header, _seeds_wav, ("a fmt chunk with under 8 bits per sample: ZeroDivisionError (fuzzer)",)),
+    Target("wav_header", wav_header, _seeds_wav,
+           ("a fmt chunk with under 8 bits per sample: ZeroDivisionError (fuzzer)",)),
     Target("bundle_manifest", bundle_manifest, _seeds_manifest, (
-        "manifest.json a directory, deep or 5000-digit JSON, a 300-character file name: OSError/ValueError/"
-        "RecursionError (review)",)),
+        ("manifest.json a directory, deep or 5000-digit JSON, a 300-character file name: OSError/ValueError/"
+         "RecursionError (review)"),)),
     Target("model_archive_tar", _archive(".tar"), lambda: _seeds_tar("w")),
     Target("model_archive_tgz", _archive(".tar.gz"), lambda: _seeds_tar("w:gz"), (
         "no limit on unpacked size: a few KB of .tar.gz could fill the disk (review)",)),
     Target("model_archive_zip", _archive(".zip"), _seeds_zip, (
-        "encrypted entry (RuntimeError), unknown compression method (NotImplementedError), corrupt deflate "
-        "data (zlib.error) escaped as crashes (review)",
+        ("encrypted entry (RuntimeError), unknown compression method (NotImplementedError), corrupt deflate "
+         "data (zlib.error) escaped as crashes (review)"),
         "an entry whose name is empty: IndexError in zipfile's is_dir() (atheris)")),
 )
 
