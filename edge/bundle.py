@@ -71,8 +71,9 @@ class Bundle:
             manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
         except FileNotFoundError:
             raise BundleError(f"{root}: no {MANIFEST}; not a model bundle") from None
-        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-            raise BundleError(f"{manifest_path}: unreadable manifest ({exc}); rebuild or reinstall the bundle") from None
+        except (ValueError, RecursionError, OSError) as exc:  # bad JSON or UTF-8, a 5000-digit number, a directory
+            raise BundleError(f"{manifest_path}: unreadable manifest ({str(exc)[:200]}); rebuild or reinstall "
+                              "the bundle") from None
         _check_manifest_shape(manifest, manifest_path)
         if manifest["kind"] != kind:
             raise BundleError(f"{root}: bundle kind is {manifest['kind']!r}, expected {kind!r}")
@@ -86,9 +87,14 @@ class Bundle:
             path = self.root / name
             if not _inside(self.root, path):
                 raise BundleError(f"{self.root}: manifest entry {name!r} points outside the bundle")
-            if not path.is_file():
+            try:
+                present = path.is_file()
+                actual = sha256_file(path) if present else ""
+            except OSError as exc:  # a 300-character name, an unreadable file
+                raise BundleError(f"{self.root}: cannot read {name[:80]!r} listed in the manifest "
+                                  f"({exc.strerror or exc}); reinstall the bundle") from None
+            if not present:
                 raise BundleError(f"{self.root}: file {name} listed in the manifest is missing; reinstall the bundle")
-            actual = sha256_file(path)
             if actual != entry["sha256"]:
                 raise BundleError(
                     f"{path}: sha256 mismatch (expected {entry['sha256'][:12]}..., got {actual[:12]}...); "

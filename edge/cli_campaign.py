@@ -468,6 +468,11 @@ def register(root: click.Group) -> None:
         cfg = _cfg(ctx)
         if reset_password:
             password = auth.Credentials.reset(cfg.data.resolved())
+            from edge.calls import audit
+
+            records = _records(ctx, records_path)  # a credential change belongs in the audit trail
+            audit.record(records.db, actor(), "auth.password_reset", auth.USER)
+            records.close()
             click.echo(f"new admin password (shown once): {password}")
             return
         serve(cfg, classifier=load_classifier(cfg, None, None), admin=admin, records_path=records_path,

@@ -8,6 +8,23 @@ from sqlite_utils import Database
 from sqlite_utils.migrations import Migrations
 
 
+MAX_LIKE_CHARS = 200
+LIKE_ESCAPE = "escape '\\'"
+"""Goes after every `like ?` whose pattern comes from `like()`."""
+
+
+def like(text: str, *, prefix: bool = False) -> str:
+    """A LIKE pattern that matches caller text literally: % and _ are not wildcards, and it is cut
+    to MAX_LIKE_CHARS (SQLite refuses patterns past 50,000 bytes, "LIKE or GLOB pattern too complex").
+
+    Example:
+        >>> like("50%_off"), like("dnc.", prefix=True)
+        ('%50\\%\\_off%', 'dnc.%')
+    """
+    body = text[:MAX_LIKE_CHARS].replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return body + "%" if prefix else f"%{body}%"
+
+
 def open_database(path: str | Path | None, migrations: Migrations) -> Database:
     """Open or create a database file (None: in memory) and apply its pending migrations.
 

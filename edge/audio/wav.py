@@ -49,14 +49,17 @@ def read_wav_native(path: str | Path) -> tuple[np.ndarray, int]:
         raise AudioFormatError(f"audio file not found: {path}") from None
     except IsADirectoryError:
         raise AudioFormatError(f"{path} is a directory, not a WAV file") from None
+    except OSError as exc:
+        raise AudioFormatError(f"cannot read {path}: {exc.strerror or exc}") from None
     if len(data) == 0:
         raise AudioFormatError(f"{path}: empty file (0 bytes); record or export the audio again")
     if len(data) < 12 or data[:4] != b"RIFF" or data[8:12] != b"WAVE":
         raise AudioFormatError(f"{path}: not a WAV file (no RIFF/WAVE header); {_CONVERT_HINT}")
     fmt, samples = _chunks(path, data)
     codec, channels, rate, bits = fmt
-    if channels < 1 or rate < 1:
-        raise AudioFormatError(f"{path}: header says {channels} channels at {rate} Hz; the file is damaged")
+    if channels < 1 or rate < 1 or bits < 8:
+        raise AudioFormatError(f"{path}: header says {channels} channels of {bits} bits at {rate} Hz; "
+                               "the file is damaged")
     frame_bytes = channels * bits // 8
     if len(samples) < frame_bytes:
         raise AudioFormatError(f"{path}: no audio samples (zero length); record or export the audio again")

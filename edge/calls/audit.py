@@ -18,6 +18,8 @@ from typing import Any
 
 from sqlite_utils import Database
 
+from edge.storage import LIKE_ESCAPE, like
+
 
 def now_utc() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
@@ -32,7 +34,7 @@ def record(db: Database, actor: str, action: str, target: str, detail: dict[str,
 
 def entries(db: Database, *, prefix: str | None = None, limit: int = 200) -> list[dict[str, Any]]:
     """Newest first; `prefix` filters by action ("dnc." or "campaign.")."""
-    where, args = ("where action like ?", [prefix + "%"]) if prefix else ("", [])
+    where, args = (f"where action like ? {LIKE_ESCAPE}", [like(prefix, prefix=True)]) if prefix else ("", [])
     rows = db.execute(f"select at, actor, action, target, detail from audit {where} order by id desc limit ?",
                       [*args, limit]).fetchall()
     return [{"at": r[0], "actor": r[1], "action": r[2], "target": r[3], "detail": json.loads(r[4] or "{}")}

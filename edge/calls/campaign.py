@@ -86,11 +86,16 @@ class CampaignSettings:
         for key in data or {}:
             if key not in known:
                 raise CampaignError(f"unknown campaign setting {key!r}; known: {sorted(known)}")
+        for key, value in (data or {}).items():
+            _check_type(key, value, known[key])
         try:
             settings = cls(**(data or {}))
         except TypeError as exc:
             raise CampaignError(f"campaign settings: {exc}") from None
-        settings.validate()
+        try:
+            settings.validate()
+        except (TypeError, ValueError, AttributeError, KeyError, IndexError) as exc:  # a value of the wrong shape
+            raise CampaignError(f"campaign settings: a value has the wrong form ({str(exc)[:120]})") from None
         return settings
 
     def to_dict(self) -> dict[str, Any]:
@@ -113,6 +118,11 @@ class CampaignSettings:
             raise CampaignError(f"ring_timeout_s must be in [5, 120], got {self.ring_timeout_s}")
         if len(self.sender) > 40:
             raise CampaignError("sender must be at most 40 characters")
+        if self.voicemail_message is not None:
+            try:
+                self.voicemail_message.format(sender="x")
+            except (KeyError, IndexError, ValueError, AttributeError):
+                raise CampaignError("voicemail_message may use only {sender} in braces") from None
 
     def calling_hours(self) -> CallingHours:
         return CallingHours.from_spec(self.hours, holidays=self.holidays, extra_holidays=self.extra_holidays,
@@ -137,6 +147,22 @@ class CampaignSettings:
     def voicemail_text(self) -> str:
         return (self.voicemail_message or texts()["voicemail_message"]).format(
             sender=self.sender or texts()["default_sender"])
+
+
+def _check_type(key: str, value: Any, spec: dataclasses.Field) -> None:
+    """A setting's JSON type must match its default's (the dashboard sends any JSON)."""
+    default = spec.default_factory() if spec.default_factory is not dataclasses.MISSING else spec.default
+    if default is None:
+        wanted: tuple[type, ...] = (str, type(None))
+    elif isinstance(default, bool):
+        wanted = (bool,)
+    elif isinstance(default, float):
+        wanted = (int, float)
+    else:
+        wanted = (type(default),)
+    if not isinstance(value, wanted) or (isinstance(value, bool) and bool not in wanted):
+        names = " or ".join("null" if t is type(None) else t.__name__ for t in wanted)
+        raise CampaignError(f"campaign setting {key!r} must be {names}, got {type(value).__name__} {str(value)[:40]!r}")
 
 
 @dataclass(frozen=True)

@@ -26,6 +26,7 @@ from edge.calls import audit
 from edge.calls import phone as _phone
 from edge.calls.csvfile import Row, open_csv
 from edge.errors import InputError
+from edge.storage import LIKE_ESCAPE, like
 from edge.telephony.privacy import mask_phone
 
 
@@ -93,7 +94,7 @@ def entries(db: Database, *, search: str | None = None, limit: int = 500, offset
     where, args = "", []
     if search:
         digits = "".join(ch for ch in search if ch.isdigit())
-        where, args = "where key like ?", [f"%{digits}%"]
+        where, args = f"where key like ? {LIKE_ESCAPE}", [like(digits)]
     rows = db.execute(f"select key, at, source, note, call_id from dnc {where} order by at desc, key "
                       "limit ? offset ?", [*args, limit, offset]).fetchall()
     return [DncEntry(r[0], r[1], r[2] or "call", r[3] or "", r[4]) for r in rows]

@@ -95,6 +95,8 @@ def parse(raw: str, default_area_code: str | None = None) -> Phone:
 
 def _landline(digits: str, text: str) -> str:
     rest = digits[1:]
+    if len(rest) < 9:  # "0", "010": too short to hold an area code and a subscriber number
+        raise PhoneError(f"{text!r} has {len(digits)} digits: a landline is 0 + area code + 7-8 digits")
     area_len = 2 if rest[:2] in _TWO_DIGIT_AREAS else 3
     area, subscriber = rest[:area_len], rest[area_len:]
     if area[0] == "1" and area != "10":

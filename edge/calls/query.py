@@ -20,6 +20,7 @@ from typing import Any, Final
 from sqlite_utils import Database
 
 from edge.errors import InputError
+from edge.storage import LIKE_ESCAPE, like
 from edge.telephony.privacy import mask_phone
 
 MAX_LIMIT: Final = 1000
@@ -76,9 +77,10 @@ class CallFilter:
                 args.append(bound)
         if self.search:
             digits = "".join(ch for ch in self.search if ch.isdigit())
-            part = "(l.name like ? or l.company like ?" + (" or l.e164 like ?)" if digits else ")")
+            like_ = f"like ? {LIKE_ESCAPE}"
+            part = f"(l.name {like_} or l.company {like_}" + (f" or l.e164 {like_})" if digits else ")")
             clauses.append(part)
-            args += [f"%{self.search}%", f"%{self.search}%"] + ([f"%{digits}%"] if digits else [])
+            args += [like(self.search), like(self.search)] + ([like(digits)] if digits else [])
         return ("where " + " and ".join(clauses)) if clauses else "", args
 
 
@@ -172,8 +174,8 @@ def list_leads(db: Database, campaign_id: int, *, grade: str | None = None, stat
         clauses.append("l.status = ?")
         args.append(status)
     if search:
-        clauses.append("(l.name like ? or l.company like ?)")
-        args += [f"%{search}%", f"%{search}%"]
+        clauses.append(f"(l.name like ? {LIKE_ESCAPE} or l.company like ? {LIKE_ESCAPE})")
+        args += [like(search), like(search)]
     rows = list(db.query(
         f"select l.id, l.name, l.company, coalesce(l.e164, l.phone) as phone, l.tags, l.status, l.attempts, "
         f"l.next_at, l.grade, l.last_result, l.line from leads l where {' and '.join(clauses)} "

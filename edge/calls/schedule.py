@@ -123,7 +123,7 @@ def parse_dates(items: list[Any] | None) -> frozenset[date]:
 def zone(name: str) -> ZoneInfo:
     try:
         return ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError):
+    except (ZoneInfoNotFoundError, ValueError, OSError):  # OSError: "Asia" (a directory), a 300-char name
         raise CampaignError(f"time zone {name!r} is not an IANA zone such as 'Asia/Shanghai'") from None
 
 

@@ -11,6 +11,9 @@ from edge.errors import ScriptError
 
 Lines = dict[tuple, int]
 """Path of keys/indices -> 1-based line number."""
+MAX_NODES = 200_000
+"""Values a script may expand to; YAML aliases (&a / *a) nested a few levels deep would
+otherwise expand to billions ("billion laughs") and hang the box. The default script has ~3,000."""
 
 
 def load(text: str, name: str) -> tuple[Any, Lines]:
@@ -21,6 +24,8 @@ def load(text: str, name: str) -> tuple[Any, Lines]:
     """
     try:
         root = yaml.compose(text, Loader=yaml.SafeLoader)
+    except RecursionError:
+        raise ScriptError(f"{name}: not valid YAML: nested too deeply") from None
     except yaml.MarkedYAMLError as exc:
         line = exc.problem_mark.line + 1 if exc.problem_mark else 1
         raise ScriptError(f"{name}:{line}: not valid YAML: {exc.problem}") from None
@@ -30,10 +35,18 @@ def load(text: str, name: str) -> tuple[Any, Lines]:
     if root is None:
         return None, lines
     constructor = SafeConstructor()
-    return _walk(root, (), lines, constructor, name), lines
+    try:
+        return _walk(root, (), lines, constructor, name, [MAX_NODES]), lines
+    except RecursionError:
+        raise ScriptError(f"{name}: nested too deeply to be a script") from None
 
 
-def _walk(node: yaml.Node, path: tuple, lines: Lines, constructor: SafeConstructor, name: str) -> Any:
+def _walk(node: yaml.Node, path: tuple, lines: Lines, constructor: SafeConstructor, name: str,
+          budget: list[int]) -> Any:
+    budget[0] -= 1
+    if budget[0] < 0:
+        raise ScriptError(f"{name}:{node.start_mark.line + 1}: expands to more than {MAX_NODES} values "
+                          "(YAML aliases nested too deep?); write the script out plainly")
     lines[path] = node.start_mark.line + 1
     if isinstance(node, yaml.MappingNode):
         result: dict = {}
@@ -45,11 +58,12 @@ def _walk(node: yaml.Node, path: tuple, lines: Lines, constructor: SafeConstruct
                 raise ScriptError(f"{name}:{key_node.start_mark.line + 1}: duplicate key {key!r} "
                                   f"(first at line {lines[path + (key,)]})")
             lines[path + (key,)] = key_node.start_mark.line + 1
-            result[key] = _walk(value_node, path + (key,), lines, constructor, name)
+            result[key] = _walk(value_node, path + (key,), lines, constructor, name, budget)
             lines[path + (key,)] = key_node.start_mark.line + 1
         return result
     if isinstance(node, yaml.SequenceNode):
-        return [_walk(item, path + (index,), lines, constructor, name) for index, item in enumerate(node.value)]
+        return [_walk(item, path + (index,), lines, constructor, name, budget)
+                for index, item in enumerate(node.value)]
     return _scalar(node, constructor, name)
 
 
@@ -58,6 +72,8 @@ def _scalar(node: yaml.Node, constructor: SafeConstructor, name: str) -> Any:
         return constructor.construct_object(node, deep=True)
     except ConstructorError as exc:
         raise ScriptError(f"{name}:{node.start_mark.line + 1}: {exc.problem}") from None
+    except (ValueError, OverflowError) as exc:  # 2025-13-45 as a date, an int of 5000 digits
+        raise ScriptError(f"{name}:{node.start_mark.line + 1}: unusable value {node.value[:40]!r} ({exc})") from None
 
 
 def line_of(lines: Lines, path: tuple) -> int:

@@ -144,6 +144,8 @@ def _jsonl(text: str, name: str) -> list[Entry]:
             fields = json.loads(line)
         except json.JSONDecodeError as exc:
             raise KnowledgeError(f"{where}: not a JSON object ({exc.msg})") from None
+        except (ValueError, RecursionError) as exc:  # a 5000-digit number, [[[[... nested past the stack
+            raise KnowledgeError(f"{where}: not a usable JSON object ({str(exc)[:80]})") from None
         if not isinstance(fields, dict):
             raise KnowledgeError(f"{where}: each line must be a JSON object with question and answer")
         unknown = [k for k in fields if k not in ("question", "answer", "tags", "source", "aliases", "id")]

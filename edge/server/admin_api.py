@@ -121,8 +121,12 @@ def build_app(backend: AdminBackend, token: AdminToken) -> web.Application:
         if len(recent) >= MAX_FAILURES:
             return _json({"error": "too many wrong tokens; wait a minute"}, 429)
         scheme, _, given = request.headers.get("Authorization", "").partition(" ")
-        if scheme.lower() != "bearer" or not hmac.compare_digest(hashlib.sha256(given.strip().encode()).digest(),
-                                                                 expected):
+        if len(failures) > 10_000:  # bounded memory under a spray of addresses
+            failures.clear()
+            recent = failures[peer]
+        # surrogateescape: a header of non-UTF-8 bytes is a wrong token, not a 500
+        digest = hashlib.sha256(given.strip().encode("utf-8", "surrogateescape")).digest()
+        if scheme.lower() != "bearer" or not hmac.compare_digest(digest, expected):
             recent.append(now)
             _LOGGER.warning("admin API: rejected a request from %s to %s (no or wrong token)", peer, request.path,
                             extra={"event": "admin_auth_failed", "peer": peer})

@@ -152,6 +152,8 @@ async def campaign_settings(request: web.Request) -> web.Response:
 async def _save_upload(request: web.Request, allowed: tuple[str, ...]) -> tuple[Path, str]:
     """The multipart field "file", streamed to a temporary file in the data directory."""
     state = request.app[STATE]
+    if not request.content_type.startswith("multipart/"):  # aiohttp only asserts this (gone under python -O)
+        raise InputError(f"upload the file as multipart/form-data (field 'file'), not {request.content_type}")
     reader = await request.multipart()
     while True:
         part = await reader.next()

@@ -4,7 +4,8 @@ Access: every page and API route needs a session (cookie: HttpOnly,
 SameSite=Strict) or, for machines, `Authorization: Bearer <API token>`.
 Every POST from a session carries its CSRF token (`X-CSRF-Token` header,
 or a `csrf` form field) and, when the browser sends one, a same-origin
-`Origin`. Failed logins are rate limited per address. Pages are one static
+`Origin`. Failed logins and wrong API tokens are rate limited per address
+(and box-wide). Pages are one static
 shell (edge/server/static/) that renders with app.js; nothing is loaded
 from outside the box.
 
@@ -31,7 +32,7 @@ from edge.calls import audit
 from edge.calls.live import LiveCalls
 from edge.calls.records import Records
 from edge.config import Config
-from edge.errors import SalesbotError
+from edge.errors import InputError, SalesbotError
 from edge.server.auth import Credentials, LoginLimiter, Session, Sessions
 from edge.server.service import CampaignService
 
@@ -126,6 +127,19 @@ async def headers_middleware(request: web.Request, handler):
     return response
 
 
+def same_secret(given: str, expected: str) -> bool:
+    """Constant-time comparison that takes any text: compare_digest refuses non-ASCII str (a TypeError, a 500)."""
+    return secrets.compare_digest(given.encode("utf-8", "surrogateescape"), expected.encode("utf-8"))
+
+
+async def read_form(request: web.Request):
+    """The urlencoded/multipart form; bytes that are not UTF-8 are the client's error (400), not a 500."""
+    try:
+        return await request.post()
+    except ValueError as exc:  # UnicodeDecodeError, a malformed multipart body
+        raise InputError(f"the form is not valid UTF-8 form data ({str(exc)[:80]})") from None
+
+
 def _unauthorized(request: web.Request) -> web.StreamResponse:
     if request.path.startswith("/api/"):
         return json_response({"error": "log in first, or send Authorization: Bearer <API token>"}, status=401)
@@ -141,9 +155,14 @@ async def auth_middleware(request: web.Request, handler):
     if authorization.startswith("Bearer "):
         if not request.path.startswith("/api/"):
             return json_response({"error": "the API token opens /api/ routes only; log in for pages"}, status=401)
+        address = request.remote or "unknown"
+        wait = state.limiter.retry_after(address)  # wrong tokens count as failed logins
+        if wait:
+            return json_response({"error": f"too many failed logins; wait {wait} s"}, status=429)
         if state.credentials.check_token(authorization[7:].strip()):
             request[ACTOR] = "api-token"
             return await handler(request)
+        state.limiter.failed(address)
         return json_response({"error": "invalid API token"}, status=401)
     session = state.sessions.get(request.cookies.get(SESSION_COOKIE))
     if session is None:
@@ -154,8 +173,8 @@ async def auth_middleware(request: web.Request, handler):
             return json_response({"error": "cross-origin request refused"}, status=403)
         token = request.headers.get("X-CSRF-Token", "")
         if not token and request.content_type == "application/x-www-form-urlencoded":
-            token = str((await request.post()).get("csrf", ""))
-        if not token or not secrets.compare_digest(token, session.csrf):
+            token = str((await read_form(request)).get("csrf", ""))
+        if not token or not same_secret(token, session.csrf):
             return json_response({"error": "missing or wrong CSRF token; reload the page"}, status=403)
     request[ACTOR] = f"{session.user}@dashboard"
     request[SESSION] = session
@@ -188,9 +207,9 @@ async def login_post(request: web.Request) -> web.StreamResponse:
         response = _login_page(request, f"登录失败次数过多，请 {wait} 秒后再试。(Too many failed logins.)", 429)
         response.headers["Retry-After"] = str(wait)
         return response
-    form = await request.post()
+    form = await read_form(request)
     cookie = request.cookies.get(LOGIN_COOKIE, "")
-    if not cookie or not secrets.compare_digest(str(form.get("csrf", "")), cookie):
+    if not cookie or not same_secret(str(form.get("csrf", "")), cookie):
         return _login_page(request, "页面已过期，请重新登录。(The login form expired; try again.)", 403)
     password = str(form.get("password", ""))
     ok = await asyncio.to_thread(state.credentials.check_password, password)

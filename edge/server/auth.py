@@ -38,7 +38,7 @@ SCRYPT: Final = {"n": 2**14, "r": 8, "p": 1}
 
 
 def _scrypt(password: str, salt: bytes, n: int, r: int, p: int) -> bytes:
-    return hashlib.scrypt(password.encode("utf-8"), salt=salt, n=n, r=r, p=p, maxmem=64 * 1024 * 1024, dklen=32)
+    return hashlib.scrypt(password.encode("utf-8", "surrogateescape"), salt=salt, n=n, r=r, p=p, maxmem=64 * 1024 * 1024, dklen=32)
 
 
 @dataclass(frozen=True)
@@ -99,12 +99,15 @@ class Credentials:
             salt = bytes.fromhex(entry["salt"])
             expected = bytes.fromhex(entry["hash"])
             got = _scrypt(password[:256], salt, entry["n"], entry["r"], entry["p"])
+        except UnicodeEncodeError:  # a lone surrogate cannot be the password
+            return False
         except (KeyError, ValueError, TypeError):
             return False
         return hmac.compare_digest(got, expected)
 
     def check_token(self, token: str) -> bool:
-        digest = hashlib.sha256(token[:256].encode("utf-8")).hexdigest()
+        # surrogateescape: a header of non-UTF-8 bytes is a wrong token, not a 500
+        digest = hashlib.sha256(token[:256].encode("utf-8", "surrogateescape")).hexdigest()
         return hmac.compare_digest(digest, self._data["api_token"]["sha256"])
 
 

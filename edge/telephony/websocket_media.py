@@ -59,7 +59,7 @@ from edge.telephony.address import Address, parse_uri
 from edge.telephony.media import DTMF_DIGITS, CallHandler, CallInfo, EndReason, MediaCall, Wire
 from edge.telephony.server_base import CallRegistry, ServerOptions, ServerStats
 
-__all__ = ["WebSocketMediaServer", "parse_start_message"]
+__all__ = ["WebSocketMediaServer", "parse_start_message", "parse_text_event"]
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -73,6 +73,15 @@ _KILL_AUDIO: Final = json.dumps({"type": "killAudio"})
 _DISCONNECT: Final = json.dumps({"type": "disconnect"})
 
 
+def _json(message: str, what: str) -> Any:
+    # ValueError covers JSONDecodeError and integers past Python's 4300-digit limit;
+    # RecursionError is what deeply nested arrays ([[[[...) raise: both are the peer's fault.
+    try:
+        return json.loads(message)
+    except (ValueError, RecursionError) as exc:
+        raise ProtocolError(f"{what} is not JSON: {str(exc)[:120]}") from None
+
+
 def parse_start_message(message: str | bytes, peer: str | None = None) -> tuple[CallInfo, int]:
     """The first message's call metadata and sample rate.
 
@@ -81,10 +90,7 @@ def parse_start_message(message: str | bytes, peer: str | None = None) -> tuple[
     """
     if not isinstance(message, str):
         raise ProtocolError("the first WebSocket message must be a JSON text frame of call metadata, got binary")
-    try:
-        meta = json.loads(message)
-    except json.JSONDecodeError as exc:
-        raise ProtocolError(f"the first WebSocket message is not JSON: {exc}") from None
+    meta = _json(message, "the first WebSocket message")
     if not isinstance(meta, dict):
         raise ProtocolError(f"the first WebSocket message must be a JSON object, got {type(meta).__name__}")
     rate = meta.get("sampleRate", 8000)
@@ -103,6 +109,21 @@ def parse_start_message(message: str | bytes, peer: str | None = None) -> tuple[
     info = CallInfo(call_id=call_id, transport="websocket", caller=str(caller) if caller else None,
                     callee=str(callee) if callee else None, peer=peer, metadata=meta)
     return info, int(rate)
+
+
+def parse_text_event(message: str) -> str | None:
+    """The DTMF digit of a text message after the first (`{"event": "dtmf", "dtmf": "5"}`); None for other events.
+
+    Raises:
+        ProtocolError: not JSON, or a dtmf event whose digit is not one of 0-9 * # A-D.
+    """
+    event = _json(message, "text message")
+    if not (isinstance(event, dict) and event.get("event") == "dtmf"):
+        return None
+    digit = str(event.get("dtmf", ""))
+    if digit not in DTMF_DIGITS:
+        raise ProtocolError(f"dtmf event with digit {digit[:20]!r}; expected one of 0-9 * # A-D")
+    return digit
 
 
 def _select_subprotocol(_connection: ServerConnection, offered: Any) -> Any:
@@ -165,18 +186,10 @@ class _Connection(Wire):
             if len(message) % 2:
                 raise ProtocolError(f"L16 audio message has an odd byte count ({len(message)})")
             call._feed_audio(np.frombuffer(message, dtype="<i2"))
+        elif (digit := parse_text_event(message)) is not None:
+            call._feed_dtmf(digit)
         else:
-            try:
-                event = json.loads(message)
-            except json.JSONDecodeError as exc:
-                raise ProtocolError(f"text message is not JSON: {exc}") from None
-            if isinstance(event, dict) and event.get("event") == "dtmf":
-                digit = str(event.get("dtmf", ""))
-                if digit not in DTMF_DIGITS:
-                    raise ProtocolError(f"dtmf event with digit {digit!r}; expected one of 0-9 * # A-D")
-                call._feed_dtmf(digit)
-            else:
-                _LOGGER.debug("call %s: ignoring text message %.80s", call.call_id, message)
+            _LOGGER.debug("call %s: ignoring text message %.80s", call.call_id, message)
 
     # ---- Wire and clock output ------------------------------------------
 
