@@ -87,6 +87,7 @@ def test_a_bare_time_answers_the_callback_question_whatever_the_model_reads_into
     assert bot.state.outcome == "callback_booked"
     assert bot.state.goal()["callback_time"] == "2025-03-06T16:00:00+08:00"
     assert "meeting_time" not in bot.state.goal()
+    assert outcome(bot).grade == "C"
 
 
 def test_a_time_with_words_for_a_demo_still_books_the_demo():

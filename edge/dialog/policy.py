@@ -119,11 +119,12 @@ def step(script: Script, state: DialogueState, turn: CallerTurn, now: datetime) 
         labels = ["confirm_yes"]
     if "wrong_person" in labels and any(m.kind == "role" and m.cue and not m.negated for m in turn.mentions):
         labels.remove("wrong_person")  # 我是老板 says who the caller is: the right person (models confuse the two)
-    state.intents.append(labels or [OTHER])
     if turn.bare and node.ask:
         # A bare value answers the question the bot asked; intents a model reads into it (a time ->
-        # agree_meeting) must not send the call elsewhere (asked for a callback time, 明天下午四点吧).
+        # agree_meeting) must neither send the call elsewhere nor grade it (asked for a callback
+        # time, 明天下午四点吧 is no agreement to a demo).
         labels = []
+    state.intents.append(labels or [OTHER])
     decision.changed = track(state, labels, list(turn.mentions), now, node.ask, node.confirms, turn.text,
                              node.yes_sets)
 
