@@ -31,6 +31,7 @@ import os
 
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 os.environ.setdefault("OMP_NUM_THREADS", "1")
+import signal
 import sqlite3
 import subprocess
 import sys
@@ -125,7 +126,9 @@ async def scenario(opts: argparse.Namespace, workdir: Path) -> dict[str, Any]:
                          sum(d.result == "ended" for d in pbx.dials) >= kill_after, opts.phase_timeout_s,
                          f"{opts.calls} live calls with {kill_after} ended")
         await asyncio.sleep(opts.settle_s)
-        daemon.proc.kill()  # SIGKILL: a box crash, no shutdown code runs
+        # SIGKILL: a box crash, no shutdown code runs (--abort: SIGABRT, whose faulthandler dump shows
+        # what every thread of the daemon was doing at that moment; for diagnosis)
+        daemon.proc.send_signal(signal.SIGABRT if opts.abort else signal.SIGKILL)
         dialler.kill()
         killed_at = time.monotonic()
         snapshot = {d.call_uuid: d.result for d in pbx.dials}
@@ -249,6 +252,8 @@ def options(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--down-s", type=float, default=2.0, help="time the box stays down")
     parser.add_argument("--start-timeout-s", type=float, default=180.0)
     parser.add_argument("--phase-timeout-s", type=float, default=600.0)
+    parser.add_argument("--abort", action="store_true",
+                        help="crash the daemon with SIGABRT (thread dump in its log, $PYTHONFAULTHANDLER=1) instead")
     parser.add_argument("--keep", type=Path, default=None, help="keep the data directory and logs here")
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results")
     opts = parser.parse_args(argv)

@@ -3,6 +3,8 @@ records), the dialler's recovery; and benchmarks/crash.py at a small size (slow)
 
 import argparse
 import asyncio
+import json
+import sqlite3
 import threading
 import time
 
@@ -133,3 +135,51 @@ def test_kill_9_during_live_campaign_calls_then_restart(tmp_path):
     result = run_crash(opts, tmp_path)
     assert result["calls_live_at_kill"] >= 5 and result["ended_before_kill"] >= 2, result
     assert passed(result), result
+
+
+def test_the_disk_filling_up_mid_run_refuses_calls_says_why_and_corrupts_nothing(tmp_path):
+    """Real write failures (SQLite "database or disk is full", by capping the ledger file's pages), not the
+    free-space threshold: the next call is refused, /health names the cause, and once space is back calls
+    are taken again; the file passes integrity_check and the rows written before are intact."""
+    from tests.daemon_peers import Peer, admin_get, config_for
+    from tests.test_daemon import run, running
+
+    async def main():
+        async with running(config_for(tmp_path)) as daemon:
+            port = daemon.ports["audiosocket"]
+            first = await Peer.connect(port)
+            await first.stream(0.2)
+            await first.hangup()
+            await daemon.ledger.flush()
+            def on_ledger_thread(sql):  # the ledger's own connection, on its writer thread
+                return asyncio.get_running_loop().run_in_executor(
+                    daemon.ledger._executor, lambda: daemon.ledger._db.execute(sql).fetchone())
+
+            pages = (await on_ledger_thread("pragma page_count"))[0]
+            await on_ledger_thread(f"pragma max_page_count = {pages}")  # cap the file at the pages it has now
+            fillers = 0
+            while not daemon.ledger.error and fillers < 60:  # calls are taken until a row does not fit
+                filler = await Peer.connect(port)
+                await filler.stream(0.04)
+                await filler.hangup()
+                await daemon.ledger.flush()
+                fillers += 1
+            refused = await Peer.connect(port)
+            await refused.wait_closed()
+            status, body = await admin_get(daemon, "/health")
+            await on_ledger_thread("pragma max_page_count = 1073741823")  # space is back
+            await daemon.health_monitor.refresh()
+            again = await Peer.connect(port)
+            await again.stream(0.2)
+            await again.hangup()
+        return daemon, first, refused, again, status, json.loads(body)
+
+    daemon, first, refused, again, status, health = run(main(), timeout=60)
+    assert refused.got_hangup and refused.audio_frames == 0
+    assert status == 503 and not health["checks"]["records"]["ok"]
+    assert "full" in health["checks"]["records"]["detail"] and "disk" in health["checks"]["records"]["detail"]
+    rows = {row["call_id"]: row for row in read_ledger(daemon.ledger.path)}
+    assert rows[str(first.call_id)]["outcome"] == "caller_hangup" and rows[str(again.call_id)]["ended_at"]
+    assert str(refused.call_id) not in rows
+    db = sqlite3.connect(str(daemon.ledger.path))
+    assert db.execute("pragma integrity_check").fetchone()[0] == "ok"

@@ -53,6 +53,8 @@ _LOGGER = logging.getLogger(__name__)
 
 MIGRATIONS: Final = Migrations("ledger")
 TABLE: Final = "media_calls"
+PROBE_BYTES: Final = 64 * 1024
+"""What the health probe writes (and deletes): about what one call leaves in the records."""
 START_WAIT_S: Final = 2.0
 """A call waits this long at most for its start row (a busy disk must not hold up the greeting for long)."""
 INTERRUPTED: Final = records.INTERRUPTED
@@ -165,8 +167,18 @@ class CallLedger:
         return len(open_rows)
 
     async def probe(self) -> bool:
-        """Write one row of the probe table now; True (and the error cleared) if the database takes writes."""
-        future = self._submit(lambda db: db["ledger_probe"].upsert({"id": 1, "at": now_iso()}, pk="id"))
+        """Write to the probe table now; True (and the error cleared) if the database takes writes.
+
+        The probe allocates about a call's worth of new pages (PROBE_BYTES, freed again in the same
+        transaction): rewriting one small row fits in pages the file already has, so it would pass on a
+        disk that is still full."""
+        def write(db: Database) -> None:
+            with db.atomic():
+                db.execute("insert or replace into ledger_probe (id, at) values (2, zeroblob(?))", [PROBE_BYTES])
+                db.execute("delete from ledger_probe where id = 2")
+                db["ledger_probe"].upsert({"id": 1, "at": now_iso()}, pk="id")
+
+        future = self._submit(write)
         if future is not None:
             await asyncio.wrap_future(future)
         return self.error is None
