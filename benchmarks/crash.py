@@ -7,13 +7,19 @@ trunk carries N calls at once. Once N calls are live and some have ended, the da
 both killed with SIGKILL (a box crash: no shutdown code runs). Then the daemon starts again, the dialler
 runs the campaign again, and the dialling finishes. Reported:
 
-- ended before the kill, recorded: ledger row ended (not interrupted), and the call loop's record of the
-  same call id has its end and an outcome;
-- live at the kill, marked interrupted: ledger row `interrupted` with an end time, the call record closed
-  with an `interrupted` outcome (turns so far kept); "half-written" counts any row left open;
-- lost: calls the killed daemon had taken with no ledger row at all;
+Counted from the daemon's side (its ledger as the killed process left it, and its log):
+
+- ended before the kill, recorded: calls the daemon had finished (ledger row ended); after the restart
+  the row is unchanged and the call loop's record of the same call id has its end and an outcome;
+- in flight at the kill, marked interrupted: calls the daemon had taken and not finished (whether or not
+  the caller had already hung up); after the restart the ledger row has an end time and end reason
+  `interrupted`, and the call record is closed (an `interrupted` outcome, its turns kept; or, when the
+  call loop had recorded it to the end and only the ledger's end row was still queued, that outcome);
+- lost: calls the killed daemon logged as started that have no ledger row after the restart;
+  half-written: ledger rows or call records left open;
 - double-dialled: leads that talked with the bot more than once (the stand-in PBX keeps every dial);
-  re-dialled after a ring the kill cut off are counted apart (that dial never reached the bot);
+  re-dialled after a ring the kill cut off are counted apart (that dial never reached the bot), as are
+  connections the overloaded daemon had not yet taken when it died;
 - PRAGMA integrity_check of calls.db, and whether every lead ended up dialled and the campaign done.
 
     python benchmarks/crash.py                  # 50 live calls, 75 leads
@@ -49,6 +55,7 @@ sys.path.insert(0, str(ROOT))
 from benchmarks import calls  # noqa: E402
 from benchmarks.common import machine, write  # noqa: E402
 from benchmarks.pbx import SECRET, Callee, StandInPbx  # noqa: E402
+from edge.calls.ledger import read_ledger  # noqa: E402
 
 CAMPAIGN = "crash"
 NOW = "2025-03-05T10:00"
@@ -83,6 +90,18 @@ def start_dialler(db_path: Path, ami_uri: str, log: Path) -> subprocess.Popen:
     with log.open("w") as out:
         return subprocess.Popen(command, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT,
                                 env={**os.environ, "SALESBOT_AMI_SECRET": SECRET})
+
+
+def events_of(log: Path) -> list[dict[str, Any]]:
+    """The JSON log lines of a daemon (a killed one's last line may be cut off)."""
+    events = []
+    for line in log.read_text(encoding="utf-8", errors="replace").splitlines():
+        if line.startswith("{"):
+            try:
+                events.append(json.loads(line))
+            except json.JSONDecodeError:
+                pass
+    return events
 
 
 async def wait_until(predicate, timeout_s: float, what: str) -> None:
@@ -122,9 +141,20 @@ async def scenario(opts: argparse.Namespace, workdir: Path) -> dict[str, Any]:
         pbx.audiosocket_port = daemon.port
         dialler = start_dialler(db_path, pbx.uri, workdir / "dialler-killed.log")
         kill_after = max(1, opts.calls // 5)
-        await wait_until(lambda: len(pbx.talking) >= opts.calls and
-                         sum(d.result == "ended" for d in pbx.dials) >= kill_after, opts.phase_timeout_s,
-                         f"{opts.calls} live calls with {kill_after} ended")
+        closed: list[int] = [0]
+
+        async def poll_ledger() -> None:
+            while True:
+                rows = await asyncio.to_thread(read_ledger, db_path)
+                closed[0] = sum(1 for row in rows if row["ended_at"])
+                await asyncio.sleep(0.5)
+
+        poller = asyncio.get_running_loop().create_task(poll_ledger())
+        try:
+            await wait_until(lambda: len(pbx.talking) >= opts.calls and closed[0] >= kill_after,
+                             opts.phase_timeout_s, f"{opts.calls} live calls with {kill_after} finished by the daemon")
+        finally:
+            poller.cancel()
         await asyncio.sleep(opts.settle_s)
         # SIGKILL: a box crash, no shutdown code runs (--abort: SIGABRT, whose faulthandler dump shows
         # what every thread of the daemon was doing at that moment; for diagnosis)
@@ -134,6 +164,8 @@ async def scenario(opts: argparse.Namespace, workdir: Path) -> dict[str, Any]:
         snapshot = {d.call_uuid: d.result for d in pbx.dials}
         daemon.proc.wait(10)
         dialler.wait(10)
+        at_kill = {row["call_id"]: row for row in read_ledger(db_path)}  # what the dead daemon left
+        taken = {e["call_id"] for e in events_of(daemon.log) if e.get("event") == "call_start"}
         daemon.log.rename(workdir / KILLED_LOG)
         await wait_until(lambda: not any(r == "talking" for r in (d.result for d in pbx.dials)), 10,
                          "the killed daemon's calls to close")
@@ -143,13 +175,14 @@ async def scenario(opts: argparse.Namespace, workdir: Path) -> dict[str, Any]:
         dialler = start_dialler(db_path, pbx.uri, workdir / "dialler.log")
         await wait_until(lambda: dialler.poll() is not None and not pbx.busy, opts.phase_timeout_s,
                          "the resumed campaign to finish")
-        restart_events = [json.loads(line) for line in daemon.log.read_text().splitlines() if line.startswith("{")]
+        restart_events = events_of(daemon.log)
     finally:
         if dialler is not None and dialler.poll() is None:
             dialler.kill()
         exit_code = daemon.stop() if daemon.proc.poll() is None else daemon.proc.returncode
         await pbx.stop()
     return {"pbx": pbx, "snapshot": snapshot, "killed_at": killed_at, "db": db_path, "numbers": numbers,
+            "at_kill": at_kill, "taken": taken,
             "handler": daemon.ready.get("handler"), "audio": how, "exit_code": exit_code,
             "dialler_exit": dialler.returncode, "load_avg_1m": {"before": load_before,
                                                                  "after": round(os.getloadavg()[0], 2)},
@@ -158,7 +191,7 @@ async def scenario(opts: argparse.Namespace, workdir: Path) -> dict[str, Any]:
 
 def analyse(run: dict[str, Any]) -> dict[str, Any]:
     """Counts for the table, from the stand-in PBX's dials and calls.db after the restart."""
-    from edge.calls.ledger import INTERRUPTED, read_ledger
+    from edge.calls.ledger import INTERRUPTED
 
     pbx: StandInPbx = run["pbx"]
     ledger = {row["call_id"]: row for row in read_ledger(run["db"])}
@@ -173,19 +206,20 @@ def analyse(run: dict[str, Any]) -> dict[str, Any]:
     finally:
         db.close()
     with_records = "call loop" in (run["handler"] or "")
+    at_kill: dict[str, dict[str, Any]] = run["at_kill"]
+    finished = [cid for cid, row in at_kill.items() if row["ended_at"]]  # the daemon had finished these
+    in_flight = [cid for cid, row in at_kill.items() if not row["ended_at"]]
     before = [d for d in pbx.dials if d.connected_at is not None and d.connected_at < run["killed_at"]]
-    ended = [d for d in before if run["snapshot"].get(d.call_uuid) == "ended"]
-    live = [d for d in before if run["snapshot"].get(d.call_uuid) == "talking"]
 
-    def recorded(d) -> bool:
-        row, rec = ledger.get(d.call_uuid), records.get(d.call_uuid)
+    def recorded(cid: str) -> bool:
+        row, rec = ledger.get(cid), records.get(cid)
         ledger_ok = row is not None and row["ended_at"] and row["outcome"] != INTERRUPTED
         return bool(ledger_ok and (not with_records or (rec and rec["ended_at"] and rec["outcome"]
                                                         and rec["outcome"] != INTERRUPTED)))
 
-    def interrupted(d) -> bool:
-        row, rec = ledger.get(d.call_uuid), records.get(d.call_uuid)
-        ledger_ok = row is not None and row["ended_at"] and row["outcome"] == INTERRUPTED
+    def interrupted(cid: str) -> bool:
+        row, rec = ledger.get(cid), records.get(cid)
+        ledger_ok = row is not None and row["ended_at"] and row["end_reason"] == INTERRUPTED
         return bool(ledger_ok and (not with_records or (rec and rec["ended_at"] and rec["outcome"])))
 
     half = [cid for cid, row in ledger.items() if not row["ended_at"]]
@@ -196,11 +230,15 @@ def analyse(run: dict[str, Any]) -> dict[str, Any]:
     talked = {n: sum(d.connected_at is not None for d in ds) for n, ds in by_number.items()}
     after = [d for d in pbx.dials if d.connected_at is not None and d.connected_at > run["killed_at"]]
     return {
-        "calls_live_at_kill": len(live),
-        "ended_before_kill": len(ended),
-        "ended_before_kill_recorded": sum(recorded(d) for d in ended),
-        "in_flight_marked_interrupted": sum(interrupted(d) for d in live),
-        "lost": sum(d.call_uuid not in ledger for d in before),
+        "calls_live_at_kill": len(in_flight),
+        "ended_before_kill": len(finished),
+        "ended_before_kill_recorded": sum(recorded(cid) for cid in finished),
+        "in_flight_marked_interrupted": sum(interrupted(cid) for cid in in_flight),
+        "in_flight_recorded_to_the_end": sum(recorded(cid) for cid in in_flight),
+        "in_flight_hung_up_by_caller": sum(run["snapshot"].get(cid) == "ended" for cid in in_flight),
+        "lost": sum(cid not in ledger for cid in run["taken"]),
+        "connected_never_taken": sum(d.call_uuid not in run["taken"] for d in before),
+        "pbx_talking_at_kill": sum(r == "talking" for r in run["snapshot"].values()),
         "half_written": len(half),
         "double_dialled": sum(n > 1 for n in talked.values()),
         "redialled_after_cut_ring": sum(any(d.result == "refused" for d in ds) and len(ds) > 1
@@ -210,7 +248,7 @@ def analyse(run: dict[str, Any]) -> dict[str, Any]:
         "lead_status": leads,
         "campaign_status": campaign_status,
         "calls_after_restart": len(after),
-        "calls_after_restart_recorded": sum(recorded(d) for d in after if d.result == "ended"),
+        "calls_after_restart_recorded": sum(recorded(d.call_uuid) for d in after if d.result == "ended"),
         "dials": len(pbx.dials),
         "integrity_check": integrity,
         "interrupted_on_restart": (run["interrupted_event"] or {}).get("count", 0),
@@ -289,6 +327,12 @@ def markdown(result: dict[str, Any], m: dict[str, Any]) -> str:
         f"- After the restart: the daemon marked {r['interrupted_on_restart']} ledger rows interrupted and closed "
         f"{r['records_closed_on_restart']} call records; {r['calls_after_restart']} calls were placed after it "
         f"({r['calls_after_restart_recorded']} ended by the callee, fully recorded).",
+        f"- At the kill the stand-in PBX had {r['pbx_talking_at_kill']} calls up; "
+        f"{r['connected_never_taken']} connections had not been taken by the daemon yet (its event loop "
+        f"behind); of the {r['calls_live_at_kill']} calls in flight in the daemon, "
+        f"{r['in_flight_hung_up_by_caller']} had already been hung up by the caller and "
+        f"{r['in_flight_recorded_to_the_end']} had their call record finished (only the ledger's end row was "
+        "queued).",
         f"- Leads: {r['lead_status']}; never reached: {r['leads_never_reached']}; campaign status "
         f"**{r['campaign_status']}**; {r['dials']} dials in all; re-dialled after a ring the kill cut off "
         f"(that dial never reached the bot): {r['redialled_after_cut_ring']}.",

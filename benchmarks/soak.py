@@ -24,7 +24,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import json
 import os
 
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")

@@ -14,7 +14,13 @@ from edge.calls import Records
 from edge.calls.ledger import INTERRUPTED, CallLedger, CallStart, read_ledger
 from edge.calls.records import MIGRATIONS
 from edge.storage import open_database
-from tests.test_campaign_runner import CALLERS, WEDNESDAY_10, lead_rows, setup, text_runner
+from tests.test_campaign_runner import (
+    CALLERS,
+    WEDNESDAY_10,
+    lead_rows,
+    setup,
+    text_runner,
+)
 
 
 def report(outcome="meeting_booked", ended_at="2025-03-05T10:03:00+08:00"):

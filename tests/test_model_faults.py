@@ -9,7 +9,6 @@ from concurrent.futures import ThreadPoolExecutor
 from types import SimpleNamespace
 
 import numpy as np
-import pytest
 
 from edge.calls import Records
 from edge.calls.ledger import read_ledger
