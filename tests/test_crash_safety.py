@@ -110,7 +110,8 @@ def test_a_dialler_restart_books_finished_calls_and_dials_no_lead_twice(tmp_path
     records = Records.open(tmp_path / "calls.db")
     campaign = setup(records, tmp_path, [("13800138000", "finished", "meeting", ""),
                                          ("13900139000", "queued", "meeting", ""),
-                                         ("13700137000", "cut", "meeting", "")])
+                                         ("13700137000", "cut", "meeting", ""),
+                                         ("13600136000", "talked", "meeting", "")])
     ids = {name: row["id"] for name, row in lead_rows(records).items()}
     records.db.execute("update leads set status = 'in_call', attempts = 1")  # claimed by the dead dialler
     done = records.start_call({}, "s", 1, "2025-03-05T09:59:00+08:00", lead_id=ids["finished"],
@@ -118,16 +119,21 @@ def test_a_dialler_restart_books_finished_calls_and_dials_no_lead_twice(tmp_path
     records.finish_call(done, report())  # the conversation was recorded, the lead not yet booked
     cut = records.start_call({}, "s", 1, "2025-03-05T09:59:00+08:00", lead_id=ids["cut"],
                              campaign_id=campaign.id, attempt=1, placer="text-simulator")
+    talked = records.start_call({}, "s", 1, "2025-03-05T09:59:00+08:00", lead_id=ids["talked"],
+                                campaign_id=campaign.id, attempt=1, placer="ami")
+    records.db["turns"].insert({"call_id": talked, "idx": 0, "caller": "喂"})  # the voice loop's first turn
     runner = text_runner(records, "三月华东", callers)
-    assert runner.recover(WEDNESDAY_10) == 3
+    assert runner.recover(WEDNESDAY_10) == 4
     leads = lead_rows(records)
     assert (leads["finished"]["status"], leads["finished"]["grade"]) == ("done", "A")
     assert (leads["queued"]["status"], leads["queued"]["attempts"]) == ("pending", 0), "never dialled"
     assert (leads["cut"]["status"], leads["cut"]["last_result"]) == ("retry", "failed")
     assert records.report(cut)["outcome"] == INTERRUPTED and records.db["calls"].get(cut)["disposition"] == "failed"
+    assert (leads["talked"]["status"], leads["talked"]["last_result"]) == ("done", "answered"), "it talked: no redial"
+    assert records.db["outcomes"].count_where("call_id = ?", [talked]) == 0, "the daemon finishes that record"
     asyncio.run(asyncio.wait_for(runner.run(WEDNESDAY_10), 60))
     dials = dict(records.db.execute("select lead_id, count(*) from calls group by lead_id").fetchall())
-    assert dials == {ids["finished"]: 1, ids["queued"]: 1, ids["cut"]: 2}
+    assert dials == {ids["finished"]: 1, ids["queued"]: 1, ids["cut"]: 2, ids["talked"]: 1}
     assert lead_rows(records)["queued"]["attempts"] == 1
 
 

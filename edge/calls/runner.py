@@ -38,6 +38,8 @@ DISPOSITIONS: Final = ("answered", "voicemail", "no_answer", "busy", "unreachabl
 """How a dial ended. answered: a person talked with the bot; invalid: the number does not exist."""
 WAITING: Final = ("pending", "retry", "callback")
 BATCH: Final = 500
+AMI_PLACER: Final = "ami"
+"""The placer whose answered calls continue in the daemon's voice loop (edge.calls.placers.AmiCallPlacer)."""
 MAX_PASSES: Final = 10_000
 
 
@@ -114,8 +116,10 @@ class CampaignRunner:
         - never dialled (claimed for a pass, still queued): back to waiting, the attempt not counted;
         - the conversation finished and was recorded (killed before the lead was booked): booked from
           that outcome, as if the runner had seen it return, so a finished call is never dialled again;
-        - cut off while ringing or talking: that call is closed as interrupted (failed) and the lead
-          waits for a retry.
+        - answered, conversation not finished (turns recorded, no outcome): the lead talked with the bot, so
+          it is not dialled again (done, "answered"); a call the PBX handed to the voice loop keeps its
+          record for the daemon to finish, a simulated one is closed as interrupted;
+        - cut off while ringing: that call is closed as interrupted (failed) and the lead waits for a retry.
 
         Returns how many leads it sorted out.
         """
@@ -127,7 +131,8 @@ class CampaignRunner:
                 "select * from leads where campaign_id = ? and status = 'in_call'", [campaign.id])]
             for lead in stale:
                 call = self.db.execute(
-                    "select c.id, c.started_at, o.report from calls c left join outcomes o on o.call_id = c.id "
+                    "select c.id, c.placer, o.report, (select count(*) from turns t where t.call_id = c.id) "
+                    "from calls c left join outcomes o on o.call_id = c.id "
                     "where c.lead_id = ? and (c.attempt = ? or c.attempt is null) order by c.started_at desc, "
                     "c.rowid desc limit 1", [lead.id, lead.attempts]).fetchone()
                 if call is None:
@@ -139,6 +144,11 @@ class CampaignRunner:
                     self.db.execute("update calls set disposition = 'answered' where id = ?", [call[0]])
                     self._after_talk(lead, Placed(call[0], "answered", ended, ended, report), summary,
                                      utc(ended) if ended.tzinfo else stamp)
+                elif call[3]:
+                    if call[1] != AMI_PLACER:  # this process ran the conversation; nobody else will end it
+                        close_interrupted(self.db, [call[0]], stamp)
+                    self.db.execute("update calls set disposition = 'answered' where id = ?", [call[0]])
+                    self._set(lead.id, status="done", next_at=None, last_result="answered", updated_at=stamp)
                 else:
                     open_calls = [r[0] for r in self.db.execute(
                         "select id from calls where lead_id = ? and (ended_at is null or id = ?)",
