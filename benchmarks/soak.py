@@ -24,6 +24,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import json
 import os
 
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
@@ -221,6 +222,11 @@ def summarize(run: dict[str, Any], opts: argparse.Namespace) -> dict[str, Any]:
     last_lat = lat[-1]["turn_p95_ms"] if lat else None
     end = samples[-1]
     growth = 100 * (rss_end - rss_start) / rss_start if rss_start else None
+    # A stepwise rise (model arenas sized by the largest batch so far) ends later on a busy box than a
+    # fixed warm-up: the second half of the run shows whether it levelled off or keeps leaking.
+    half = [x for x in samples if x["t_s"] >= samples[-1]["t_s"] / 2]
+    mid_rss = median(x["rss_mb"] for x in half[:3])
+    half_growth = 100 * (rss_end - mid_rss) / mid_rss if mid_rss else None
     return {
         "calls": opts.calls, "minutes": opts.minutes, "warmup_min": opts.warmup_min,
         "calls_started": run["started_calls"], "calls_completed": run["ended"]["completed"],
@@ -230,6 +236,8 @@ def summarize(run: dict[str, Any], opts: argparse.Namespace) -> dict[str, Any]:
         "rss_mb_after_warmup": rss_start, "rss_mb_end": rss_end, "rss_peak_mb": max(s["rss_mb"] for s in samples),
         "rss_growth_pct": round(growth, 2) if growth is not None else None,
         "rss_holds": growth is not None and growth < TARGET_RSS_GROWTH_PCT,
+        "rss_mb_mid_run": mid_rss,
+        "rss_growth_second_half_pct": round(half_growth, 2) if half_growth is not None else None,
         "fds_after_warmup": median(spare(s) for s in head), "fds_end": median(spare(s) for s in tail),
         "fd_drift": median(spare(s) for s in tail) - median(spare(s) for s in head),
         "threads_after_warmup": head[0]["threads"], "threads_end": tail[-1]["threads"],
@@ -276,6 +284,7 @@ def chart(run: dict[str, Any], summary: dict[str, Any], path: Path) -> None:
     lat.legend()
     err.plot(t, [s["errors"] for s in samples], "-", color="tab:red", label="daemon errors (cumulative)")
     err.plot(t, [s["missing_replies"] for s in samples], "-", color="tab:orange", label="replies missed (cumulative)")
+    err.plot(t, [s["rejected"] for s in samples], "-", color="tab:purple", label="calls refused (cumulative)")
     err.set_xlabel("minutes")
     cpu = err.twinx()
     cpu.plot(t, [s["cpu_pct"] for s in samples], ":", color="tab:green", label="daemon CPU %")
@@ -299,6 +308,8 @@ def table(summary: dict[str, Any]) -> str:
         ("RSS after warm-up -> end (peak)", f"{s['rss_mb_after_warmup']} -> {s['rss_mb_end']} MB "
                                             f"({s['rss_peak_mb']} MB)"),
         ("RSS growth after warm-up (target < 5 %)", f"{s['rss_growth_pct']} % ({'holds' if s['rss_holds'] else 'MISSED'})"),
+        ("RSS growth over the second half (mid-run -> end)", f"{s['rss_mb_mid_run']} -> {s['rss_mb_end']} MB: "
+                                                            f"{s['rss_growth_second_half_pct']} %"),
         ("fds beyond one per call: after warm-up -> end", f"{s['fds_after_warmup']} -> {s['fds_end']} "
                                                           f"(drift {s['fd_drift']:+g})"),
         ("threads after warm-up -> end", f"{s['threads_after_warmup']} -> {s['threads_end']}"),
@@ -326,7 +337,28 @@ def markdown(summary: dict[str, Any], m: dict[str, Any]) -> str:
         table(summary), "",
         f"Ledger outcomes: {summary['ledger_outcomes']}. Client late ticks (this process's 20 ms clock more "
         f"than 40 ms late): {summary['client_late_ticks']}.", "",
-        "![soak](soak.png)", ""])
+        *notes(summary), "", "![soak](soak.png)", ""])
+
+
+def notes(s: dict[str, Any]) -> list[str]:
+    """What the figures mean on this run, from the figures themselves."""
+    out = []
+    if not s["rss_holds"] and s["rss_growth_second_half_pct"] is not None and s["rss_growth_second_half_pct"] < 5:
+        out.append(f"- RSS rose in steps and then levelled off: {s['rss_growth_second_half_pct']} % over the second "
+                   "half, so no steady leak shows. The steps are probably model memory arenas growing to the largest "
+                   "batch seen so far (not verified here), which on a box behind real time keeps growing after a "
+                   "fixed warm-up.")
+    if s["rss_peak_mb"] > 1024:
+        out.append(f"- Peak RSS {s['rss_peak_mb']} MB is above the unit's `MemoryMax=1G` "
+                   "(systemd/edge-salesbot.service): at this many calls systemd would kill the service.")
+    if s["turn_p95_median_ms"] is not None and s["turn_p95_median_ms"] > 600:
+        out.append(f"- Not real time: turn p95 (median over windows) {s['turn_p95_median_ms']} ms against 600 ms, "
+                   f"with the daemon at {s['daemon_cpu_pct_median']} % of one core (its event loop is one core).")
+    if s["daemon_rejected"]:
+        out.append(f"- {s['daemon_rejected']:.0f} calls were refused as `full`: a caller that hangs up is replaced at "
+                   "once, while the daemon is still winding up its last call (behind real time), so max_calls "
+                   "(calls + 10) is reached. A refused call counts as incomplete above.")
+    return out
 
 
 def options(argv: list[str] | None = None) -> argparse.Namespace:
@@ -344,15 +376,30 @@ def options(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--ramp-s", type=float, default=10.0, help="the first N calls connect over this long")
     parser.add_argument("--start-timeout-s", type=float, default=180.0)
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results")
+    parser.add_argument("--from-json", type=Path, default=None, help="re-render the report of an earlier run")
     return parser.parse_args(argv)
 
 
 def main() -> None:
     opts = options()
-    with tempfile.TemporaryDirectory(prefix="salesbot-soak-") as tmp:
-        run = asyncio.run(soak(opts, Path(tmp)))
+    if opts.from_json is not None:  # re-render the report of an earlier run from its samples
+        saved = json.loads(opts.from_json.read_text(encoding="utf-8"))
+        old = saved["summary"]
+        opts.calls, opts.minutes, opts.warmup_min = old["calls"], old["minutes"], old["warmup_min"]
+        run = {"samples": saved["samples"], "started_calls": old["calls_started"],
+               "ended": {"completed": old["calls_completed"], "incomplete": old["calls_incomplete"],
+                         "cut_at_end": old["calls_cut_at_end"], "missing_replies": old["missing_replies"],
+                         "connect_errors": old["connect_errors"], "protocol_errors": old["protocol_errors"]},
+               "load_before": old["load_1m"]["before"], "exit_code": old["exit_code"],
+               "integrity_check": old["integrity_check"], "ledger_outcomes": old["ledger_outcomes"],
+               "records_without_outcome": old["records_without_outcome"],
+               "client_late_ticks": old["client_late_ticks"], "handler": old["handler"], "audio": old["audio"]}
+        m = saved["machine"]
+    else:
+        with tempfile.TemporaryDirectory(prefix="salesbot-soak-") as tmp:
+            run = asyncio.run(soak(opts, Path(tmp)))
+        m = machine()
     summary = summarize(run, opts)
-    m = machine()
     print(table(summary))
     opts.out.mkdir(parents=True, exist_ok=True)
     chart(run, summary, opts.out / "soak.png")
