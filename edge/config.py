@@ -434,6 +434,9 @@ class CallConfig:
     """Worker threads for model work (ASR, intents, TTS) shared by all calls on a server."""
     offload: bool = True
     """Run model work on the worker threads (servers); False runs it inline (the simulator, tests)."""
+    model_timeout_s: float = 5.0
+    """A batch of model work (ASR, intents) still running after this is cut off, seconds: the calls in it
+    lose that turn (heard as unreadable), later batches run on a fresh thread (a hung model)."""
     mood: bool = True
     """Estimate the caller's mood from voice and words and let the script react (impatient, angry)."""
 
@@ -459,6 +462,8 @@ class CallConfig:
             raise ConfigError(f"call.energy_gate_dbfs must be in [-90, -10], got {self.energy_gate_dbfs}")
         if not 1 <= self.workers <= 16:
             raise ConfigError(f"call.workers must be in [1, 16], got {self.workers}")
+        if not 0.5 <= self.model_timeout_s <= 60.0:
+            raise ConfigError(f"call.model_timeout_s must be in [0.5, 60] s, got {self.model_timeout_s}")
 
 
 @dataclass

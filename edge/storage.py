@@ -1,11 +1,46 @@
-"""Opening the box's SQLite files one way: WAL, a busy timeout, pending migrations applied."""
+"""Opening the box's SQLite files one way: WAL, a busy timeout, write transactions that wait, migrations."""
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Generator
 from pathlib import Path
+from typing import Final
 
 from sqlite_utils import Database
 from sqlite_utils.migrations import Migrations
+
+BUSY_TIMEOUT_MS: Final = 10_000
+"""How long a writer waits for another process's write (the daemon, a dialler and the dashboard share calls.db)."""
+
+
+class _Database(Database):
+    """sqlite-utils' Database whose outermost transaction starts with BEGIN IMMEDIATE.
+
+    A deferred BEGIN that reads and then writes (sqlite-utils' `update` reads the row first) cannot be
+    upgraded to a write once another process has committed in between: WAL mode then fails it at once with
+    "database is locked", without waiting out the busy timeout. IMMEDIATE takes the write lock up front,
+    so concurrent writers queue instead. Nested blocks stay savepoints.
+    """
+
+    @contextlib.contextmanager
+    def atomic(self) -> Generator[Database, None, None]:
+        if self.conn.in_transaction:
+            with super().atomic():
+                yield self
+            return
+        self.conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield self
+        except BaseException:
+            self.rollback()
+            raise
+        else:
+            try:
+                self.conn.execute("COMMIT")
+            except BaseException:
+                self.rollback()
+                raise
 
 
 MAX_LIKE_CHARS = 200
@@ -32,11 +67,11 @@ def open_database(path: str | Path | None, migrations: Migrations) -> Database:
     their own typed error, which knows what the file is for.
     """
     if path is None:
-        db = Database(memory=True)
+        db = _Database(memory=True)
     else:
         Path(path).parent.mkdir(parents=True, exist_ok=True)
-        db = Database(path)
-        db.execute("pragma busy_timeout = 10000")  # several writers of one box share some files
+        db = _Database(path)
+        db.execute("pragma busy_timeout = 10000")  # BUSY_TIMEOUT_MS
         db.enable_wal()
     migrations.apply(db)
     return db

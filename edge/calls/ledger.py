@@ -11,7 +11,9 @@ under its own migration set.
 Crash safety: every write is its own committed transaction (SQLite WAL, on
 one writer thread, so the event loop never waits for the disk). A row whose
 call never ended belongs to a process that died: opening the ledger marks
-those rows `interrupted`, so nothing is lost or left half-written.
+those rows `interrupted`, and closes the call loop's record of the same call
+id (ended_at, an `interrupted` outcome; its turns are kept), in one
+transaction, so nothing is lost or left half-written.
 
 Example:
     >>> ledger = CallLedger(Path("calls.db"))
@@ -24,6 +26,7 @@ Example:
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import sqlite3
@@ -39,6 +42,8 @@ from typing import Any, Final
 from sqlite_utils import Database
 from sqlite_utils.migrations import Migrations
 
+from edge.calls import records
+from edge.calls.records import close_interrupted
 from edge.errors import RecordsError
 from edge.storage import open_database
 
@@ -48,7 +53,11 @@ _LOGGER = logging.getLogger(__name__)
 
 MIGRATIONS: Final = Migrations("ledger")
 TABLE: Final = "media_calls"
-INTERRUPTED: Final = "interrupted"
+PROBE_BYTES: Final = 64 * 1024
+"""What the health probe writes (and deletes): about what one call leaves in the records."""
+START_WAIT_S: Final = 2.0
+"""A call waits this long at most for its start row (a busy disk must not hold up the greeting for long)."""
+INTERRUPTED: Final = records.INTERRUPTED
 """Outcome and end reason of a call whose process died before it ended."""
 
 
@@ -114,6 +123,7 @@ class CallLedger:
         self._db: Database | None = None
         self._executor = ThreadPoolExecutor(1, thread_name_prefix="ledger")
         self._pending: set[Future[None]] = set()
+        self._started: dict[str, Future[None] | None] = {}
         self._lock = threading.Lock()
         self._closed = False
 
@@ -132,25 +142,43 @@ class CallLedger:
     def _open(self) -> int:
         try:
             db = _connect(self.path)
-            with db.conn:
-                cursor = db.execute(f"update {TABLE} set ended_at = ?, end_reason = ?, outcome = ? "
-                                    "where ended_at is null", [now_iso(), INTERRUPTED, INTERRUPTED])
+            at = now_iso()
+            with db.atomic():  # the ledger rows and the call loop's records of those calls, or neither
+                open_rows = db.execute(f"select key, call_id from {TABLE} where ended_at is null").fetchall()
+                finished = _recorded_outcomes(db, [call_id for _, call_id in open_rows])
+                for key, call_id in open_rows:
+                    db.execute(f"update {TABLE} set ended_at = ?, end_reason = ?, outcome = ? where key = ?",
+                               [at, INTERRUPTED, finished.get(call_id, INTERRUPTED), key])
+                unfinished = [call_id for _, call_id in open_rows if call_id not in finished]
+                records_closed = close_interrupted(db, unfinished, at) if db["calls"].exists() else 0
         except (sqlite3.Error, OSError) as exc:
             self.error = f"cannot open the call ledger {self.path}: {exc}"
             raise RecordsError(f"{self.error}; check that the data directory is writable and the disk "
                                "not full") from None
         self._db = db
         self.error = None
-        self.interrupted_on_open = cursor.rowcount
-        if cursor.rowcount:
+        self.interrupted_on_open = len(open_rows)
+        if open_rows:
             _LOGGER.warning("%d calls were in progress when the daemon last stopped without a shutdown; "
-                            "marked interrupted in %s", cursor.rowcount, self.path,
-                            extra={"event": "calls_interrupted", "count": cursor.rowcount})
-        return cursor.rowcount
+                            "marked interrupted in %s (%d call records closed; %d had been recorded to the end)",
+                            len(open_rows), self.path, records_closed, len(finished),
+                            extra={"event": "calls_interrupted", "count": len(open_rows), "records": records_closed,
+                                   "finished": len(finished)})
+        return len(open_rows)
 
     async def probe(self) -> bool:
-        """Write one row of the probe table now; True (and the error cleared) if the database takes writes."""
-        future = self._submit(lambda db: db["ledger_probe"].upsert({"id": 1, "at": now_iso()}, pk="id"))
+        """Write to the probe table now; True (and the error cleared) if the database takes writes.
+
+        The probe allocates about a call's worth of new pages (PROBE_BYTES, freed again in the same
+        transaction): rewriting one small row fits in pages the file already has, so it would pass on a
+        disk that is still full."""
+        def write(db: Database) -> None:
+            with db.atomic():
+                db.execute("insert or replace into ledger_probe (id, at) values (2, zeroblob(?))", [PROBE_BYTES])
+                db.execute("delete from ledger_probe where id = 2")
+                db["ledger_probe"].upsert({"id": 1, "at": now_iso()}, pk="id")
+
+        future = self._submit(write)
         if future is not None:
             await asyncio.wrap_future(future)
         return self.error is None
@@ -161,11 +189,19 @@ class CallLedger:
         row = {"key": key, "call_id": start.call_id, "transport": start.transport, "caller": start.caller,
                "callee": start.callee, "peer": start.peer, "handler": start.handler,
                "started_at": start.started_at}
-        self._submit(lambda db: db[TABLE].insert(row))
+        self._started[key] = self._submit(lambda db: db[TABLE].insert(row))
         return key
+
+    async def written(self, key: str, timeout_s: float = START_WAIT_S) -> None:
+        """Wait (at most timeout_s) until the start row of `key` is committed."""
+        future = self._started.pop(key, None)
+        if future is not None:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(asyncio.shield(asyncio.wrap_future(future)), timeout_s)
 
     def end(self, key: str, end: CallEnd) -> None:
         """Queue the end of a call started with `start`."""
+        self._started.pop(key, None)
         row = {"ended_at": end.ended_at, "end_reason": end.end_reason, "outcome": end.outcome, "error": end.error,
                "duration_s": round(end.duration_s, 3),
                "notes": json.dumps(end.notes, ensure_ascii=False, default=str) if end.notes else None}
@@ -226,6 +262,19 @@ class CallLedger:
                 self.on_error(exc)
             except Exception:  # a metrics hook must not break the writer
                 _LOGGER.exception("ledger on_error hook failed")
+
+
+def _recorded_outcomes(db: Database, call_ids: list[str]) -> dict[str, str]:
+    """Outcomes the call loop had recorded for these calls (it finished; only the ledger's end row was
+    still queued when the process died)."""
+    if not db["outcomes"].exists():
+        return {}
+    found = {}
+    for call_id in call_ids:
+        row = db.execute("select outcome from outcomes where call_id = ?", [call_id]).fetchone()
+        if row is not None and row[0] != INTERRUPTED:
+            found[call_id] = row[0]
+    return found
 
 
 def read_ledger(path: str | Path) -> list[dict[str, Any]]:

@@ -95,6 +95,8 @@ def _turn_voice(db: Database) -> None:
 
 
 SOURCES: Final = ("phone", "kiosk")
+INTERRUPTED: Final = "interrupted"
+"""Outcome of a call whose process died before it ended (see close_interrupted)."""
 
 
 class Records:
@@ -131,7 +133,11 @@ class Records:
                    attempt: int | None = None, placer: str | None = None) -> str:
         """Record a new call (and its lead, unless `lead_id` names a campaign's lead); returns the call id."""
         call_id = call_id or uuid.uuid4().hex[:16]
-        with self._writing():
+        with self._writing(), self.db.atomic():  # a lead without its call row would be half a record
+            if self._adopt(call_id):
+                return call_id
+            if self.db.execute("select 1 from calls where id = ?", [call_id]).fetchone():
+                call_id = uuid.uuid4().hex[:16]  # a transport id seen before (a replayed UUID): a row of its own
             if lead_id is None:
                 lead_id = self.db["leads"].insert({"name": lead.get("lead_name", ""),
                                                    "company": lead.get("company", ""),
@@ -141,6 +147,14 @@ class Records:
                                      "source": self.source, "campaign_id": campaign_id, "attempt": attempt,
                                      "placer": placer})
         return call_id
+
+    def _adopt(self, call_id: str) -> bool:
+        """True if a dialler placed this call (its row has a placer, no outcome, no turns yet): the voice
+        loop then records into that row, so the campaign, the ledger and the turns share one call id."""
+        return self.db.execute(
+            "select 1 from calls c where c.id = ? and c.placer is not null and not exists "
+            "(select 1 from outcomes o where o.call_id = c.id) and not exists "
+            "(select 1 from turns t where t.call_id = c.id)", [call_id]).fetchone() is not None
 
     def add_turn(self, call_id: str, turn: TurnLog) -> None:
         row = asdict(turn)
@@ -198,6 +212,28 @@ class _Writing:
         if isinstance(exc, sqlite3.DatabaseError):
             raise RecordsError(f"writing call records failed: {exc}; is the disk full or the file read-only?") from None
         return False
+
+
+def close_interrupted(db: Database, call_ids: list[str], at: str) -> int:
+    """Finish the records of calls whose process died mid-call: `ended_at` (if unset) and an outcome row
+    "interrupted" with a report naming the turns kept. Calls that already have an outcome are left alone.
+    Runs in the caller's transaction; returns how many calls it closed."""
+    closed = 0
+    for call_id in call_ids:
+        row = db.execute("select c.id, c.started_at, (select count(*) from turns t where t.call_id = c.id) "
+                         "from calls c where c.id = ? and not exists (select 1 from outcomes o where "
+                         "o.call_id = c.id)", [call_id]).fetchone()
+        if row is None:
+            continue
+        db.execute("update calls set ended_at = coalesce(ended_at, ?) where id = ?", [at, call_id])
+        report = {"call_id": call_id, "outcome": INTERRUPTED, "grade": None, "dnc": False, "tasks": [],
+                  "started_at": row[1], "ended_at": at, "turns_kept": row[2],
+                  "note": "the process stopped without a shutdown during this call; its turns up to then are kept"}
+        db.execute("insert into outcomes (call_id, outcome, grade, dnc, transferred, decision_maker, objections, "
+                   "slots, report) values (?, ?, null, 0, 0, null, '[]', '{}', ?)",
+                   [call_id, INTERRUPTED, _json(report)])
+        closed += 1
+    return closed
 
 
 def _json(value: Any) -> str:

@@ -27,7 +27,7 @@ from typing import Any, Final, Protocol
 from edge.calls import campaign as _campaign
 from edge.calls import dnc as _dnc
 from edge.calls.leads import Lead, from_row
-from edge.calls.records import Records
+from edge.calls.records import INTERRUPTED, Records, close_interrupted
 from edge.calls.schedule import zone
 from edge.errors import CampaignError
 from edge.telephony.privacy import mask_phone
@@ -38,6 +38,8 @@ DISPOSITIONS: Final = ("answered", "voicemail", "no_answer", "busy", "unreachabl
 """How a dial ended. answered: a person talked with the bot; invalid: the number does not exist."""
 WAITING: Final = ("pending", "retry", "callback")
 BATCH: Final = 500
+AMI_PLACER: Final = "ami"
+"""The placer whose answered calls continue in the daemon's voice loop (edge.calls.placers.AmiCallPlacer)."""
 MAX_PASSES: Final = 10_000
 
 
@@ -109,17 +111,55 @@ class CampaignRunner:
         self.actor = actor
 
     def recover(self, now: datetime) -> int:
-        """Leads left "in_call" by a process that died: dial them again; their open calls count as failed."""
+        """Leads left "in_call" by a process that died, sorted out by what their last dial left behind:
+
+        - never dialled (claimed for a pass, still queued): back to waiting, the attempt not counted;
+        - the conversation finished and was recorded (killed before the lead was booked): booked from
+          that outcome, as if the runner had seen it return, so a finished call is never dialled again;
+        - answered, conversation not finished (turns recorded, no outcome): the lead talked with the bot, so
+          it is not dialled again (done, "answered"); a call the PBX handed to the voice loop keeps its
+          record for the daemon to finish, a simulated one is closed as interrupted;
+        - cut off while ringing: that call is closed as interrupted (failed) and the lead waits for a retry.
+
+        Returns how many leads it sorted out.
+        """
         stamp = utc(now)
         campaign = _campaign.get(self.db, self.name)
+        summary = RunSummary()
         with self.db.atomic():
-            stale = [r[0] for r in self.db.execute(
-                "select id from leads where campaign_id = ? and status = 'in_call'", [campaign.id])]
-            for lead_id in stale:
-                self.db.execute("update calls set disposition = 'failed', ended_at = ? where lead_id = ? "
-                                "and ended_at is null", [stamp, lead_id])
-                self.db.execute("update leads set status = 'retry', next_at = ?, updated_at = ? where id = ?",
-                                [stamp, stamp, lead_id])
+            stale = [from_row(row) for row in self.db.query(
+                "select * from leads where campaign_id = ? and status = 'in_call'", [campaign.id])]
+            for lead in stale:
+                call = self.db.execute(
+                    "select c.id, c.placer, o.report, (select count(*) from turns t where t.call_id = c.id) "
+                    "from calls c left join outcomes o on o.call_id = c.id "
+                    "where c.lead_id = ? and (c.attempt = ? or c.attempt is null) order by c.started_at desc, "
+                    "c.rowid desc limit 1", [lead.id, lead.attempts]).fetchone()
+                if call is None:
+                    self._set(lead.id, status="retry" if lead.attempts > 1 else "pending",
+                              attempts=max(0, lead.attempts - 1), next_at=stamp, updated_at=stamp)
+                elif call[2] is not None and json.loads(call[2]).get("outcome") != INTERRUPTED:
+                    report = json.loads(call[2])
+                    ended = datetime.fromisoformat(report.get("ended_at") or stamp)
+                    self.db.execute("update calls set disposition = 'answered' where id = ?", [call[0]])
+                    self._after_talk(lead, Placed(call[0], "answered", ended, ended, report), summary,
+                                     utc(ended) if ended.tzinfo else stamp)
+                elif call[3]:
+                    if call[1] != AMI_PLACER:  # this process ran the conversation; nobody else will end it
+                        close_interrupted(self.db, [call[0]], stamp)
+                    self.db.execute("update calls set disposition = 'answered' where id = ?", [call[0]])
+                    self._set(lead.id, status="done", next_at=None, last_result="answered", updated_at=stamp)
+                else:
+                    open_calls = [r[0] for r in self.db.execute(
+                        "select id from calls where lead_id = ? and (ended_at is null or id = ?)",
+                        [lead.id, call[0]])]
+                    close_interrupted(self.db, open_calls, stamp)
+                    for call_id in open_calls:
+                        self.db.execute("update calls set disposition = 'failed' where id = ?", [call_id])
+                    self._set(lead.id, status="retry", next_at=stamp, last_result="failed", updated_at=stamp)
+        if stale:
+            _LOGGER.warning("campaign %s: %d leads were in a call when the dialler last stopped; sorted out",
+                            self.name, len(stale), extra={"event": "campaign_recovered", "leads": len(stale)})
         return len(stale)
 
     async def run(self, now: datetime, until: datetime | None = None) -> RunSummary:

@@ -46,19 +46,29 @@ class Batcher(Generic[T, R]):
     `await submit(item)` returns `fn([...items])[i]`. Requests made in the same
     event-loop iteration (inline) or while a batch is running (offload) go
     into the next batch, up to `max_batch`.
+
+    One call's bad input must not cost the others: a batch that raises is run
+    again one item at a time, so only the failing item gets the error. With
+    offload, a batch still running after `timeout_s` (a hung model) fails its
+    callers with BatchTimeoutError and later batches go to a fresh thread (the
+    stuck one is abandoned and counted, as edge.calls.batcher does).
     """
 
     def __init__(self, fn: Callable[[list[T]], Sequence[R]], executor: ThreadPoolExecutor | None = None,
-                 max_batch: int = 32, name: str = "batch") -> None:
+                 max_batch: int = 32, name: str = "batch", timeout_s: float = 5.0) -> None:
         self.fn = fn
         self.executor = executor
         self.max_batch = max_batch
         self.name = name
+        self.timeout_s = timeout_s
         self._pending: list[tuple[T, asyncio.Future]] = []
+        self._alone: list[tuple[T, asyncio.Future]] = []
+        """Items of a failed batch, each run again on its own."""
         self._scheduled = False
         self._running = False
         self.batches = 0
         self.items = 0
+        self.hung = 0
 
     async def submit(self, item: T) -> R:
         loop = asyncio.get_running_loop()
@@ -72,9 +82,13 @@ class Batcher(Generic[T, R]):
     def _flush(self) -> None:
         self._scheduled = False
         self._pending = [(item, future) for item, future in self._pending if not future.cancelled()]
-        if self._running or not self._pending:
+        self._alone = [(item, future) for item, future in self._alone if not future.done()]
+        if self._running or not (self._pending or self._alone):
             return
-        batch, self._pending = self._pending[:self.max_batch], self._pending[self.max_batch:]
+        if self._alone:
+            batch = [self._alone.pop(0)]
+        else:
+            batch, self._pending = self._pending[:self.max_batch], self._pending[self.max_batch:]
         items = [item for item, _ in batch]
         self.batches += 1
         self.items += len(items)
@@ -86,9 +100,14 @@ class Batcher(Generic[T, R]):
             self._after()
             return
         self._running = True
-        done = asyncio.get_running_loop().run_in_executor(self.executor, self.fn, items)
+        loop = asyncio.get_running_loop()
+        done = loop.run_in_executor(self.executor, self.fn, items)
+        watchdog = loop.call_later(self.timeout_s, self._cut_off, done, batch)
 
         def finished(task: asyncio.Future) -> None:
+            watchdog.cancel()
+            if getattr(task, "cut_off", False):
+                return  # its callers were failed already; a late result is dropped
             self._running = False
             if task.cancelled():
                 self._deliver(batch, None, asyncio.CancelledError())
@@ -98,14 +117,36 @@ class Batcher(Generic[T, R]):
 
         done.add_done_callback(finished)
 
+    def _cut_off(self, done: asyncio.Future, batch) -> None:
+        """The batch ran past timeout_s: fail its callers, abandon its thread, go on on a fresh one."""
+        from edge.calls.batcher import _abandon
+        from edge.errors import BatchTimeoutError
+
+        done.cut_off = True  # type: ignore[attr-defined]
+        self.hung += 1
+        _LOGGER.error("%s: a batch of %d ran past %g s (a hung model); failing its calls' turns and moving later "
+                      "batches to a fresh thread (restart the service if this repeats)", self.name, len(batch),
+                      self.timeout_s, extra={"event": "batch_hung", "batcher": self.name})
+        _abandon(1)
+        self.executor = ThreadPoolExecutor(1, thread_name_prefix=f"{self.name}-after-hang")
+        error = BatchTimeoutError(f"{self.name}: the model ran past {self.timeout_s:g} s and was cut off")
+        for _, future in batch:
+            if not future.done():
+                future.set_exception(error)
+        self._running = False
+        self._after()
+
     def _after(self) -> None:
-        if self._pending and not self._scheduled:
+        if (self._pending or self._alone) and not self._scheduled:
             self._scheduled = True
             asyncio.get_running_loop().call_soon(self._flush)
 
     def _deliver(self, batch, results, error: BaseException | None) -> None:
         if error is None and (results is None or len(results) != len(batch)):
             error = RuntimeError(f"{self.name}: batch of {len(batch)} gave {0 if results is None else len(results)}")
+        if error is not None and len(batch) > 1 and not isinstance(error, asyncio.CancelledError):
+            self._alone.extend(batch)  # find the item that fails; the others get their results
+            return
         for index, (_, future) in enumerate(batch):
             if future.done():
                 continue
@@ -233,7 +274,8 @@ class Runtime:
 
     def _batcher(self, name: str, fn: Callable) -> Batcher:
         if name not in self._batchers:
-            self._batchers[name] = Batcher(fn, self.executor, self.config.asr.max_batch, name)
+            self._batchers[name] = Batcher(fn, self.executor, self.config.asr.max_batch, name,
+                                           self.call_config.model_timeout_s)
         return self._batchers[name]
 
     async def recognize(self, pcm: np.ndarray) -> Heard:

@@ -88,8 +88,11 @@ class CallSession:
     async def run(self) -> CallResult:
         runtime, config = self.runtime, self.runtime.call_config
         if self.records is not None:
+            # Keyed by the transport's call id, so the daemon's ledger row (and a dialler's row placed
+            # with CALL_UUID) and this record are one call; recovery after a crash relies on it.
             self.call_id = self.records.start_call(self.lead, runtime.script.name, runtime.script.version,
-                                                   self.start.isoformat(timespec="seconds"))
+                                                   self.start.isoformat(timespec="seconds"),
+                                                   call_id=self.call.call_id)
         detector = runtime.detector()
         asr_info = dict(getattr(runtime.recognizer, "info", {}) or {})
         dialogue_stage = DialogueStage(self.dialogue, config, self.start, asr_info, self._on_turn)

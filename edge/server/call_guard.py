@@ -116,6 +116,8 @@ class GuardedHandler:
         error: str | None = None
         try:
             async with asyncio.timeout(self.budget_s) as budget:
+                if self.ledger is not None:
+                    await self.ledger.written(key)  # a call the daemon takes has its row before the bot speaks
                 await self.inner.handle(call)
                 await self._play_out(call)
         except TimeoutError:
