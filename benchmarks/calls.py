@@ -271,11 +271,13 @@ class Daemon:
                    "--max-calls", str(calls + 10)]
         if handler:
             command += ["--handler", handler]
+        from edge.server.admin_api import store_new_token
+
+        self.token = store_new_token(data_dir / "admin.token")  # the daemon keeps only its hash
         with self.log.open("w") as out:
             env = {**os.environ, "SALESBOT_PROFILE": str(profile)} if profile else None
             self.proc = subprocess.Popen(command, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT, env=env)
         self.ready = self._wait_ready(start_timeout_s)
-        self.token = (data_dir / "admin.token").read_text().strip()
 
     def _wait_ready(self, timeout_s: float) -> dict[str, Any]:
         deadline = time.monotonic() + timeout_s

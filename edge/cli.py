@@ -302,24 +302,34 @@ def systemd_install(prefix: Path | None, root: Path, print_only: bool) -> None:
 @click.option("--max-calls", type=int, default=None, help="Calls at once over all transports (default 100).")
 @click.option("--data-dir", type=click.Path(path_type=Path), default=None,
               help="State directory: calls.db, admin.token (default: [data] dir, $STATE_DIRECTORY, ...).")
+@click.option("--new-admin-token", is_flag=True,
+              help="Print a new admin API token, store its hash, and exit (restart a running daemon to use it).")
 @click.pass_context
 def serve(ctx, config_path: Path | None, audiosocket: str | None, websocket: str | None, admin: str | None,
-          handler: str | None, max_calls: int | None, data_dir: Path | None) -> None:
+          handler: str | None, max_calls: int | None, data_dir: Path | None, new_admin_token: bool) -> None:
     """Run the appliance: take calls over AudioSocket and WebSocket media,
     serve the admin API (/health, /calls, /reload, /metrics) until SIGTERM.
 
     Logs are JSON lines on stdout. The admin API needs the bearer token that
-    the first start prints and stores in DATA_DIR/admin.token (mode 0600).
+    the first start prints once; DATA_DIR/admin.token keeps only its hash.
 
     \b
     Example:
         salesbot serve --config /etc/edge-salesbot/config.toml
         salesbot serve --handler echo --audiosocket 0.0.0.0:9092 --websocket off
-        curl -H "Authorization: Bearer $(cat ~/.local/share/edge-salesbot/admin.token)" 127.0.0.1:8080/health
+        TOKEN=$(salesbot serve --new-admin-token)       # a new token (the old one stops working)
+        curl -H "Authorization: Bearer $TOKEN" 127.0.0.1:8080/health
     """
     from edge.server.daemon import serve as run_daemon
 
     config = config_module.load(config_path) if config_path is not None else _config(ctx)
+    if new_admin_token:
+        from edge.server.admin_api import store_new_token
+
+        if data_dir is not None:
+            config.data.dir = data_dir
+        click.echo(store_new_token(config.server.token_path(config.data.resolved())))
+        return
     for key, value, scheme in (("audiosocket", audiosocket, "tcp"), ("websocket", websocket, "ws")):
         if value is not None:
             address = config_module.parse_host_port(value, f"--{key}") if "://" not in value else value

@@ -44,7 +44,7 @@ CONFIG_TEMPLATE: Final = """\
 # websocket = "ws://127.0.0.1:9093"      # FreeSWITCH/jambonz media (off unless set)
 #
 # [server]
-# admin = "127.0.0.1:8080"         # /health /calls /reload /metrics; token in /var/lib/edge-salesbot/admin.token
+# admin = "127.0.0.1:8080"         # /health /calls /reload /metrics; token: printed once (journal), or --new-admin-token
 # max_calls = 100
 # call_budget_s = 600              # a call's handler is cut off (and the call recorded) after this
 # shutdown_grace_s = 20            # on stop, calls get this long to finish; keep under TimeoutStopSec=30

@@ -4,14 +4,15 @@ rate limiting, CSRF, localhost by default, an audit trail of DNC and configurati
 There are two credential stores, each tested where it lives:
 - the dashboard (`salesbot dashboard`, edge/server/auth.py): admin password (scrypt) and API token
   (SHA-256) in admin.json; tests/test_server.py covers first start, cookies, CSRF and login limits;
-- the daemon's admin API (`salesbot serve`, edge/server/admin_api.py): a bearer token in admin.token
-  (mode 0600, kept in clear so `curl -H "Authorization: Bearer $(cat admin.token)"` works);
+- the daemon's admin API (`salesbot serve`, edge/server/admin_api.py): a bearer token printed once,
+  admin.token keeps only its SHA-256 (mode 0600);
   tests/test_daemon.py covers its creation; the limits and file mode are tested here.
 """
 
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import ipaddress
 import stat
 
@@ -58,7 +59,7 @@ def test_the_daemon_locks_out_the_right_token_too_after_20_guesses():
     from tests.test_fuzz_http import _Backend
 
     async def go():
-        app = build_app(_Backend(), AdminToken("t" * 43, None, created=True))
+        app = build_app(_Backend(), AdminToken(hashlib.sha256(b"t" * 43).digest(), None, created=True))
         async with TestClient(TestServer(app)) as client:
             for _ in range(20):
                 await client.get("/calls", headers={"Authorization": "Bearer guess"})
@@ -74,7 +75,45 @@ def test_a_token_file_readable_by_others_is_set_back_to_0600(tmp_path):
     path.write_text("s" * 43 + "\n", encoding="utf-8")
     path.chmod(0o644)
     token = load_or_create_token(path, announce=lambda _: None)
-    assert token.value == "s" * 43 and not token.created
+    assert token.digest == hashlib.sha256(b"s" * 43).digest() and not token.created
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+
+
+def test_an_older_clear_token_file_is_rewritten_as_its_hash_and_the_token_still_works(tmp_path):
+    from edge.server.admin_api import load_or_create_token
+
+    path = tmp_path / "admin.token"
+    path.write_text("c" * 43 + "\n", encoding="utf-8")
+    path.chmod(0o600)
+    token = load_or_create_token(path, announce=lambda _: None)
+    stored = path.read_text(encoding="utf-8")
+    assert "c" * 43 not in stored and stored.strip() == "sha256:" + hashlib.sha256(b"c" * 43).hexdigest()
+    assert load_or_create_token(path, announce=lambda _: None).digest == token.digest
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+
+
+def test_a_damaged_hash_stops_the_start_with_the_way_out(tmp_path):
+    from edge.server.admin_api import load_or_create_token
+
+    path = tmp_path / "admin.token"
+    path.write_text("sha256:zz\n", encoding="utf-8")
+    with pytest.raises(ServeError, match="new-admin-token"):
+        load_or_create_token(path, announce=lambda _: None)
+
+
+def test_new_admin_token_replaces_the_stored_hash_and_prints_the_token(tmp_path):
+    from click.testing import CliRunner
+
+    from edge.cli import cli
+    from edge.server.admin_api import load_or_create_token
+
+    path = tmp_path / "admin.token"
+    first = load_or_create_token(path, announce=lambda _: None)
+    result = CliRunner().invoke(cli, ["serve", "--data-dir", str(tmp_path), "--new-admin-token"])
+    assert result.exit_code == 0, result.output
+    token = result.output.strip()
+    stored = load_or_create_token(path, announce=lambda _: None)
+    assert stored.digest == hashlib.sha256(token.encode()).digest() != first.digest
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
 
 
@@ -93,8 +132,9 @@ def test_a_new_token_is_shown_once_and_stored_0600(tmp_path):
     shown: list[str] = []
     first = load_or_create_token(tmp_path / "d" / "admin.token", announce=shown.append)
     again = load_or_create_token(tmp_path / "d" / "admin.token", announce=shown.append)
-    assert first.created and not again.created and again.value == first.value and len(first.value) >= 40
-    assert len(shown) == 1 and first.value in shown[0]
+    assert first.created and not again.created and again.digest == first.digest and len(first.value) >= 40
+    assert len(shown) == 1 and first.value in shown[0] and again.value is None
+    assert first.value not in (tmp_path / "d" / "admin.token").read_text(encoding="utf-8")
     assert stat.S_IMODE((tmp_path / "d" / "admin.token").stat().st_mode) == 0o600
 
 

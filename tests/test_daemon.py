@@ -57,7 +57,9 @@ def test_admin_api_needs_the_token(tmp_path):
     async def main():
         async with running(config_for(tmp_path)) as daemon:
             token_file = tmp_path / "data" / "admin.token"
-            assert daemon.token.path == token_file and token_file.read_text().strip() == daemon.token.value
+            stored = token_file.read_text().strip()
+            assert daemon.token.path == token_file and stored == "sha256:" + daemon.token.digest.hex()
+            assert daemon.token.value not in stored  # only the hash is kept
             assert stat.S_IMODE(token_file.stat().st_mode) == 0o600
             assert len(daemon.announced) == 1 and daemon.token.value in daemon.announced[0]
             results = {
@@ -70,7 +72,9 @@ def test_admin_api_needs_the_token(tmp_path):
                 "reload by GET": await admin_get(daemon, "/reload"),
             }
         async with running(config_for(tmp_path)) as again:  # the stored token is reused, not printed again
-            same = again.token.value == daemon.token.value and not again.announced
+            same = again.token.digest == daemon.token.digest and not again.announced and again.token.value is None
+            old_token = daemon.token.value
+            results["old token after restart"] = await admin_get(again, "/health", token=old_token)
         return results, same
 
     results, same = run(main())
@@ -90,7 +94,7 @@ def test_admin_api_needs_the_token(tmp_path):
     assert json.loads(results["calls"][1]) == {"active": 0, "max_calls": 100, "calls": []}
     assert results["reload"][0] == 200 and json.loads(results["reload"][1])["reloaded"] == []
     assert results["reload by GET"][0] == 405
-    assert same
+    assert same and results["old token after restart"][0] == 200
 
 
 def test_two_concurrent_calls_are_echoed_recorded_and_listed(tmp_path):

@@ -5,6 +5,7 @@ handler raised something unexpected). One logged-in dashboard serves every examp
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 
 import pytest
@@ -96,7 +97,7 @@ def daemon_get(path: str, authorization: str | None, repeat: int = 1) -> tuple[i
     from edge.server.admin_api import AdminToken, build_app
 
     async def go():
-        app = build_app(_Backend(), AdminToken("t" * 43, None, created=True))
+        app = build_app(_Backend(), AdminToken(hashlib.sha256(b"t" * 43).digest(), None, created=True))
         async with TestClient(TestServer(app)) as client:
             headers = {"Authorization": authorization} if authorization is not None else {}
             for _ in range(repeat):

@@ -1,11 +1,13 @@
 """The admin HTTP API (aiohttp): /health, /calls, /reload, /metrics, behind a bearer token.
 
 Every route needs `Authorization: Bearer <token>`. The token is generated on
-first start (32 random bytes, URL-safe), stored in the data directory as
-`admin.token` with mode 0600 and printed once; read it from there later
-(`sudo cat /var/lib/edge-salesbot/admin.token`). A client that sends 20 wrong
-tokens within a minute gets 429 for the rest of that minute. The API binds
-127.0.0.1 by default (`server.admin`).
+first start (32 random bytes, URL-safe) and printed once; the data directory
+keeps only its SHA-256 (`admin.token`, mode 0600), so a copy of the disk does
+not give the token away. Lost it? `salesbot serve --new-admin-token` prints a
+new one and stores its hash (restart a running daemon to use it). A token file
+of an older version (the token in clear) is converted to its hash on start. A
+client that sends 20 wrong tokens within a minute gets 429 for the rest of
+that minute. The API binds 127.0.0.1 by default (`server.admin`).
 
 | route | what |
 |---|---|
@@ -15,7 +17,7 @@ tokens within a minute gets 429 for the rest of that minute. The API binds
 | GET /metrics | Prometheus text format |
 
 Example:
-    curl -H "Authorization: Bearer $(cat /var/lib/edge-salesbot/admin.token)" http://127.0.0.1:8080/health
+    curl -H "Authorization: Bearer $TOKEN" http://127.0.0.1:8080/health
 """
 
 from __future__ import annotations
@@ -38,7 +40,7 @@ from aiohttp import web
 from edge.errors import ServeError
 from edge.server.metrics import CONTENT_TYPE
 
-__all__ = ["AdminBackend", "AdminServer", "AdminToken", "build_app", "load_or_create_token"]
+__all__ = ["AdminBackend", "AdminServer", "AdminToken", "build_app", "load_or_create_token", "store_new_token"]
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -58,16 +60,47 @@ class AdminBackend(Protocol):
     def metrics_text(self) -> str: ...
 
 
+HASH_PREFIX: Final = "sha256:"
+
+
 @dataclass(frozen=True)
 class AdminToken:
-    value: str
+    digest: bytes
+    """SHA-256 of the token: all the daemon keeps."""
     path: Path | None
     """Where it is stored; None when it could not be (read-only data directory: it changes on restart)."""
     created: bool
+    value: str | None = None
+    """The token itself, only when this start created it (it is printed once, then forgotten)."""
+
+
+def _digest(token: str) -> bytes:
+    return hashlib.sha256(token.encode("utf-8", "surrogateescape")).digest()
+
+
+def _write_hash(path: Path, digest: bytes, *, replace: bool) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_name(path.name + ".new")
+    temporary.unlink(missing_ok=True)
+    fd = os.open(temporary if replace else path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        handle.write(HASH_PREFIX + digest.hex() + "\n")
+    if replace:
+        os.replace(temporary, path)
+
+
+def store_new_token(path: Path) -> str:
+    """Make a new token, store its hash in ``path`` (replacing any), and return it."""
+    value = secrets.token_urlsafe(32)
+    try:
+        _write_hash(path, _digest(value), replace=True)
+    except OSError as exc:
+        raise ServeError(f"cannot store the admin token in {path}: {exc.strerror or exc}") from None
+    return value
 
 
 def load_or_create_token(path: Path, announce: Callable[[str], None] = print) -> AdminToken:
-    """Read the admin token, or create it (mode 0600) and `announce` it once.
+    """Read the admin token's hash, or create a token, store its hash (mode 0600) and `announce` it once.
 
     Raises:
         ServeError: the file exists but is empty or unreadable.
@@ -77,27 +110,36 @@ def load_or_create_token(path: Path, announce: Callable[[str], None] = print) ->
             if path.stat().st_mode & 0o077:
                 _LOGGER.warning("admin token file %s was readable by others; setting mode 0600", path)
                 path.chmod(0o600)
-            value = path.read_text(encoding="utf-8").strip()
-            if len(value) < 16:
+            stored = path.read_text(encoding="utf-8").strip()
+            if stored.startswith(HASH_PREFIX):
+                try:
+                    digest = bytes.fromhex(stored[len(HASH_PREFIX):])
+                except ValueError:
+                    digest = b""
+                if len(digest) != 32:
+                    raise ServeError(f"admin token file {path} holds a damaged hash; delete it and restart, or run "
+                                     "`salesbot serve --new-admin-token`")
+                return AdminToken(digest, path, created=False)
+            if len(stored) < 16:
                 raise ServeError(f"admin token file {path} holds no usable token (under 16 characters); delete it "
                                  "and restart to generate a new one")
-            return AdminToken(value, path, created=False)
+            digest = _digest(stored)  # an older version's token in clear: keep it, store only its hash
+            _write_hash(path, digest, replace=True)
+            _LOGGER.warning("admin token file %s held the token in clear; it now holds its hash (same token)", path)
+            return AdminToken(digest, path, created=False)
     except OSError as exc:
         raise ServeError(f"cannot read the admin token {path}: {exc.strerror or exc}; check its owner and "
                          "permissions, or set server.admin_token_file") from None
     value = secrets.token_urlsafe(32)
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(value + "\n")
+        _write_hash(path, _digest(value), replace=False)
     except OSError as exc:
         _LOGGER.error("cannot store the admin token in %s (%s); using a temporary one until restart",
                       path, exc.strerror or exc, extra={"event": "admin_token"})
         announce(f"admin API token (temporary, NOT stored: {path} is not writable): {value}")
-        return AdminToken(value, None, created=True)
-    announce(f"admin API token (shown once; stored in {path}, mode 0600): {value}")
-    return AdminToken(value, path, created=True)
+        return AdminToken(_digest(value), None, created=True, value=value)
+    announce(f"admin API token (shown once, keep it; {path} stores only its hash): {value}")
+    return AdminToken(_digest(value), path, created=True, value=value)
 
 
 def _json(data: Any, status: int = 200) -> web.Response:
@@ -106,9 +148,9 @@ def _json(data: Any, status: int = 200) -> web.Response:
 
 def build_app(backend: AdminBackend, token: AdminToken) -> web.Application:
     """The aiohttp application: token check first, then four thin routes."""
-    expected = hashlib.sha256(token.value.encode()).digest()
+    expected = token.digest
     failures: dict[str, deque[float]] = defaultdict(deque)
-    where = f" (the token is in {token.path})" if token.path else ""
+    where = " (printed at first start; `salesbot serve --new-admin-token` makes a new one)" if token.path else ""
 
     @web.middleware
     async def auth(request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -125,7 +167,7 @@ def build_app(backend: AdminBackend, token: AdminToken) -> web.Application:
             failures.clear()
             recent = failures[peer]
         # surrogateescape: a header of non-UTF-8 bytes is a wrong token, not a 500
-        digest = hashlib.sha256(given.strip().encode("utf-8", "surrogateescape")).digest()
+        digest = _digest(given.strip())
         if scheme.lower() != "bearer" or not hmac.compare_digest(digest, expected):
             recent.append(now)
             _LOGGER.warning("admin API: rejected a request from %s to %s (no or wrong token)", peer, request.path,
