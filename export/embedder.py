@@ -7,13 +7,14 @@ squeezed out of it (benchmarks/fewshot.md: F1 0.18 at k=10). A dense head
 trained contrastively has the same flaw (measured on dev, ask_trial held out,
 k=10: 0.35 F1 alone, 0.24 mixed half-and-half with the bag below). What
 carries an unseen intent is its own words, so the head is a TF-IDF-like bag of
-characters and hashed character 2/3-grams whose per-feature weights start at
-IDF and are then trained on prototypical episodes (export/episodes.py): the
-training learns which n-grams say something about intent (嗯 那个 你们 count
-little); features it never saw keep their IDF weight. It reads the classifier's
-feeds (input_ids, attention_mask from the bundle's tokenizer), so a turn is
-encoded once, and retrains in a minute, so a benchmark can retrain it per
-held-out intent.
+characters and hashed character bigrams whose per-feature weights start at
+IDF and are then trained on prototypical episodes (export/episodes.py), so
+that n-grams which say little about intent weigh less; features it never saw
+keep their IDF weight, and the checkpoint (the untrained IDF one included) is
+chosen on intents kept out of training. It reads the classifier's feeds
+(input_ids, attention_mask from the bundle's tokenizer), so a turn is encoded
+once, and retrains in a few minutes on one thread, so a benchmark can retrain
+it per held-out intent.
 """
 
 from __future__ import annotations
@@ -34,15 +35,16 @@ OPSET_VERSION = 17
 class EmbedderConfig:
     vocab_size: int
     ngram_buckets: int = 8192
-    ngram_orders: tuple[int, ...] = (2, 3)
+    ngram_orders: tuple[int, ...] = (2,)
+    """Characters + bigrams: on dev (4 held-out intents, k=10) trigrams cost 0.014 F1 on average."""
 
     def to_dict(self) -> dict:
         return asdict(self)
 
 
 class LexicalBag(nn.Module):
-    """IDF-weighted bag of characters and hashed character 2/3-grams, L2-normalised:
-    a TF-IDF vector over vocab_size + 2 * buckets dimensions, computed in the graph.
+    """IDF-weighted bag of characters and hashed character n-grams, L2-normalised:
+    a TF-IDF vector over vocab_size + buckets * len(orders) dimensions, computed in the graph.
 
     Why: an intent the head never trained on is told apart mostly by its own words
     (试用, 免费), whose learned embeddings got no training signal; this channel keeps

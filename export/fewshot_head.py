@@ -98,7 +98,7 @@ def build(bundle_dir: str | Path, corpus: Sequence[str] = ("export/data/intents"
                               "intents kept out of the episodes; test never read"},
             "objective": "prototypical episodes (cosine to the mean of support utterances, support and "
                          "query from different families), per-feature weights of an IDF-initialised "
-                         "character 1-3-gram bag",
+                         "character 1-2-gram bag",
             "embedder": embedder.config.to_dict(), "episodes": config.to_dict(),
             "training": {k: v for k, v in history.items()},
             "onnx_vs_torch_max_abs_diff": parity,

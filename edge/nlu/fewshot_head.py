@@ -4,7 +4,7 @@ space is built for matching intents the classifier never trained on
 
 A bundle declares it in its manifest:
     "fewshot_head": {"model": "fewshot_head.onnx", "centroids": "fewshot_centroids.npy",
-                     "output": "embedding", "dim": 17626, "threshold_floor": 0.1, "build": {...}}
+                     "output": "embedding", "dim": 9454, "threshold_floor": 0.1, "build": {...}}
 Bundles without the entry still load; few-shot intents then use the
 classifier's own embedding.
 """
