@@ -3,12 +3,16 @@ it cost the others?
 
 Protocol: for each held-out intent H, export a bundle whose training data has
 no row labelled H (BERT teacher skipped to keep it affordable: the student is
-distilled from the n-gram teacher alone); then add H back as a few-shot intent
-from k = 5, 10, 20 examples drawn from H's *training* families, and score the
+distilled from the n-gram teacher alone), and build its few-shot head with H
+excluded too (export/fewshot_head.py --exclude H: the head's episodes, IDF and
+checkpoint choice never see H). Then add H back as a few-shot intent from
+k = 5, 10, 20 examples drawn from H's *training* families, and score the
 held-out test split (families never seen): F1 of H, and macro-F1 of the other
-intents against the same bundle without the few-shot intent. Three draws per k.
+intents against the same bundle without the few-shot intent. Three draws per
+k. Each row is measured twice: prototypes in the few-shot head's space, and in
+the classifier's own pooled embedding (the space used before the head).
 
-    python benchmarks/fewshot.py [--intents ask_trial wrong_person send_info] [--reuse]
+    python benchmarks/fewshot.py [--intents ask_trial ask_price wrong_person send_info] [--reuse]
 """
 
 from __future__ import annotations
@@ -35,22 +39,27 @@ def write_csv(path: Path, examples) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--corpus", default=str(ROOT / "export" / "data" / "intents"))
-    parser.add_argument("--intents", nargs="+", default=["ask_trial", "wrong_person", "send_info"])
+    parser.add_argument("--intents", nargs="+", default=["ask_trial", "ask_price", "wrong_person", "send_info"])
     parser.add_argument("--ks", nargs="+", type=int, default=[5, 10, 20])
     parser.add_argument("--draws", type=int, default=3)
     parser.add_argument("--student-epochs", type=int, default=12)
     parser.add_argument("--work", type=Path, default=ROOT / "runs" / "fewshot")
-    parser.add_argument("--reuse", action="store_true")
+    parser.add_argument("--reuse", action="store_true", help="reuse bundles and heads already built in --work")
+    parser.add_argument("--head-episodes", type=int, default=None)
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results")
     args = parser.parse_args()
 
+    import shutil
+    import time
+
     from edge.nlu import FewShotIntentModel, FewShotStore, IntentModel
     from edge.nlu.metrics import evaluate
+    from export import episodes, fewshot_head
     from export.corpus import load_split
     from export.pipeline import ExportOptions, run
 
     split, _ = load_split([args.corpus])
-    rows = []
+    rows, heads = [], {}
     for held in args.intents:
         work = args.work / held
         work.mkdir(parents=True, exist_ok=True)
@@ -61,39 +70,65 @@ def main() -> None:
             write_csv(work / "test.csv", [e for e in test if keep(e)])
             run(ExportOptions(corpus=[str(work / "train.csv")], test=str(work / "test.csv"), out=str(work / "bundle"),
                               teacher_epochs=0, student_epochs=args.student_epochs, slim=True, progress=False))
-        model = IntentModel.load(work / "bundle")
+        with_head = work / "bundle-head"
+        if not (args.reuse and (with_head / fewshot_head.HEAD_FILE).exists()):
+            shutil.rmtree(with_head, ignore_errors=True)
+            shutil.copytree(work / "bundle", with_head)
+            config = episodes.EpisodeConfig(**({"episodes": args.head_episodes} if args.head_episodes else {}))
+            t0 = time.perf_counter()
+            fewshot_head.build(with_head, [args.corpus], exclude=[held], episode_config=config)
+            print(f"{held}: head built in {time.perf_counter() - t0:.0f} s", file=sys.stderr)
+        heads[held] = json.loads((with_head / "manifest.json").read_text(encoding="utf-8"))["fewshot_head"]["build"]
+        model = IntentModel.load(with_head)
         gold = [e.labels for e in test]
         others = lambda report: sum(s.f1 for l, s in report.per_label.items() if l != held) / max(  # noqa: E731
             1, sum(1 for l in report.per_label if l != held))
         base = evaluate(gold, [r.labels for r in model.predict([e.text for e in test])], model.other_label)
         pool = [e.text for e in split.train if e.labels == (held,)]
-        for k in args.ks:
-            f1s, deltas = [], []
-            for draw in range(args.draws):
-                store = FewShotStore(":memory:")
-                store.add(held, random.Random(draw).sample(pool, k))
-                fewshot = FewShotIntentModel(model, store)
-                report = evaluate(gold, [r.labels for r in fewshot.predict([e.text for e in test])], model.other_label)
-                f1s.append(report.per_label[held].f1)
-                deltas.append(others(report) - others(base))
-            rows.append({"intent": held, "k": k, "f1": round(sum(f1s) / len(f1s), 4), "f1_min": round(min(f1s), 4),
-                         "others_macro_f1_change": round(sum(deltas) / len(deltas), 4),
-                         "others_macro_f1_without": round(others(base), 4), "test_support": sum(g == (held,) for g in gold)})
-            print(rows[-1], file=sys.stderr)
+        for space, use_head in (("head", True), ("classifier", False)):
+            for k in args.ks:
+                f1s, deltas = [], []
+                for draw in range(args.draws):
+                    store = FewShotStore(":memory:")
+                    store.add(held, random.Random(draw).sample(pool, k))
+                    fewshot = FewShotIntentModel(model, store, use_head=use_head)
+                    report = evaluate(gold, [r.labels for r in fewshot.predict([e.text for e in test])],
+                                      model.other_label)
+                    f1s.append(report.per_label[held].f1)
+                    deltas.append(others(report) - others(base))
+                rows.append({"space": space, "intent": held, "k": k, "f1": round(sum(f1s) / len(f1s), 4),
+                             "f1_min": round(min(f1s), 4),
+                             "others_macro_f1_change": round(sum(deltas) / len(deltas), 4),
+                             "others_macro_f1_without": round(others(base), 4),
+                             "test_support": sum(g == (held,) for g in gold)})
+                print(rows[-1], file=sys.stderr)
 
-    lines = ["# Few-shot intents", "", "Each intent held out of training, then added back from k examples "
-             f"({args.draws} draws); scored on the held-out test split.", "",
-             "| intent | k | F1 (mean) | F1 (worst draw) | others' macro-F1 change | test n |", "|---|---|---|---|---|---|"]
+    lines = ["# Few-shot intents", "",
+             "Each intent held out of the classifier *and* of the few-shot head, then added back from k "
+             f"training examples ({args.draws} draws); scored on the held-out test split (families never "
+             "seen). `head`: prototypes in the few-shot head's space (export/fewshot_head.py); `classifier`: "
+             "in the classifier's pooled embedding (before the head).", "",
+             f"Command: `python {' '.join(sys.argv)}`", "",
+             "| space | intent | k | F1 (mean) | F1 (worst draw) | others' macro-F1 change | test n |",
+             "|---|---|---|---|---|---|---|"]
     for r in rows:
-        lines.append(f"| {r['intent']} | {r['k']} | {r['f1']:.4f} | {r['f1_min']:.4f} | "
+        lines.append(f"| {r['space']} | {r['intent']} | {r['k']} | {r['f1']:.4f} | {r['f1_min']:.4f} | "
                      f"{r['others_macro_f1_change']:+.4f} | {r['test_support']} |")
-    for k in args.ks:
-        sel = [r for r in rows if r["k"] == k]
-        lines.append(f"| **mean** | {k} | {sum(r['f1'] for r in sel) / len(sel):.4f} | | "
-                     f"{sum(r['others_macro_f1_change'] for r in sel) / len(sel):+.4f} | |")
+    for space in ("head", "classifier"):
+        for k in args.ks:
+            sel = [r for r in rows if r["k"] == k and r["space"] == space]
+            lines.append(f"| **{space}, mean** | | {k} | {sum(r['f1'] for r in sel) / len(sel):.4f} | | "
+                         f"{sum(r['others_macro_f1_change'] for r in sel) / len(sel):+.4f} | |")
+    lines += ["", "Head builds (one per held-out intent, H excluded):", "",
+              "| held out | build s | validation intents (dev) | best dev accuracy | best episode |", "|---|---|---|---|---|"]
+    for held, build in heads.items():
+        training = build["training"]
+        lines.append(f"| {held} | {build['duration_s']} | {', '.join(training['validation_intents'])} | "
+                     f"{training['best_dev_accuracy']} | {training['best_episode']} |")
     markdown = "\n".join(lines) + "\n"
     args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "fewshot.json").write_text(json.dumps(rows, indent=1) + "\n", encoding="utf-8")
+    (args.out / "fewshot.json").write_text(json.dumps({"command": sys.argv, "rows": rows, "heads": heads},
+                                                       indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
     (args.out / "fewshot.md").write_text(markdown, encoding="utf-8")
     print(markdown)
 

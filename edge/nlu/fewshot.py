@@ -1,7 +1,8 @@
 """Few-shot intents: an SME adds an intent from 10-20 examples, no retraining.
 
-Examples are embedded with the bundle's own encoder (the student's utterance
-vector, the one its classifier head reads); each intent keeps the normalised
+Examples are embedded with the bundle's few-shot head when it has one (an
+extra ONNX model built for matching unseen intents, edge/nlu/fewshot_head.py),
+else with the student's utterance vector; each intent keeps the normalised
 mean of its examples (a prototype). At run time an utterance joins a few-shot
 intent when its cosine similarity to the prototype clears the intent's
 threshold and beats the trained model's answer. Definitions live in SQLite
@@ -29,6 +30,7 @@ from typing import Final, Sequence
 import numpy as np
 
 from edge.errors import InputError
+from edge.nlu.fewshot_head import FewShotHead
 from edge.nlu.intent import IntentModel, IntentResult
 
 MIN_EXAMPLES: Final = 3
@@ -103,10 +105,13 @@ class _Prototype:
 class FewShotIntentModel:
     """An IntentModel plus the few-shot intents of a store; same predict() call."""
 
-    def __init__(self, model: IntentModel, store: FewShotStore, margin: float = DEFAULT_MARGIN):
+    def __init__(self, model: IntentModel, store: FewShotStore, margin: float = DEFAULT_MARGIN,
+                 use_head: bool = True):
+        """use_head=False ignores the bundle's few-shot head (benchmarks compare both spaces)."""
         self.model = model
         self.store = store
         self.margin = margin
+        self.head = FewShotHead.load(model.bundle, model.labels) if use_head else None
         self._cache: tuple[tuple, list[_Prototype]] | None = None
 
     @property
@@ -114,6 +119,8 @@ class FewShotIntentModel:
         return self.model.labels + [p.name for p in self._prototypes()]
 
     def embed(self, texts: Sequence[str]) -> np.ndarray:
+        if self.head is not None:
+            return self.head.embed(self.model.encoder.encode(list(texts)))
         out = self.model.run(texts)
         if "embedding" not in out:
             raise InputError(f"{self.model.bundle.root}: this bundle exports no utterance embedding; "
@@ -134,7 +141,8 @@ class FewShotIntentModel:
         # how far a genuine member can sit, which sets this intent's threshold.
         total = vectors.sum(axis=0)
         loo = [float(_unit(total - v) @ v) for v in vectors]
-        threshold = max(THRESHOLD_FLOOR, float(np.percentile(loo, 10)) - self.margin)
+        floor = self.head.threshold_floor if self.head is not None else THRESHOLD_FLOOR
+        threshold = max(floor, float(np.percentile(loo, 10)) - self.margin)
         return _Prototype(intent.name, center, threshold)
 
     def predict(self, texts: Sequence[str]) -> list[IntentResult]:
@@ -143,11 +151,15 @@ class FewShotIntentModel:
         prototypes = self._prototypes()
         if not prototypes:
             return self.model.predict(texts)
-        out = self.model.run(texts)
+        feeds = self.model.encoder.encode(list(texts))
+        out = self.model.run_feeds(feeds)
         trained = self.model.results_from_logits(out["logits"])
-        if "embedding" not in out:
+        if self.head is not None:
+            embeddings = self.head.embed(feeds)
+        elif "embedding" in out:
+            embeddings = _unit(out["embedding"].astype(np.float32))
+        else:
             return trained
-        embeddings = _unit(out["embedding"].astype(np.float32))
         sims = embeddings @ np.stack([p.vector for p in prototypes]).T
         nearest_trained = self._nearest_trained(embeddings)
         return [self._fuse(result, row, prototypes, near)
@@ -157,7 +169,7 @@ class FewShotIntentModel:
         """Similarity to the nearest trained intent's centroid, "other" included (NaN if the bundle has
         none). Counting "other" matters: without it, out-of-scope turns fell to few-shot intents
         (benchmarks/fewshot.py: 123 false positives against 18 on one held-out intent at k=10)."""
-        centroids = self.model.centroids
+        centroids = self.head.centroids if self.head is not None else self.model.centroids
         if centroids is None:
             return np.full(len(embeddings), np.nan)
         return (embeddings @ centroids.T).max(axis=1)

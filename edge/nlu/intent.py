@@ -141,9 +141,13 @@ class IntentModel:
         """Raw model outputs: "logits" [batch, labels] and, for hybrid models, "embedding"."""
         if isinstance(texts, str):
             raise InputError("predict() takes a list of texts, not one string")
-        out = self.engine.run(self.encoder.encode(list(texts)))
+        return self.run_feeds(self.encoder.encode(list(texts)))
+
+    def run_feeds(self, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """run() on feeds already encoded (the few-shot head reads the same feeds)."""
+        out = self.engine.run(feeds)
         logits = out.get("logits", next(iter(out.values())))
-        if logits.shape != (len(texts), len(self.labels)):
+        if logits.shape != (len(feeds["input_ids"]), len(self.labels)):
             raise BundleError(f"{self.bundle.root}: model output {logits.shape} does not match {len(self.labels)} labels")
         out["logits"] = logits
         return out
