@@ -118,3 +118,31 @@ def test_shared_silero_decides_as_sherpa_onnx_does(speech):
         while not reference.empty():
             reference.pop()
     assert sum(ours) > 10 and ours == theirs
+
+
+def test_batched_vad_across_calls_decides_as_each_call_alone(speech):
+    """Calls scored together (one batch per loop turn, on the VAD thread) get the flags they get alone."""
+    import asyncio
+
+    frames = np.concatenate([np.zeros(4000, np.int16), speech, np.zeros(6000, np.int16)])
+    frames = frames[:len(frames) // 320 * 320].reshape(-1, 320)
+    calls = [frames, frames[7:], np.roll(frames, 13, axis=0)]
+    alone = []
+    for call in calls:
+        detector = VoiceDetector(SileroPool(), EnergyGate(-45))
+        alone.append([detector.confidence(f) for f in call])
+    pool = SileroPool(offload=True)
+
+    async def one(call):
+        detector = VoiceDetector(pool, EnergyGate(-45))
+        return [await detector.confidence_async(f) for f in call]
+
+    async def together():
+        return await asyncio.gather(*(one(c) for c in calls))
+
+    try:
+        batched = asyncio.run(together())
+    finally:
+        pool.close()
+    assert batched == alone and sum(alone[0]) > 10
+    assert pool.scorer.windows > pool.scorer.batches  # windows of different calls shared a batch

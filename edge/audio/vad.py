@@ -88,13 +88,15 @@ class SileroPool:
     while it hears sound and gives it back when the gate closes; the model is loaded once.
     """
 
-    def __init__(self, threshold: float = 0.5, model_path: Path | None = None) -> None:
+    def __init__(self, threshold: float = 0.5, model_path: Path | None = None, offload: bool = False) -> None:
         try:
-            from edge.audio.silero import SileroModel
+            from edge.audio.silero import SileroModel, WindowScorer
 
             self._model = SileroModel(model_path or silero_model_path(), threshold)
         except ImportError:
             raise SpeechEngineError("the VAD needs the onnxruntime package: pip install onnxruntime") from None
+        self.scorer = WindowScorer(self._model, offload)
+        """Batches the windows of all calls (`VoiceDetector.confidence_async`); offload: on its own thread."""
         self._free: list = []
         self._lock = threading.Lock()
         self.built = 0
@@ -111,6 +113,9 @@ class SileroPool:
         detector.reset()
         with self._lock:
             self._free.append(detector)
+
+    def close(self) -> None:
+        self.scorer.close()
 
 
 @dataclass
@@ -141,6 +146,34 @@ class VoiceDetector:
         self.stats = VadStats()
 
     def confidence(self, frame: np.ndarray) -> float:
+        """Voice (1.0) or not (0.0) at this frame, the model run here and now."""
+        for window in self._windows(frame):
+            self._detector.accept_waveform(window)
+            self._scored()
+        return self._last
+
+    async def confidence_async(self, frame: np.ndarray) -> float:
+        """`confidence`, with the model run in one batch with the other calls' windows on the pool's thread.
+
+        Without `offload` (the simulator, tests) it is `confidence`: no extra event-loop turns, so a
+        simulated call's timing stays that of one call scored inline.
+        """
+        if not self._pool.scorer.offloaded:
+            return self.confidence(frame)
+        for window in self._windows(frame):
+            detector = self._detector
+            await detector.accept(window, self._pool.scorer)
+            if self._detector is not detector:  # closed meanwhile (the call ended)
+                return 0.0
+            self._scored()
+        return self._last
+
+    def _scored(self) -> None:
+        self.stats.windows += 1
+        self._last = 1.0 if self._detector.is_speech_detected() else 0.0
+
+    def _windows(self, frame: np.ndarray) -> list[np.ndarray]:
+        """The silero windows this frame completes (none while the gate is closed)."""
         # Runs for every call's every 20 ms frame on the event loop: the gate is one conversion, a sum
         # and a dot product, compared as power (the same test as EnergyGate.passes, without its log10).
         self.stats.frames += 1
@@ -155,22 +188,19 @@ class VoiceDetector:
             if self._detector is not None:  # stale state when speech comes back; and only calls
                 self.close()                # with sound hold a detector (100 calls, a few in speech)
                 self._buffer = self._buffer[:0]
-                self._last = 0.0
-            return 0.0
+            self._last = 0.0
+            return []
         if self._detector is None:
             # The model starts cold: give it the quiet lead-in too, or a word's onset is heard late.
             self._detector = self._pool.take()
             self._buffer = np.concatenate([*self._recent, self._buffer]) if self._recent else self._buffer
             self._recent.clear()
         self._buffer = np.concatenate([self._buffer, x])
+        windows = []
         while len(self._buffer) >= WINDOW:
-            self._detector.accept_waveform(self._buffer[:WINDOW])
+            windows.append(self._buffer[:WINDOW])
             self._buffer = self._buffer[WINDOW:]
-            self.stats.windows += 1
-            self._last = 1.0 if self._detector.is_speech_detected() else 0.0
-            while not self._detector.empty():  # finished segments are not used: drop them
-                self._detector.pop()
-        return self._last
+        return windows
 
     def close(self) -> None:
         if self._detector is not None:
