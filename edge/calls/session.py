@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import logging
 import time
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -87,9 +88,10 @@ class CallSession:
 
     async def run(self) -> CallResult:
         runtime, config = self.runtime, self.runtime.call_config
-        if self.records is not None:
-            self.call_id = self.records.start_call(self.lead, runtime.script.name, runtime.script.version,
-                                                   self.start.isoformat(timespec="seconds"))
+        if self.records is not None:  # the id is ours, so the write may wait on the records' writer thread
+            self.call_id = uuid.uuid4().hex[:16]
+            self.records.submit(self.records.start_call, self.lead, runtime.script.name, runtime.script.version,
+                                self.start.isoformat(timespec="seconds"), call_id=self.call_id)
         detector = runtime.detector()
         asr_info = dict(getattr(runtime.recognizer, "info", {}) or {})
         dialogue_stage = DialogueStage(self.dialogue, config, self.start, asr_info, self._on_turn)
@@ -141,14 +143,14 @@ class CallSession:
                            "latency_ms": turn_latencies(dialogue.log)}
         if self.records is not None:
             try:
-                self.records.finish_call(self.call_id, report)
+                self.records.submit(self.records.finish_call, self.call_id, report)
             except Exception:
                 _LOGGER.exception("call %s: writing the outcome failed", self.call_id)
         return report
 
     def _on_turn(self, turn: TurnLog) -> None:
         if self.records is not None:
-            self.records.add_turn(self.call_id, turn)
+            self.records.submit(self.records.add_turn, self.call_id, turn)
 
     def _sink(self, event: Event, upstream: bool) -> None:
         if self.keep_events:
@@ -217,7 +219,8 @@ def create_handler(context: Any) -> CallLoop:
     `context` is edge.server's ServeContext (duck-typed: calls does not import server).
     """
     runtime = Runtime.load(context.config)
-    records = Records.open(context.records_path)
+    records = Records.open(context.records_path, background=True)  # SQLite waits stay off the event loop
+    context.on_close(records.close)  # runs after runtime.close (hooks run in reverse): queued writes land
     context.on_close(runtime.close)
     metrics = context.metrics
 
