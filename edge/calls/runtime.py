@@ -39,7 +39,8 @@ WARM_STREAMS = 4
 RECOGNIZE_BATCH = 4
 """Most utterances per ASR batch. Batching does not raise the built-in CTC model's throughput on CPU
 (measured: 32 utterances decode in about the same time in batches of 1, 4 or 32: padding eats the gain),
-so small batches let the first of a burst of turns be answered sooner, and the rest no later."""
+so small batches let the first of a burst of turns be answered sooner, and the rest no later; and they
+run on every worker thread at once (a burst of 50 turns queued ~2.9 s behind one decoding thread)."""
 T = TypeVar("T")
 R = TypeVar("R")
 
@@ -48,19 +49,20 @@ class Batcher(Generic[T, R]):
     """Collects requests from many calls and runs them as one batch.
 
     `await submit(item)` returns `fn([...items])[i]`. Requests made in the same
-    event-loop iteration (inline) or while a batch is running (offload) go
-    into the next batch, up to `max_batch`.
+    event-loop iteration (inline) or while batches are running (offload) go
+    into the next batch, up to `max_batch`; at most `parallel` batches run at once.
     """
 
     def __init__(self, fn: Callable[[list[T]], Sequence[R]], executor: ThreadPoolExecutor | None = None,
-                 max_batch: int = 32, name: str = "batch") -> None:
+                 max_batch: int = 32, name: str = "batch", parallel: int = 1) -> None:
         self.fn = fn
         self.executor = executor
         self.max_batch = max_batch
         self.name = name
+        self.parallel = parallel
         self._pending: list[tuple[T, asyncio.Future]] = []
         self._scheduled = False
-        self._running = False
+        self._running = 0
         self.batches = 0
         self.items = 0
 
@@ -68,7 +70,7 @@ class Batcher(Generic[T, R]):
         loop = asyncio.get_running_loop()
         future = loop.create_future()
         self._pending.append((item, future))
-        if not self._scheduled and not self._running:
+        if not self._scheduled and self._running < self.parallel:
             self._scheduled = True
             loop.call_soon(self._flush)
         return await future
@@ -76,7 +78,7 @@ class Batcher(Generic[T, R]):
     def _flush(self) -> None:
         self._scheduled = False
         self._pending = [(item, future) for item, future in self._pending if not future.cancelled()]
-        if self._running or not self._pending:
+        if self._running >= self.parallel or not self._pending:
             return
         batch, self._pending = self._pending[:self.max_batch], self._pending[self.max_batch:]
         items = [item for item, _ in batch]
@@ -89,11 +91,11 @@ class Batcher(Generic[T, R]):
                 self._deliver(batch, None, exc)
             self._after()
             return
-        self._running = True
+        self._running += 1
         done = asyncio.get_running_loop().run_in_executor(self.executor, self.fn, items)
 
         def finished(task: asyncio.Future) -> None:
-            self._running = False
+            self._running -= 1
             if task.cancelled():
                 self._deliver(batch, None, asyncio.CancelledError())
             else:
@@ -101,9 +103,10 @@ class Batcher(Generic[T, R]):
             self._after()
 
         done.add_done_callback(finished)
+        self._after()  # more queued and a worker free: start the next batch now
 
     def _after(self) -> None:
-        if self._pending and not self._scheduled:
+        if self._pending and not self._scheduled and self._running < self.parallel:
             self._scheduled = True
             asyncio.get_running_loop().call_soon(self._flush)
 
@@ -236,15 +239,17 @@ class Runtime:
             self.vad = SileroPool(self.call_config.vad_threshold)
         return VoiceDetector(self.vad, EnergyGate(self.call_config.energy_gate_dbfs))
 
-    def _batcher(self, name: str, fn: Callable, max_batch: int | None = None) -> Batcher:
+    def _batcher(self, name: str, fn: Callable, max_batch: int | None = None, parallel: int = 1) -> Batcher:
         if name not in self._batchers:
-            self._batchers[name] = Batcher(fn, self.executor, max_batch or self.config.asr.max_batch, name)
+            self._batchers[name] = Batcher(fn, self.executor, max_batch or self.config.asr.max_batch, name,
+                                           parallel)
         return self._batchers[name]
 
     async def recognize(self, pcm: np.ndarray) -> Heard:
-        """Transcribe one utterance (batched with other calls' utterances)."""
+        """Transcribe one utterance (batched with other calls' utterances; batches on every worker)."""
         batch = min(self.config.asr.max_batch, RECOGNIZE_BATCH)
-        return await self._batcher("asr", self._recognize_batch, batch).submit(pcm)
+        parallel = self.config.call.workers if self.executor is not None else 1
+        return await self._batcher("asr", self._recognize_batch, batch, parallel).submit(pcm)
 
     async def classify(self, text: str):
         """Intents of one text (batched with other calls' texts)."""
