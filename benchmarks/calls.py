@@ -71,6 +71,10 @@ LATE_S = 0.040
 LOUD_RMS = 300.0
 """A bot frame with RMS above this (int16) counts as speech; the callers' own noise floor is ~30."""
 TARGET = {"turn_p95_ms": 600.0, "underruns": 0, "peak_rss_mb": 500.0}
+STAGE_MARKS = ("asr_final", "nlu_done", "reply_chosen", "first_audio")
+"""Per-turn marks in the call records, ms after the endpointer decided the caller had finished."""
+EXPECTED_OUTCOME = "callback_booked"
+"""What the demo callee's script (`caller.txt`) ends in with the call loop."""
 CALLEE_SCRIPT = ROOT / "edge" / "data" / "demo" / "caller.txt"
 
 
@@ -162,11 +166,15 @@ class Caller(asyncio.Protocol):
         self.missing = 0
         self.got_hangup = False
         self.protocol_error: str | None = None
+        self.uuid = uuid.uuid4()
+        self.connected_at: float | None = None
+        self.greeted_ms: float | None = None
+        """Connect -> the bot's first loud frame (its greeting)."""
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]
-        self.transport.write(encode_uuid(uuid.uuid4()))
-        self.state_at = time.monotonic()
+        self.transport.write(encode_uuid(self.uuid))
+        self.state_at = self.connected_at = time.monotonic()
 
     def data_received(self, data: bytes) -> None:
         now = time.monotonic()
@@ -181,6 +189,8 @@ class Caller(asyncio.Protocol):
                 pcm = np.frombuffer(frame.payload, dtype="<i2").astype(np.float32)
                 if pcm.size and float(np.sqrt(np.mean(pcm * pcm))) > LOUD_RMS:
                     self.last_loud = now
+                    if self.greeted_ms is None and self.connected_at is not None:
+                        self.greeted_ms = 1000 * (now - self.connected_at)
                     if self.state == "listen" and self.reply_at is None and self.speech_end is not None:
                         self.reply_at = now
                         self.latencies_ms.append(1000 * (now - self.speech_end))
@@ -255,7 +265,10 @@ class Caller(asyncio.Protocol):
 
     @property
     def completed(self) -> bool:
-        return self.turn >= len(self.turns) and self.missing == 0 and self.protocol_error is None
+        """Every turn answered and the call closed cleanly (by the caller, or by the bot after the last reply)."""
+        answered = self.turn >= len(self.turns) or (self.turn == len(self.turns) - 1 and self.reply_at is not None
+                                                    and self.closed.done())
+        return answered and self.missing == 0 and self.protocol_error is None
 
 
 # ---- the daemon process --------------------------------------------------------------------------
@@ -349,7 +362,7 @@ async def run_level(calls: int, audio: list[np.ndarray], args: argparse.Namespac
     turn_frames = [frames_of(pcm) for pcm in audio]
     speech_s = sum(len(pcm) for pcm in audio) / WIRE_RATE
     budget_s = (args.greet_wait_s + 6 + speech_s + len(audio) * (args.reply_timeout_s + args.quiet_ms / 1000)
-                + args.ramp_s)
+                + args.ramp_s + args.bot_talk_s)
     callers: list[Caller] = []
     rss_peak_kb = 0
     try:
@@ -399,9 +412,14 @@ async def run_level(calls: int, audio: list[np.ndarray], args: argparse.Namespac
         exit_code = daemon.stop()
     hot = top_functions(profile_path) if profile_path is not None else None
     outcomes: dict[str, int] = {}
-    for row in read_ledger(data_dir / "calls.db"):
+    ledger = read_ledger(data_dir / "calls.db")
+    for row in ledger:
         outcomes[row["outcome"] or "unfinished"] = outcomes.get(row["outcome"] or "unfinished", 0) + 1
+    full_script = len(audio) == len(callee_lines(None))
+    expected = (args.expect if args.expect is not None
+                else default_expectation(daemon.ready.get("handler")) if full_script else "")
     latencies = [ms for c in callers for ms in c.latencies_ms]
+    processing, beyond = daemon_turns(data_dir / "calls.db", ledger, callers)
     stall_windows = np.array(stalls).reshape(-1, 2)
     gaps = [c.underruns(stall_windows) for c in callers]
     turns_expected = calls * len(audio)
@@ -409,11 +427,18 @@ async def run_level(calls: int, audio: list[np.ndarray], args: argparse.Namespac
         "calls": calls,
         "handler": daemon.ready.get("handler"),
         "completed": sum(c.completed for c in callers),
+        "expected_outcome": expected or None,
+        "completed_as_expected": (sum(c.completed and ledger_outcome(ledger, c) == expected for c in callers)
+                                  if expected else None),
         "turns_expected": turns_expected,
         "turns_answered": len(latencies),
         "missing_replies": sum(c.missing for c in callers),
         "turn_ms": {"p50": _pct(latencies, 0.50), "p95": _pct(latencies, 0.95), "p99": _pct(latencies, 0.99),
                     "max": round(max(latencies), 1) if latencies else None},
+        "beyond_silence_ms": _summary(beyond),
+        "greeting_ms": _summary([c.greeted_ms for c in callers if c.greeted_ms is not None]),
+        "endpoint_to_audio_ms": _summary(processing.get("first_audio", [])),
+        "stage_marks_ms": {name: _summary(values) for name, values in processing.items()},
         "underruns": sum(all_ for all_, _ in gaps),
         "underruns_during_client_stalls": sum(ours for _, ours in gaps),
         "client_stalls": len(stalls),
@@ -446,15 +471,68 @@ def top_functions(path: Path, count: int = 15) -> list[dict[str, Any]]:
             in rows]
 
 
+def default_expectation(handler: str | None) -> str:
+    """The outcome every scripted call should end with: the demo callee books a callback."""
+    return EXPECTED_OUTCOME if handler and handler.startswith("call loop") else ""
+
+
+def ledger_outcome(ledger: list[dict[str, Any]], caller: Caller) -> str | None:
+    return next((row["outcome"] for row in ledger if row["call_id"] == str(caller.uuid)), None)
+
+
+def daemon_turns(db_path: Path, ledger: list[dict[str, Any]], callers: list[Caller]
+                 ) -> tuple[dict[str, list[float]], list[float]]:
+    """From the call records: each answered turn's timing marks (ms after the endpoint: asr_final, nlu_done,
+    reply_chosen, first_audio), and each caller gap less the trailing silence the endpointer waited for that
+    turn (what processing and load add at the caller)."""
+    import sqlite3
+
+    records = {row["call_id"]: row["notes"].get("record_id") for row in ledger}
+    if not db_path.exists() or not any(records.values()):
+        return {}, []
+    db = sqlite3.connect(str(db_path), timeout=10)
+    try:
+        if not db.execute("select 1 from sqlite_master where name = 'turns'").fetchone():
+            return {}, []
+        processing: dict[str, list[float]] = {name: [] for name in STAGE_MARKS}
+        beyond: list[float] = []
+        for caller in callers:
+            record_id = records.get(str(caller.uuid))
+            rows = db.execute("select timings from turns where call_id = ? order by idx", (record_id,)).fetchall()
+            marks = [json.loads(t) for (t,) in rows if t]
+            marks = [m for m in marks if "first_audio" in m and "endpoint_silence" in m]
+            for name in STAGE_MARKS:
+                processing[name] += [m[name] for m in marks if name in m]
+            if len(marks) == len(caller.latencies_ms):  # one record turn per answered caller turn
+                beyond += [gap - m["endpoint_silence"] for gap, m in zip(caller.latencies_ms, marks, strict=True)]
+        return processing, beyond
+    finally:
+        db.close()
+
+
+def _summary(values: list[float]) -> dict[str, float | None]:
+    return {"p50": _pct(values, 0.50), "p95": _pct(values, 0.95), "p99": _pct(values, 0.99), "n": len(values)}
+
+
 def _pct(values: list[float], q: float) -> float | None:
     return round(percentile(values, q), 1) if values else None
 
 
+def target_p95(result: dict[str, Any]) -> float | None:
+    """The turn p95 held against the target: with the call loop, the caller's gap less the trailing silence
+    the endpointer waits by design (500 ms, 900 ms where a time or number is asked), i.e. what processing
+    and load add; with a handler that keeps no records (echo), the caller's gap itself."""
+    beyond = result.get("beyond_silence_ms") or {}
+    return beyond["p95"] if beyond.get("n") else result["turn_ms"]["p95"]
+
+
 def holds(result: dict[str, Any], excuse_client_stalls: bool = False) -> bool:
-    p95 = result["turn_ms"]["p95"]
+    p95 = target_p95(result)
     underruns = result["underruns"] - (result["underruns_during_client_stalls"] if excuse_client_stalls else 0)
+    expected = result.get("completed_as_expected")
     return (p95 is not None and p95 <= TARGET["turn_p95_ms"] and underruns <= TARGET["underruns"]
-            and result["completed"] == result["calls"] and result["peak_rss_mb"] <= TARGET["peak_rss_mb"])
+            and result["completed"] == result["calls"] and expected in (None, result["calls"])
+            and result["peak_rss_mb"] <= TARGET["peak_rss_mb"])
 
 
 # ---- report --------------------------------------------------------------------------------------
@@ -471,28 +549,44 @@ def write_report(report: dict[str, Any], out: Path) -> None:
         "separate processes sharing those cores.", "",
         f"Handler: **{report['handler']}**. Callee audio: {report['audio']}; {report['turns']} turns per call "
         f"({report['speech_s']:.1f} s of speech).", "",
-        "| calls | completed | turns answered | turn p50 | p95 | p99 | max | underruns (of which during caller stalls) "
-        "| daemon clock late ticks "
+        "| calls | completed | as expected | turns answered | turn p50 | p95 | p99 | max "
+        "| beyond endpoint silence p50 / p95 / p99 | endpoint -> first audio (daemon) p50 / p95 | greeting p50 / p95 "
+        "| underruns (of which during caller stalls) | daemon clock late ticks "
         "| daemon CPU (% of 1 core) | peak RSS | client late ticks | load 1m | outcomes | holds |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in results:
         t = r["turn_ms"]
+        b = r.get("beyond_silence_ms") or {}
+        e = r.get("endpoint_to_audio_ms") or {}
+        g = r.get("greeting_ms") or {}
+        expected = (f"{r['completed_as_expected']}/{r['calls']} {r['expected_outcome']}"
+                    if r.get("expected_outcome") else "n/a")
         outcomes = ", ".join(f"{k} {v}" for k, v in sorted(r["outcomes"].items()))
-        md.append(f"| {r['calls']} | {r['completed']}/{r['calls']} | {r['turns_answered']}/{r['turns_expected']} | "
-                  f"{t['p50']} ms | {t['p95']} ms | {t['p99']} ms | {t['max']} ms | {r['underruns']} "
+        md.append(f"| {r['calls']} | {r['completed']}/{r['calls']} | {expected} | "
+                  f"{r['turns_answered']}/{r['turns_expected']} | "
+                  f"{t['p50']} ms | {t['p95']} ms | {t['p99']} ms | {t['max']} ms | "
+                  f"{b.get('p50')} / {b.get('p95')} / {b.get('p99')} ms | {e.get('p50')} / {e.get('p95')} ms | "
+                  f"{g.get('p50')} / {g.get('p95')} ms | "
+                  f"{r['underruns']} "
                   f"({r['underruns_during_client_stalls']}) | "
                   f"{int(r['server_metrics'].get('salesbot_frame_clock_late_ticks_total', 0))} | "
                   f"{r['cpu_pct_of_one_core']} % | {r['peak_rss_mb']} MB | {r['client_late_ticks']} | "
                   f"{r['load_avg_1m']['before']} | {outcomes} | "
                   f"{'yes' if holds(r) else 'no'} |")
     for skipped in report.get("skipped", []):
-        md.append(f"| {skipped} | skipped (--max-seconds) | | | | | | | | | | | | | |")
-    md += ["", f"Largest N that holds (turn p95 <= {TARGET['turn_p95_ms']:.0f} ms, 0 underruns, every call "
-           f"completed, RSS <= {TARGET['peak_rss_mb']:.0f} MB): **{report['largest_holding']}**; not counting "
+        md.append(f"| {skipped} | skipped (--max-seconds) | | | | | | | | | | | | | | | | | |")
+    md += ["", f"Largest N that holds (turn p95 <= {TARGET['turn_p95_ms']:.0f} ms beyond the endpoint silence, "
+           f"0 underruns, every call completed with the expected outcome, RSS <= {TARGET['peak_rss_mb']:.0f} MB): "
+           f"**{report['largest_holding']}**; not counting "
            f"underruns that overlap a stall of the callers' process: **{report['largest_holding_daemon_side']}**.", "",
            "Turn latency: at the caller, from the last frame of its speech to the first bot frame with RMS > "
-           f"{LOUD_RMS:.0f}. Underruns: gaps > 40 ms between the bot's frames inside its talk spurts. Client late "
+           f"{LOUD_RMS:.0f}. It includes the trailing silence the endpointer waits by design before it calls a "
+           "turn finished (call.silence_ms 500 ms; 900 ms at nodes that ask for a time or number), which is the "
+           "same at every N; 'beyond endpoint silence' is that gap less the silence recorded for the turn, i.e. "
+           "what processing, queuing and the wire add, and is what `holds` checks against 600 ms. 'Endpoint -> "
+           "first audio' is the daemon's own mark in the call records. Greeting: connect -> the bot's first loud "
+           "frame; a caller that hears nothing for --greet-wait-s speaks first (over a late greeting). Underruns: gaps > 40 ms between the bot's frames inside its talk spurts. Client late "
            "ticks: 20 ms sending ticks this process ran > 40 ms late. Caller stalls: spans in which the callers' "
            "process did not run for over a frame; an underrun that overlaps one may be the measuring side's (its "
            "arrival time is late, and an echo only has what the caller sent). Daemon clock late ticks: ticks of "
@@ -500,6 +594,14 @@ def write_report(report: dict[str, Any], out: Path) -> None:
            "the machine's load average when the level started (other work on the same 2 cores shows there). "
            "With the echo handler the figures are transport and daemon overhead: the reply is the echo of the "
            "caller's own last frames."]
+    stages = [r for r in results if r.get("stage_marks_ms")]
+    if stages:
+        md += ["", "Where a turn's time goes inside the daemon (call records; ms after the endpoint, p50 / p95):", "",
+               "| calls | ASR final | intents done | reply chosen | first audio out |", "|---|---|---|---|---|"]
+        for r in stages:
+            marks = r["stage_marks_ms"]
+            md.append(f"| {r['calls']} | " + " | ".join(f"{marks[k]['p50']} / {marks[k]['p95']}"
+                                                     for k in STAGE_MARKS) + " |")
     profiled = report.get("profile")
     if profiled and profiled.get("profile_top"):
         md += ["", f"Where the daemon's event loop spends its time at N = {profiled['calls']} (a separate run, "
@@ -586,11 +688,16 @@ def main() -> None:
     parser.add_argument("--quiet-ms", type=float, default=600.0, help="bot silence that ends its turn")
     parser.add_argument("--reply-timeout-s", type=float, default=6.0, help="a turn with no reply by then is missed")
     parser.add_argument("--greet-wait-s", type=float, default=2.0, help="silence before the caller speaks first")
+    parser.add_argument("--bot-talk-s", type=float, default=150.0,
+                        help="allowance for the bot's own speech in a call's deadline (the demo call's is ~90 s)")
+    parser.add_argument("--expect", default=None,
+                        help="outcome every call must end with (default: callback_booked for the call loop)")
     parser.add_argument("--ramp-s", type=float, default=1.0, help="calls connect spread over this long")
     parser.add_argument("--start-timeout-s", type=float, default=180.0, help="daemon start (model loading)")
     parser.add_argument("--max-seconds", type=float, default=900.0, help="stop starting levels after this")
     parser.add_argument("--profile", type=int, default=None, metavar="N",
                         help="then run N calls once more with the daemon under cProfile: where its CPU time goes")
+    parser.add_argument("--keep", action="store_true", help="keep the daemons' logs and data directories")
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results")
     parser.add_argument("--from-json", type=Path, default=None, help="re-render the report of an earlier run")
     args = parser.parse_args()
@@ -627,7 +734,10 @@ def main() -> None:
             print(f"N={args.profile} under cProfile ...", flush=True)
             report["profile"] = asyncio.run(run_level(args.profile, audio, args, workdir, profile=True))
     finally:
-        shutil.rmtree(workdir, ignore_errors=True)
+        if args.keep:
+            print(f"kept the daemons' logs and data in {workdir}")
+        else:
+            shutil.rmtree(workdir, ignore_errors=True)
     report["handler"] = next((r["handler"] for r in report["results"]), args.handler or "?")
     holding = [r["calls"] for r in report["results"] if holds(r)]
     report["largest_holding"] = max(holding) if holding else None

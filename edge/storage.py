@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import sqlite3
 from collections.abc import Generator
 from pathlib import Path
 from typing import Final
@@ -60,8 +61,11 @@ def like(text: str, *, prefix: bool = False) -> str:
     return body + "%" if prefix else f"%{body}%"
 
 
-def open_database(path: str | Path | None, migrations: Migrations) -> Database:
+def open_database(path: str | Path | None, migrations: Migrations, *, threads: bool = False) -> Database:
     """Open or create a database file (None: in memory) and apply its pending migrations.
+
+    `threads`: the connection may be used from another thread than this one (one at a time), e.g. a
+    writer thread that keeps SQLite off an event loop.
 
     Raises sqlite3.DatabaseError or OSError as they come; callers turn them into
     their own typed error, which knows what the file is for.
@@ -70,7 +74,7 @@ def open_database(path: str | Path | None, migrations: Migrations) -> Database:
         db = _Database(memory=True)
     else:
         Path(path).parent.mkdir(parents=True, exist_ok=True)
-        db = _Database(path)
+        db = _Database(sqlite3.connect(str(path), check_same_thread=not threads))
         db.execute("pragma busy_timeout = 10000")  # BUSY_TIMEOUT_MS
         db.enable_wal()
     migrations.apply(db)

@@ -233,3 +233,30 @@ def test_intent_batcher_shares_predict_across_calls():
     model, texts, results, batcher = run(main())
     assert [r.labels for r in results] == [r.labels for r in KeywordClassifier().predict(texts)]
     assert model.calls < len(texts) and batcher.labels == model.labels
+
+
+def test_runtime_batcher_runs_up_to_parallel_batches_at_once():
+    """The call runtime's ASR batcher keeps every worker busy: queued batches start while others run."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from edge.calls.runtime import Batcher
+
+    lock, running, most = threading.Lock(), [0], [0]
+    gate = threading.Barrier(2, timeout=5)  # two batches must be inside fn together to pass
+
+    def fn(items):
+        with lock:
+            running[0] += 1
+            most[0] = max(most[0], running[0])
+        gate.wait()
+        with lock:
+            running[0] -= 1
+        return [i * 2 for i in items]
+
+    async def main():
+        with ThreadPoolExecutor(2) as pool:
+            batcher = Batcher(fn, pool, max_batch=2, parallel=2)
+            return await asyncio.gather(*(batcher.submit(i) for i in range(4))), batcher.batches
+
+    results, batches = asyncio.run(main())
+    assert results == [0, 2, 4, 6] and batches == 2 and most[0] == 2

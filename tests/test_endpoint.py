@@ -90,3 +90,59 @@ def test_silero_hears_speech_not_noise_and_gives_its_state_back(speech):
     offset = VoiceDetector(pool, EnergyGate(-45))
     shifted = np.clip(frames.astype(np.int32) + 6000, -32768, 32767).astype(np.int16)
     assert sum(offset.confidence(f) for f in shifted) >= 0.9 * sum(flags)  # DC offset changes nothing
+
+
+def test_shared_silero_decides_as_sherpa_onnx_does(speech):
+    """The per-call state on one shared session gives sherpa-onnx's VoiceActivityDetector decisions."""
+    sherpa_onnx = pytest.importorskip("sherpa_onnx")
+    from edge.audio.silero import SileroModel
+
+    config = sherpa_onnx.VadModelConfig()
+    config.silero_vad.model = str(silero_model_path())
+    config.silero_vad.threshold = 0.5
+    config.silero_vad.min_silence_duration = 0.0
+    config.silero_vad.min_speech_duration = 0.0
+    config.silero_vad.window_size = 512
+    config.sample_rate = 16000
+    reference = sherpa_onnx.VoiceActivityDetector(config, buffer_size_in_seconds=30)
+    state = SileroModel(silero_model_path(), 0.5).state()
+    rng = np.random.default_rng(3)
+    audio = np.concatenate([np.zeros(3000, np.int16), speech, np.zeros(6000, np.int16), speech[:2500]])
+    x = (audio.astype(np.float32) + rng.normal(0, 60, len(audio)).astype(np.float32)) / 32768
+    theirs, ours = [], []
+    for start in range(0, len(x) - 511, 512):
+        reference.accept_waveform(x[start:start + 512])
+        state.accept_waveform(x[start:start + 512])
+        theirs.append(reference.is_speech_detected())
+        ours.append(state.is_speech_detected())
+        while not reference.empty():
+            reference.pop()
+    assert sum(ours) > 10 and ours == theirs
+
+
+def test_batched_vad_across_calls_decides_as_each_call_alone(speech):
+    """Calls scored together (one batch per loop turn, on the VAD thread) get the flags they get alone."""
+    import asyncio
+
+    frames = np.concatenate([np.zeros(4000, np.int16), speech, np.zeros(6000, np.int16)])
+    frames = frames[:len(frames) // 320 * 320].reshape(-1, 320)
+    calls = [frames, frames[7:], np.roll(frames, 13, axis=0)]
+    alone = []
+    for call in calls:
+        detector = VoiceDetector(SileroPool(), EnergyGate(-45))
+        alone.append([detector.confidence(f) for f in call])
+    pool = SileroPool(offload=True)
+
+    async def one(call):
+        detector = VoiceDetector(pool, EnergyGate(-45))
+        return [await detector.confidence_async(f) for f in call]
+
+    async def together():
+        return await asyncio.gather(*(one(c) for c in calls))
+
+    try:
+        batched = asyncio.run(together())
+    finally:
+        pool.close()
+    assert batched == alone and sum(alone[0]) > 10
+    assert pool.scorer.windows > pool.scorer.batches  # windows of different calls shared a batch

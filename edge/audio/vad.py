@@ -1,4 +1,4 @@
-"""Voice activity per 20 ms frame: a cheap energy gate in front of Silero VAD (run by sherpa-onnx).
+"""Voice activity per 20 ms frame: a cheap energy gate in front of Silero VAD (one shared session).
 
 Frames quieter than the gate never reach the model, so the silence that
 fills most of a call costs a mean and a dot product. Louder frames go to
@@ -27,7 +27,6 @@ from typing import Final
 
 import numpy as np
 
-from edge.audio.convert import SAMPLE_RATE
 from edge.bundle import Bundle
 from edge.config import DEFAULT_BUNDLE_DIR
 from edge.errors import ModelDirError, SpeechEngineError
@@ -76,49 +75,47 @@ class EnergyGate:
     def passes(self, frame: np.ndarray) -> bool:
         return frame_dbfs(frame) >= self.threshold_dbfs
 
+    @property
+    def power(self) -> float:
+        """The threshold as mean power of int16 samples (DC removed): no log10 per frame."""
+        return (_FULL_SCALE * _FULL_SCALE) * (10.0 ** (self.threshold_dbfs / 10.0) - 1e-12)
+
 
 class SileroPool:
-    """The silero model config (built once) and a pool of sherpa-onnx detectors reused across calls.
+    """The silero model (one onnxruntime session, edge.audio.silero) and a pool of per-call states.
 
-    A detector holds one call's recurrent state; building one loads the model
-    (~0.1 s), so a call takes one from the pool and gives it back at hang-up.
+    A state holds one call's recurrent tensors (~1 KB, built in microseconds), so a call takes one
+    while it hears sound and gives it back when the gate closes; the model is loaded once.
     """
 
-    def __init__(self, threshold: float = 0.5, model_path: Path | None = None) -> None:
+    def __init__(self, threshold: float = 0.5, model_path: Path | None = None, offload: bool = False) -> None:
         try:
-            import sherpa_onnx
+            from edge.audio.silero import SileroModel, WindowScorer
+
+            self._model = SileroModel(model_path or silero_model_path(), threshold)
         except ImportError:
-            raise SpeechEngineError("the VAD needs the sherpa-onnx package: pip install sherpa-onnx") from None
-        config = sherpa_onnx.VadModelConfig()
-        config.silero_vad.model = str(model_path or silero_model_path())
-        config.silero_vad.threshold = threshold
-        # Endpointing timing is ours (edge.audio.endpoint): sherpa's own segmenter is set to report
-        # each window's decision with no smoothing of its own.
-        config.silero_vad.min_silence_duration = 0.0
-        config.silero_vad.min_speech_duration = 0.0
-        config.silero_vad.max_speech_duration = 30.0
-        config.silero_vad.window_size = WINDOW
-        config.sample_rate = SAMPLE_RATE
-        config.num_threads = 1
-        self._config = config
+            raise SpeechEngineError("the VAD needs the onnxruntime package: pip install onnxruntime") from None
+        self.scorer = WindowScorer(self._model, offload)
+        """Batches the windows of all calls (`VoiceDetector.confidence_async`); offload: on its own thread."""
         self._free: list = []
         self._lock = threading.Lock()
         self.built = 0
-        """Detectors built so far (the most calls that were ever in speech at once)."""
+        """States built so far (the most calls that were ever in speech at once)."""
 
     def take(self):
         with self._lock:
             if self._free:
                 return self._free.pop()
-        import sherpa_onnx
-
         self.built += 1
-        return sherpa_onnx.VoiceActivityDetector(self._config, buffer_size_in_seconds=4)
+        return self._model.state()
 
     def give_back(self, detector) -> None:
         detector.reset()
         with self._lock:
             self._free.append(detector)
+
+    def close(self) -> None:
+        self.scorer.close()
 
 
 @dataclass
@@ -145,34 +142,65 @@ class VoiceDetector:
         self._buffer = np.zeros(0, dtype=np.float32)
         self._recent: deque[np.ndarray] = deque(maxlen=LOOKBACK_FRAMES)
         self._last = 0.0
+        self._gate_power = gate.power
         self.stats = VadStats()
 
     def confidence(self, frame: np.ndarray) -> float:
+        """Voice (1.0) or not (0.0) at this frame, the model run here and now."""
+        for window in self._windows(frame):
+            self._detector.accept_waveform(window)
+            self._scored()
+        return self._last
+
+    async def confidence_async(self, frame: np.ndarray) -> float:
+        """`confidence`, with the model run in one batch with the other calls' windows on the pool's thread.
+
+        Without `offload` (the simulator, tests) it is `confidence`: no extra event-loop turns, so a
+        simulated call's timing stays that of one call scored inline.
+        """
+        if not self._pool.scorer.offloaded:
+            return self.confidence(frame)
+        for window in self._windows(frame):
+            detector = self._detector
+            await detector.accept(window, self._pool.scorer)
+            if self._detector is not detector:  # closed meanwhile (the call ended)
+                return 0.0
+            self._scored()
+        return self._last
+
+    def _scored(self) -> None:
+        self.stats.windows += 1
+        self._last = 1.0 if self._detector.is_speech_detected() else 0.0
+
+    def _windows(self, frame: np.ndarray) -> list[np.ndarray]:
+        """The silero windows this frame completes (none while the gate is closed)."""
+        # Runs for every call's every 20 ms frame on the event loop: the gate is one conversion, a sum
+        # and a dot product, compared as power (the same test as EnergyGate.passes, without its log10).
         self.stats.frames += 1
         x = np.asarray(frame, dtype=np.float32)
-        x = (x - float(x.sum()) / max(1, x.size)) / _FULL_SCALE
-        if not self._gate.passes(frame):
+        n = max(1, x.size)
+        mean = float(x.sum()) / n
+        power = float(np.dot(x, x)) / n - mean * mean
+        x = (x - mean) * (1.0 / _FULL_SCALE)
+        if power < self._gate_power:
             self.stats.gated += 1
             self._recent.append(x)
             if self._detector is not None:  # stale state when speech comes back; and only calls
                 self.close()                # with sound hold a detector (100 calls, a few in speech)
                 self._buffer = self._buffer[:0]
-                self._last = 0.0
-            return 0.0
+            self._last = 0.0
+            return []
         if self._detector is None:
             # The model starts cold: give it the quiet lead-in too, or a word's onset is heard late.
             self._detector = self._pool.take()
             self._buffer = np.concatenate([*self._recent, self._buffer]) if self._recent else self._buffer
             self._recent.clear()
         self._buffer = np.concatenate([self._buffer, x])
+        windows = []
         while len(self._buffer) >= WINDOW:
-            self._detector.accept_waveform(self._buffer[:WINDOW])
+            windows.append(self._buffer[:WINDOW])
             self._buffer = self._buffer[WINDOW:]
-            self.stats.windows += 1
-            self._last = 1.0 if self._detector.is_speech_detected() else 0.0
-            while not self._detector.empty():  # finished segments are not used: drop them
-                self._detector.pop()
-        return self._last
+        return windows
 
     def close(self) -> None:
         if self._detector is not None:

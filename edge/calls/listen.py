@@ -84,7 +84,9 @@ class VadStage(Stage):
         frame_start = self.now_ms
         self._ring.append((frame_start, frame))
         started_now = False
-        for change in self.endpointer.update(self.detector.confidence(frame)):
+        score = getattr(self.detector, "confidence_async", None)  # batched across calls; doubles may lack it
+        confidence = await score(frame) if score is not None else self.detector.confidence(frame)
+        for change in self.endpointer.update(confidence):
             if change.kind == "start":
                 restart = change.at_ms == self.now_ms  # a turn cut at max length goes straight on
                 since = change.at_ms if restart else change.at_ms - self.config.preroll_ms

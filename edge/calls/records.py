@@ -14,9 +14,13 @@ Example:
 
 from __future__ import annotations
 
+import contextlib
 import json
+import logging
 import sqlite3
 import uuid
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any, Final
@@ -30,6 +34,8 @@ from edge.dialog.engine import TurnLog
 from edge.errors import RecordsError
 from edge.storage import open_database
 from edge.telephony.privacy import mask_phone
+
+_LOGGER = logging.getLogger(__name__)
 
 MIGRATIONS: Final = Migrations("calls")
 
@@ -108,25 +114,46 @@ class Records:
             records with source="kiosk", so its conversations are listed and reported like calls).
     """
 
-    def __init__(self, db: Database, source: str = "phone"):
+    def __init__(self, db: Database, source: str = "phone", *, background: bool = False):
         if source not in SOURCES:
             raise RecordsError(f"call source must be one of {SOURCES}, got {source!r}")
         self.db = db
         self.source = source
+        self._writer = ThreadPoolExecutor(1, thread_name_prefix="records") if background else None
 
     @classmethod
-    def open(cls, path: str | Path | None, source: str = "phone") -> "Records":
+    def open(cls, path: str | Path | None, source: str = "phone", *, background: bool = False) -> "Records":
         """Open or create the records file (None: in memory) and apply pending migrations.
+
+        `background`: `submit` runs writes on a writer thread of their own, in order (a server: its
+        event loop never waits on SQLite's lock, which the daemon's ledger shares).
 
         Raises:
             RecordsError: not a SQLite file, or the directory is not writable.
         """
         try:
-            db = open_database(path, MIGRATIONS)
+            db = open_database(path, MIGRATIONS, threads=background)
         except (sqlite3.DatabaseError, OSError) as exc:
             raise RecordsError(f"cannot open call records {path}: {exc}; check the path and its permissions, "
                                "or set [records] database in the config") from None
-        return cls(db, source)
+        return cls(db, source, background=background)
+
+    def submit(self, write: Callable[..., Any], *args: Any, **kwargs: Any) -> None:
+        """Run `write(*args)` (one of the methods below) now, or queued on the writer thread.
+
+        Queued writes run in the order submitted; a failure is logged there, not raised here.
+        """
+        if self._writer is None:
+            write(*args, **kwargs)
+            return
+
+        def run() -> None:
+            try:
+                write(*args, **kwargs)
+            except Exception:
+                _LOGGER.exception("call records: %s failed", getattr(write, "__name__", "a write"))
+
+        self._writer.submit(run)
 
     def start_call(self, lead: dict[str, str], script: str, script_version: int, started_at: str, *,
                    lead_id: int | None = None, call_id: str | None = None, campaign_id: int | None = None,
@@ -169,7 +196,7 @@ class Records:
 
     def finish_call(self, call_id: str, report: dict[str, Any]) -> None:
         """Store the outcome, tasks and DNC flag of a call, in one transaction."""
-        with self._writing(), self.db.atomic():
+        with self._writing(), self._immediate():
             self.db["calls"].update(call_id, {"ended_at": report["ended_at"]})
             self.db["outcomes"].upsert({
                 "call_id": call_id, "outcome": report["outcome"], "grade": report["grade"], "dnc": int(report["dnc"]),
@@ -196,10 +223,34 @@ class Records:
         return json.loads(row[0])
 
     def close(self) -> None:
+        """Finish the queued writes, then close the file."""
+        if self._writer is not None:
+            self._writer.shutdown(wait=True)
         self.db.close()
 
     def _writing(self):
         return _Writing()
+
+    @contextlib.contextmanager
+    def _immediate(self):
+        """A write transaction that takes the write lock first, waiting up to the busy timeout.
+
+        sqlite-utils' atomic() begins a deferred transaction; finish_call reads before it writes, and
+        when another connection (the daemon's call ledger shares calls.db) commits in between, SQLite
+        refuses the upgrade at once with "database is locked", without waiting.
+        """
+        conn = self.db.conn
+        if conn.in_transaction:
+            with self.db.atomic():
+                yield
+            return
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield
+        except BaseException:
+            conn.rollback()
+            raise
+        conn.commit()
 
 
 class _Writing:

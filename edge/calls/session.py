@@ -89,7 +89,8 @@ class CallSession:
         runtime, config = self.runtime, self.runtime.call_config
         if self.records is not None:
             # Keyed by the transport's call id, so the daemon's ledger row (and a dialler's row placed
-            # with CALL_UUID) and this record are one call; recovery after a crash relies on it.
+            # with CALL_UUID) and this record are one call; recovery after a crash relies on it. Written
+            # here, not queued: a replayed id gets a fresh one, and the turns need the id it returns.
             self.call_id = self.records.start_call(self.lead, runtime.script.name, runtime.script.version,
                                                    self.start.isoformat(timespec="seconds"),
                                                    call_id=self.call.call_id)
@@ -144,14 +145,14 @@ class CallSession:
                            "latency_ms": turn_latencies(dialogue.log)}
         if self.records is not None:
             try:
-                self.records.finish_call(self.call_id, report)
+                self.records.submit(self.records.finish_call, self.call_id, report)
             except Exception:
                 _LOGGER.exception("call %s: writing the outcome failed", self.call_id)
         return report
 
     def _on_turn(self, turn: TurnLog) -> None:
         if self.records is not None:
-            self.records.add_turn(self.call_id, turn)
+            self.records.submit(self.records.add_turn, self.call_id, turn)
 
     def _sink(self, event: Event, upstream: bool) -> None:
         if self.keep_events:
@@ -186,12 +187,15 @@ class CallLoop:
 
     def __init__(self, runtime: Runtime, records: Records | None = None,
                  lead_for: Callable[[Any], dict[str, str]] | None = None,
-                 start_for: Callable[[Any], datetime | None] | None = None, keep_events: bool = False) -> None:
+                 start_for: Callable[[Any], datetime | None] | None = None, keep_events: bool = False,
+                 on_result: Callable[[MediaCall, CallResult], None] | None = None) -> None:
         self.runtime = runtime
         self.records = records
         self.lead_for = lead_for
         self.start_for = start_for
         self.keep_events = keep_events
+        self.on_result = on_result
+        """Called with each finished call's result (the daemon puts the outcome on its ledger)."""
         self.results: dict[str, CallResult] = {}
         """The last KEEP_RESULTS calls' results, by media call id (a server keeps running for months)."""
 
@@ -200,6 +204,34 @@ class CallLoop:
         start = self.start_for(call.info) if self.start_for else None
         session = CallSession(self.runtime, call, lead=lead, start=start, records=self.records,
                               keep_events=self.keep_events)
-        self.results[call.call_id] = await session.run()
+        result = self.results[call.call_id] = await session.run()
+        if self.on_result is not None:
+            try:
+                self.on_result(call, result)
+            except Exception:
+                _LOGGER.exception("call %s: the result hook failed", call.call_id)
         while len(self.results) > KEEP_RESULTS:
             del self.results[next(iter(self.results))]
+
+
+def create_handler(context: Any) -> CallLoop:
+    """The daemon's call loop (`server.handler = "auto"`): models loaded once, each call's outcome,
+    record id and turn latencies reported to the daemon's ledger and /metrics.
+
+    `context` is edge.server's ServeContext (duck-typed: calls does not import server).
+    """
+    runtime = Runtime.load(context.config)
+    records = Records.open(context.records_path, background=True)  # SQLite waits stay off the event loop
+    context.on_close(records.close)  # runs after runtime.close (hooks run in reverse): queued writes land
+    context.on_close(runtime.close)
+    metrics = context.metrics
+
+    def on_result(call: MediaCall, result: CallResult) -> None:
+        report = result.report
+        context.note(call.call_id, outcome=report.get("outcome"), record_id=report.get("call_id"),
+                     grade=report.get("grade"))
+        for turn in report.get("voice", {}).get("latency_ms", []):
+            if "first_audio" in turn:
+                metrics.turn_seconds.observe(turn["first_audio"] / 1000)
+
+    return CallLoop(runtime, records, on_result=on_result)
