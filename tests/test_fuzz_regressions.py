@@ -285,3 +285,12 @@ def test_tar_made_with_dot_entries_still_installs_past_the_name_checks(tmp_path)
         tar.addfile(info, io.BytesIO(b"a 0"))
     _extract(source, tmp_path / "out")
     assert (tmp_path / "out" / "tokens.txt").read_bytes() == b"a 0"
+
+
+@pytest.mark.parametrize("reply", [b"Response: Timeout\r\nActionID: fuzz-1\r\n\r\n",
+                                   b"Response: Disconnected\r\nActionID: fuzz-1\r\n\r\n"])
+def test_ami_reply_that_names_an_outcome_without_a_message(reply):
+    # The PBX, not only our client, can say Timeout / Disconnected; without a Message field it was a KeyError.
+    from tests.helpers.fuzz_targets import ami_stream
+
+    ami_stream(reply)

@@ -244,10 +244,13 @@ class AmiClient:
         try:
             response = await self.action(request.fields(), timeout_s=response_timeout_s)
             status = response.get("Response")
+            # The PBX can answer these too (a hostile or broken peer need not send a Message).
             if status == "Disconnected":
-                return self._result(aid, OriginateOutcome.DISCONNECTED, response["Message"], log_fields)
+                return self._result(aid, OriginateOutcome.DISCONNECTED,
+                                    response.get("Message", "the PBX said Disconnected"), log_fields)
             if status == "Timeout":
-                return self._result(aid, OriginateOutcome.TIMEOUT, response["Message"], log_fields)
+                return self._result(aid, OriginateOutcome.TIMEOUT, response.get("Message", "the PBX said Timeout"),
+                                    log_fields)
             if status != "Success":
                 return self._result(aid, OriginateOutcome.REJECTED, response.get("Message", status or ""),
                                     log_fields)
@@ -259,7 +262,8 @@ class AmiClient:
                                     f"no OriginateResponse within {wait_s:.0f} s; check the call on the PBX",
                                     log_fields)
             if message.get("Response") == "Disconnected":
-                return self._result(aid, OriginateOutcome.DISCONNECTED, message["Message"], log_fields)
+                return self._result(aid, OriginateOutcome.DISCONNECTED,
+                                    message.get("Message", "the PBX said Disconnected"), log_fields)
             try:
                 code: int | None = int(message.get("Reason", ""))
             except ValueError:

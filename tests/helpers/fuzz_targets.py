@@ -356,7 +356,8 @@ _register(
     Target("audiosocket_frames", audiosocket_frames, _seeds_audiosocket),
     Target("websocket_start", websocket_start, _seeds_websocket_start, (_JSON_LIMITS,)),
     Target("websocket_event", websocket_event, _seeds_websocket_event, (_JSON_LIMITS,)),
-    Target("ami_stream", ami_stream, _seeds_ami),
+    Target("ami_stream", ami_stream, _seeds_ami, (
+        "a PBX reply 'Response: Timeout' or 'Disconnected' without a Message raised KeyError (fuzzer)",)),
     Target("lead_csv", lead_csv, _seeds_leads, (
         "phone cell '0' raised IndexError in phone._landline (fuzzer)",
         "timezone 'Asia' (a tzdata directory) or a 300-character zone raised OSError (review)")),
