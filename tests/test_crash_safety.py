@@ -85,6 +85,18 @@ def test_restart_after_a_kill_closes_the_records_of_calls_in_flight(tmp_path):
     assert asyncio.run(restart()) == 0, "nothing left to recover the second time"
 
 
+def test_calls_started_on_the_loop_while_the_writer_thread_finishes_others_all_land(tmp_path):
+    # The daemon starts a call's record on its event loop and queues the rest on the writer thread: one
+    # connection, two threads. Unserialised, their transactions interleaved ("no such savepoint").
+    records = Records.open(tmp_path / "calls.db", background=True)
+    for i in range(150):
+        records.start_call({}, "s", 1, "2025-03-05T10:00:00+08:00", call_id=f"c{i}")
+        records.submit(records.finish_call, f"c{i}", report())
+    records.close()
+    again = Records.open(tmp_path / "calls.db")
+    assert again.db.execute("select count(*) from outcomes").fetchone()[0] == 150
+
+
 def test_the_voice_loop_records_into_the_dialler_row_of_its_call_uuid(tmp_path):
     records = Records.open(tmp_path / "calls.db")
     placed = records.start_call({}, "s", 0, "2025-03-05T10:00:00+08:00", call_id="uuid-1", placer="ami")

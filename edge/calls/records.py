@@ -18,6 +18,7 @@ import contextlib
 import json
 import logging
 import sqlite3
+import threading
 import uuid
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -120,6 +121,9 @@ class Records:
         self.db = db
         self.source = source
         self._writer = ThreadPoolExecutor(1, thread_name_prefix="records") if background else None
+        # One connection, written from the writer thread and (start_call) the event loop: one write at a
+        # time, or their transactions interleave ("no such savepoint").
+        self._lock = threading.RLock()
 
     @classmethod
     def open(cls, path: str | Path | None, source: str = "phone", *, background: bool = False) -> "Records":
@@ -229,7 +233,7 @@ class Records:
         self.db.close()
 
     def _writing(self):
-        return _Writing()
+        return _Writing(self._lock)
 
     @contextlib.contextmanager
     def _immediate(self):
@@ -254,12 +258,18 @@ class Records:
 
 
 class _Writing:
-    """Turns a SQLite failure during a write into a RecordsError that says what to check."""
+    """Holds the records' write lock; turns a SQLite failure during a write into a RecordsError that says
+    what to check."""
+
+    def __init__(self, lock: threading.RLock) -> None:
+        self._lock = lock
 
     def __enter__(self):
+        self._lock.acquire()
         return self
 
     def __exit__(self, kind, exc, tb):
+        self._lock.release()
         if isinstance(exc, sqlite3.DatabaseError):
             raise RecordsError(f"writing call records failed: {exc}; is the disk full or the file read-only?") from None
         return False
