@@ -95,6 +95,12 @@ def test_admin_api_needs_the_token(tmp_path):
     assert results["reload"][0] == 200 and json.loads(results["reload"][1])["reloaded"] == []
     assert results["reload by GET"][0] == 405
     assert same and results["old token after restart"][0] == 200
+    from edge.calls import audit
+    from edge.calls.records import MIGRATIONS
+    from edge.storage import open_database
+
+    reloads = audit.entries(open_database(tmp_path / "data" / "calls.db", MIGRATIONS), prefix="daemon.")
+    assert [(e["action"], e["actor"]) for e in reloads] == [("daemon.reload", "admin-api")]
 
 
 def test_two_concurrent_calls_are_echoed_recorded_and_listed(tmp_path):

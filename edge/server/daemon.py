@@ -277,8 +277,9 @@ class Daemon:
         return {"active": self.active_calls, "max_calls": self.config.server.max_calls,
                 "calls": self.guard.snapshot() if self.guard is not None else []}
 
-    async def reload(self) -> dict[str, Any]:
-        """Run every reload hook (script, knowledge ...); errors are reported per hook, not raised."""
+    async def reload(self, actor: str = "admin-api") -> dict[str, Any]:
+        """Run every reload hook (script, knowledge ...); errors are reported per hook, not raised.
+        Each reload goes into the audit trail of calls.db (the dashboard's /api/audit lists it)."""
         done, errors = [], {}
         for name, hook in self.context.reload_hooks.items():
             try:
@@ -293,7 +294,24 @@ class Daemon:
         result: dict[str, Any] = {"reloaded": done, "errors": errors}
         if not self.context.reload_hooks:
             result["note"] = f"the handler ({self.handler_name}) registered no reload hooks"
+        await asyncio.to_thread(self._audit, actor, "daemon.reload", {"reloaded": done, "errors": errors})
         return result
+
+    def _audit(self, actor: str, action: str, detail: dict[str, Any]) -> None:
+        """One audit row in calls.db; a failure is logged, never raised (the reload itself has happened)."""
+        from edge.calls import audit
+        from edge.calls.records import MIGRATIONS
+        from edge.storage import open_database
+
+        try:
+            db = open_database(self.context.records_path, MIGRATIONS)
+            try:
+                with db.atomic():
+                    audit.record(db, actor, action, "daemon", detail)
+            finally:
+                db.close()
+        except Exception as exc:  # the audit must not break the reload it describes
+            _LOGGER.error("audit: could not record %s (%s)", action, exc, extra={"event": "audit_failed"})
 
     def metrics_text(self) -> str:
         return self.metrics.render()
@@ -310,7 +328,7 @@ async def _main(config: Config, announce: Callable[[str], None]) -> int:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, daemon.request_stop)
-    loop.add_signal_handler(signal.SIGHUP, lambda: daemon.spawn(daemon.reload()))
+    loop.add_signal_handler(signal.SIGHUP, lambda: daemon.spawn(daemon.reload(actor="sighup")))
     await daemon.start()
     await daemon.wait()
     await daemon.stop()
