@@ -125,6 +125,19 @@ def render_callee(lines: list[str]) -> tuple[list[np.ndarray], str]:
         return [synthetic_speech(line, rng) for line in lines], f"synthetic syllables, 0.2 s per character ({reason})"
 
 
+def callee_frames(turns: int | None, synthetic: bool) -> tuple[list[list[bytes]], list[bytes], str]:
+    """The callee's wire frames per turn, a second of line-noise frames, and how the speech was made
+    (built-in TTS, or `synthetic` syllables: no synthesis, for quick runs)."""
+    lines = callee_lines(turns)
+    if synthetic:
+        rng = np.random.default_rng(7)
+        audio, how = [synthetic_speech(line, rng) for line in lines], "synthetic syllables"
+    else:
+        audio, how = render_callee(lines)
+    noise = frames_of(np.random.default_rng(1).normal(0, 30, WIRE_RATE).astype("<i2"))
+    return [frames_of(pcm) for pcm in audio], noise, how
+
+
 def trim(pcm: np.ndarray, floor: int = 300) -> np.ndarray:
     """Drop leading and trailing near-silence, so "end of speech" is where the voice stops."""
     loud = np.nonzero(np.abs(pcm.astype(np.int32)) > floor)[0]

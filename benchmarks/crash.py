@@ -47,7 +47,6 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -121,14 +120,7 @@ async def scenario(opts: argparse.Namespace, workdir: Path) -> dict[str, Any]:
     data.mkdir(parents=True)
     db_path = data / "calls.db"
     numbers = setup_campaign(db_path, opts.leads, opts.calls)
-    lines = calls.callee_lines(opts.turns)
-    if opts.synthetic_audio:
-        rng = np.random.default_rng(7)
-        audio, how = [calls.synthetic_speech(line, rng) for line in lines], "synthetic syllables"
-    else:
-        audio, how = calls.render_callee(lines)
-    turn_frames = [calls.frames_of(pcm) for pcm in audio]
-    noise = calls.frames_of(np.random.default_rng(1).normal(0, 30, calls.WIRE_RATE).astype("<i2"))
+    turn_frames, noise, how = calls.callee_frames(opts.turns, opts.synthetic_audio)
     index = {number: i for i, number in enumerate(numbers)}
 
     def make_callee(number: str, call_uuid: str) -> Callee:

@@ -37,7 +37,6 @@ from pathlib import Path
 from statistics import median
 from typing import Any
 
-import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -139,14 +138,7 @@ def metric_sum(scraped: dict[str, float], prefix: str) -> float:
 
 
 async def soak(opts: argparse.Namespace, workdir: Path) -> dict[str, Any]:
-    lines = calls.callee_lines(opts.turns)
-    if opts.synthetic_audio:
-        rng = np.random.default_rng(7)
-        audio, how = [calls.synthetic_speech(line, rng) for line in lines], "synthetic syllables"
-    else:
-        audio, how = calls.render_callee(lines)
-    turn_frames = [calls.frames_of(pcm) for pcm in audio]
-    noise = calls.frames_of(np.random.default_rng(1).normal(0, 30, calls.WIRE_RATE).astype("<i2"))
+    turn_frames, noise, how = calls.callee_frames(opts.turns, opts.synthetic_audio)
     data = workdir / "data"
     load_before = round(os.getloadavg()[0], 2)
     daemon = calls.Daemon(data, opts.calls, opts.handler, opts.start_timeout_s)
