@@ -4,7 +4,10 @@ Scores every recognizer given (default: the built-in bundle) on the held-out
 set of the built-in model's export (texts and voices never trained on),
 through the runtime's own interface (`asr.open`, VAD, decode, rescoring),
 one stream on one thread. Prints a table; writes JSON and Markdown under
-benchmarks/results/.
+benchmarks/results/. Rescoring is scored twice: with each utterance's
+language given (``[asr] language = "cmn"/"yue"``, or a call whose earlier
+turns showed it) and guessed from the utterance's own text (the first turn
+of an ``auto`` call).
 
 \b
     python benchmarks/asr.py                         # built-in model
@@ -41,8 +44,9 @@ def _table(rows: list[dict]) -> str:
         def cell(key: str, field: str) -> str:
             return f"{cer[key][field] * 100:.1f}%" if key in cer else "-"
 
-        for field, label in (("cer_no_rescoring", "off"), ("cer", "on")):
-            if label == "on" and not row["rescoring"]:
+        for field, label in (("cer_no_rescoring", "off"), ("cer", "on, language given"),
+                             ("cer_language_guessed", "on, language guessed per utterance")):
+            if field != "cer_no_rescoring" and not row["rescoring"]:
                 continue
             lines.append(f"| {row['name']} | {label} | {cell('cmn/clean', field)} | {cell('cmn/phone', field)} | "
                          f"{cell('yue/clean', field)} | {cell('yue/phone', field)} | {cell('all', field)} | "
@@ -63,7 +67,11 @@ def main(argv: list[str] | None = None) -> None:
     rows = []
     for model in args.model or [DEFAULT_ASR_DIR]:
         recognizer = asr.open(AsrConfig(model=model, threads=1))
-        result = score(recognizer, samples)
+        result = score(recognizer, samples, language_given=True)
+        if recognizer.info.get("rescoring"):
+            guessed = score(recognizer, samples, language_given=False)["cer"]
+            for key, entry in result["cer"].items():
+                entry["cer_language_guessed"] = guessed[key]["cer"]
         rows.append({"name": model.name if model != DEFAULT_ASR_DIR else "built-in", "model": str(model),
                      "info": recognizer.info, "rescoring": recognizer.info.get("rescoring", False), **result})
     table = _table(rows)

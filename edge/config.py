@@ -383,6 +383,9 @@ class AsrConfig:
     """Most streams decoded in one `decode_streams` call."""
     rescore: bool = True
     """Apply the bundle's homophone rescoring (domain n-gram over same-sound characters) if it has one."""
+    language: str = "auto"
+    """The callers' language for that rescoring: "cmn" (Mandarin), "yue" (Cantonese), or "auto" (each
+    call's own, from the Cantonese forms in what it said so far)."""
     phrases: Path | None = None
     """Optional phrase list (one per line) for vosk's restricted grammar."""
     models_dir: Path = DEFAULT_DATA_DIR / "models"
@@ -397,6 +400,8 @@ class AsrConfig:
             raise ConfigError(f"asr.max_batch must be >= 1, got {self.max_batch}")
         if not 0.0 < self.vad_threshold < 1.0:
             raise ConfigError(f"asr.vad_threshold must be in (0, 1), got {self.vad_threshold}")
+        if self.language not in ("auto", "cmn", "yue"):
+            raise ConfigError(f"asr.language must be auto, cmn or yue, got {self.language!r}")
         if self.endpoint_silence_ms < 100 or self.min_speech_ms < 0:
             raise ConfigError("asr.endpoint_silence_ms must be >= 100 and asr.min_speech_ms >= 0")
 

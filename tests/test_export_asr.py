@@ -1,12 +1,16 @@
 """export/asr end to end on a tiny corpus (slow: synthesis, a short training run, export, scoring)."""
 
 import json
+import shutil
+from pathlib import Path
 
 import numpy as np
 import pytest
 
 pytest.importorskip("torch")
 pytest.importorskip("kaldi_native_fbank")
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def test_fbank_matches_what_sherpa_feeds_the_model():
@@ -80,8 +84,38 @@ def test_tiny_export_end_to_end(tmp_path):
     main(["export", "--work", str(work), "--out", str(out), "--limit", "2"])
     manifest = json.loads((out / "manifest.json").read_text(encoding="utf-8"))
     assert manifest["kind"] == "asr" and set(manifest["files"]) == {"model.int8.onnx", "tokens.txt", "lexicon.tsv",
-                                                                    "lm.json"}
+                                                                    "lexicon_yue.tsv", "lm.json"}
+    assert manifest["rescoring"]["lexicons"] == {"yue": "lexicon_yue.tsv"}
     assert "heldout_int8" in manifest["metrics"] and manifest["build"]["train"]["steps"] > 0
     assert (out.parent / "vad" / "manifest.json").is_file()
     recognizer = asr.open(AsrConfig(model=out))
     assert recognizer.info["kind"] == "zipformer_ctc" and recognizer.info["rescoring"]
+
+
+def test_update_rescoring_adds_the_cantonese_table_to_an_older_bundle(tmp_path):
+    """A bundle exported before the Cantonese table gets it, a retuned bonus and new held-out figures, and
+    still verifies (every file's sha256 in the manifest)."""
+    from edge.asr.modeldir import inspect
+    from edge.asr.rescore import Rescorer
+    from export.asr.bundle import update_rescoring
+
+    bundle = tmp_path / "asr"
+    shutil.copytree(ROOT / "edge/models/default/asr", bundle)
+    (bundle / "lexicon_yue.tsv").unlink()
+    manifest = json.loads((bundle / "manifest.json").read_text(encoding="utf-8"))
+    del manifest["files"]["lexicon_yue.tsv"]
+    manifest["rescoring"] = {"files": ["lexicon.tsv", "lm.json"], "settings": {"keep_bonus": 3.0}}
+    (bundle / "manifest.json").write_text(json.dumps(manifest), encoding="utf-8")
+    assert Rescorer.from_bundle(inspect(bundle)).languages == ("cmn",)
+    heldout = tmp_path / "heldout.json"
+    heldout.write_text(json.dumps({
+        "tuning": [{"text": "多少钱", "lang": "cmn", "group": "a"}, {"text": "几多钱", "lang": "yue", "group": "b"}],
+        "test": [{"text": "我在忙", "lang": "cmn", "group": "c"}, {"text": "听日得闲", "lang": "yue", "group": "d"}]},
+        ensure_ascii=False), encoding="utf-8")
+    update_rescoring(bundle, tmp_path / "work", heldout=heldout)
+    model = inspect(bundle)  # verifies the sha256 of every file
+    assert Rescorer.from_bundle(model).languages == ("cmn", "yue")
+    updated = model.manifest
+    assert updated["rescoring"]["lexicons"] == {"yue": "lexicon_yue.tsv"}
+    assert updated["metrics"]["heldout_int8"]["all"]["sentences"] == 4  # 2 texts x clean/phone
+    assert updated["rescoring"]["settings"]["keep_bonus"] == updated["metrics"]["rescoring_tuning"]["keep_bonus"]

@@ -81,7 +81,7 @@ class LoudnessKeyedAsr:
         self.release = threading.Event()
         self.info = {"backend": "faulty", "kind": "test", "model": None, "streaming": False}
 
-    def decode_segments(self, items):
+    def decode_segments(self, items, languages=None):
         loudness = [float(np.abs(pcm).max()) / self.peak if pcm.size else 0.0 for pcm in items]
         if self.armed and any(level > 0.75 for level in loudness):
             self.release.wait(30)

@@ -18,6 +18,10 @@ from edge.errors import AudioFormatError
 
 
 class Stream(Protocol):
+    language: str | None
+    """The caller's language ("cmn", "yue") when known: it picks the rescoring's sound table. None guesses
+    it from each utterance's text (edge/asr/language.py)."""
+
     def accept(self, pcm16: np.ndarray) -> None:
         """Append 16 kHz mono int16 samples."""
 
@@ -52,7 +56,8 @@ def check_pcm(pcm16: np.ndarray) -> np.ndarray:
     return pcm16
 
 
-def transcribe(recognizer: Recognizer, pcm16: np.ndarray, chunk_ms: int = 0) -> list[Result]:
+def transcribe(recognizer: Recognizer, pcm16: np.ndarray, chunk_ms: int = 0, language: str | None = None
+               ) -> list[Result]:
     """Final results for a whole recording (``chunk_ms`` > 0 feeds it in pieces, like a call).
 
     Example:
@@ -60,6 +65,7 @@ def transcribe(recognizer: Recognizer, pcm16: np.ndarray, chunk_ms: int = 0) -> 
         >>> " ".join(r.text for r in finals)
     """
     stream = recognizer.stream()
+    stream.language = language
     finals: list[Result] = []
     step = len(pcm16) if chunk_ms <= 0 else max(1, 16 * chunk_ms)
     for start in range(0, len(pcm16), max(1, step)):

@@ -6,6 +6,10 @@ any character with the same toneless syllable (``lexicon.tsv``); a beam
 search scores sequences with a Witten-Bell interpolated character trigram
 (``lm.json``) plus a bonus per character the acoustic model chose, and the
 best sequence wins. Pure Python, ~0.1 ms per character; no torch, no espeak.
+
+Which characters sound alike depends on the language: a bundle may carry a
+Cantonese table too (``lexicon_yue.tsv``: 日/一 are both *jat*), used when
+the call is Cantonese (edge/asr/language.py); the n-gram is shared.
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
 
+from edge.asr import language as lang
 from edge.errors import BundleError
 
 _LOGGER = logging.getLogger(__name__)
@@ -41,7 +46,12 @@ class Rescorer:
         '我现在在忙'
     """
 
-    def __init__(self, lexicon: dict[str, str], lm: dict, settings: RescoreSettings = RescoreSettings()) -> None:
+    def __init__(self, lexicon: dict[str, str], lm: dict, settings: RescoreSettings = RescoreSettings(),
+                 other_lexicons: dict[str, dict[str, str]] | None = None) -> None:
+        """Args:
+            lexicon: character -> toneless Mandarin syllable (the default table).
+            other_lexicons: language code -> its own table (e.g. "yue" -> Cantonese syllables).
+        """
         self.settings = settings
         counts = lm["counts"]
         self.order = int(lm["order"])
@@ -54,32 +64,54 @@ class Rescorer:
                 entry = self._history[n][gram[:-1]]
                 entry[0] += count
                 entry[1] += 1
-        by_key: dict[str, list[str]] = defaultdict(list)
-        for char, key in lexicon.items():
-            if char in self._counts[0]:
-                by_key[key].append(char)
-        unigram = self._counts[0]
-        self._alternatives = {}
-        for char, key in lexicon.items():
-            options = sorted(by_key.get(key, []), key=lambda c: -unigram.get(c, 0))[: settings.max_candidates]
-            self._alternatives[char] = [char] + [c for c in options if c != char]
+        self._tables = {"cmn": self._alternatives_of(lexicon)}
+        for code, table in (other_lexicons or {}).items():
+            self._tables[code] = self._alternatives_of(table)
         self._cache: dict[str, float] = {}
 
+    @property
+    def languages(self) -> tuple[str, ...]:
+        return tuple(self._tables)
+
+    def _alternatives_of(self, lexicon: dict[str, str]) -> dict[str, list[str]]:
+        """Character -> itself, then the same-sound characters the n-gram knows, most frequent first."""
+        unigram = self._counts[0]
+        by_key: dict[str, list[str]] = defaultdict(list)
+        for char, key in lexicon.items():
+            if char in unigram:
+                by_key[key].append(char)
+        out = {}
+        for char, key in lexicon.items():
+            options = sorted(by_key.get(key, []), key=lambda c: -unigram.get(c, 0))[: self.settings.max_candidates]
+            out[char] = [char] + [c for c in options if c != char]
+        return out
+
     @classmethod
-    def load(cls, folder: Path, settings: RescoreSettings = RescoreSettings()) -> "Rescorer":
+    def load(cls, folder: Path, settings: RescoreSettings = RescoreSettings(),
+             other_lexicons: dict[str, str] | None = None) -> "Rescorer":
+        """Args:
+            other_lexicons: language code -> file name in ``folder`` of that language's sound table.
+        """
         try:
-            lexicon = dict(line.split("\t", 1) for line in
-                           (folder / "lexicon.tsv").read_text(encoding="utf-8").splitlines() if line)
+            lexicon = _read_lexicon(folder / "lexicon.tsv")
+            others = {code: _read_lexicon(folder / name) for code, name in (other_lexicons or {}).items()}
             lm = json.loads((folder / "lm.json").read_text(encoding="utf-8"))
         except (OSError, ValueError) as exc:
             raise BundleError(f"{folder}: rescoring files unreadable ({exc}); re-export the bundle") from None
-        return cls({c: k.strip() for c, k in lexicon.items()}, lm, settings)
+        return cls(lexicon, lm, settings, others)
 
     @classmethod
     def from_bundle(cls, model) -> "Rescorer":
         section = model.manifest.get("rescoring", {})
         settings = RescoreSettings(**section.get("settings", {}))
-        return cls.load(model.root, settings)
+        others = section.get("lexicons") or {}
+        listed = model.manifest.get("files", {})
+        for code, name in others.items():
+            # only files the manifest lists (and so checks by sha256), inside the bundle
+            if not isinstance(name, str) or name not in listed or Path(name).name != name:
+                raise BundleError(f"{model.root}: rescoring lexicon {code!r} -> {name!r} is not a file of the "
+                                  f"bundle; re-export it")
+        return cls.load(model.root, settings, others)
 
     def logprob(self, history: str, char: str) -> float:
         """log P(char | history) under Witten-Bell interpolation (history: up to order-1 chars)."""
@@ -99,13 +131,17 @@ class Rescorer:
             self._cache[key] = value
         return value
 
-    def __call__(self, text: str) -> str:
+    def __call__(self, text: str, language: str | None = None) -> str:
+        """Args:
+            language: the call's language ("cmn", "yue"); None guesses it from ``text`` alone.
+        """
         if not text:
             return text
+        table = self._tables.get(language or lang.guess(text), self._tables["cmn"])
         keep = self.settings.keep_bonus
         beams: list[tuple[float, str]] = [(0.0, "^")]
         for char in text:
-            options = self._alternatives.get(char, [char])
+            options = table.get(char, [char])
             scored = []
             for score, hyp in beams:
                 history = hyp[-(self.order - 1):]
@@ -116,3 +152,8 @@ class Rescorer:
             beams = scored[: self.settings.beam]
         best = max(beams, key=lambda item: item[0] + self.logprob(item[1][-(self.order - 1):], "$"))
         return best[1][1:]
+
+
+def _read_lexicon(path: Path) -> dict[str, str]:
+    pairs = (line.split("\t", 1) for line in path.read_text(encoding="utf-8").splitlines() if line)
+    return {char: key.strip() for char, key in pairs}

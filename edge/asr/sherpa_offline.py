@@ -123,12 +123,14 @@ class OfflineVadRecognizer:
         for job, s in zip(jobs, sherpa_streams):
             job.stream._deliver(job, s.result, self._rescore)
 
-    def decode_segments(self, segments: Sequence[np.ndarray]) -> list[Result]:
+    def decode_segments(self, segments: Sequence[np.ndarray], languages: Sequence[str | None] | None = None
+                        ) -> list[Result]:
         """Final results for segments already cut by the caller's own VAD (the call loop's endpointer),
         one per segment, in one batched ``decode_streams``: no second VAD pass (about half the time).
 
         Args:
             segments: 16 kHz mono int16 arrays, one utterance each.
+            languages: each caller's language where known (see `Stream.language`).
         """
         streams = []
         for pcm in segments:
@@ -138,10 +140,10 @@ class OfflineVadRecognizer:
         for start in range(0, len(streams), self._max_batch):
             self._recognizer.decode_streams(streams[start:start + self._max_batch])
         out = []
-        for pcm, s in zip(segments, streams):
+        for pcm, s, language in zip(segments, streams, languages or [None] * len(segments)):
             result = s.result
             raw = result.text.strip()
-            text = self._rescore(raw) if self._rescore and raw else raw
+            text = self._rescore(raw, language) if self._rescore and raw else raw
             out.append(Result(text=text, is_final=True, start_s=0.0, end_s=round(len(pcm) / SAMPLE_RATE, 3),
                               tokens=tuple(result.tokens), timestamps=tuple(round(t, 3) for t in result.timestamps),
                               raw_text=raw if self._rescore else None))
@@ -152,6 +154,7 @@ class _VadStream:
     def __init__(self, vad, release: Callable) -> None:
         self._vad = vad
         self._release = release
+        self.language: str | None = None
         self._pending: list[np.ndarray] = []
         self._finished = False
         self._flushed = False
@@ -230,7 +233,7 @@ class _VadStream:
 
     def _deliver(self, job: _Job, result, rescore: Callable[[str], str] | None) -> None:
         raw = result.text.strip()
-        text = rescore(raw) if rescore and raw else raw
+        text = rescore(raw, self.language) if rescore and raw else raw
         if job.final and not text:
             return
         offset = job.start / SAMPLE_RATE

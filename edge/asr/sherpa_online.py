@@ -61,6 +61,7 @@ class OnlineRecognizer:
 class _OnlineStream:
     def __init__(self, stream) -> None:
         self._stream = stream
+        self.language: str | None = None
         self._pending: list[np.ndarray] = []
         self._results: list[Result] = []
         self._finished = self._closed = False
@@ -100,7 +101,7 @@ class _OnlineStream:
         end = self._samples / SAMPLE_RATE
         endpoint = rec.is_endpoint(self._stream) or self._finished
         if raw and (endpoint or raw != self._last_partial):
-            text = rescore(raw) if rescore else raw
+            text = rescore(raw, self.language) if rescore else raw
             self._results.append(Result(
                 text=text, is_final=endpoint, start_s=round(start, 3), end_s=round(end, 3),
                 tokens=tuple(result.tokens), timestamps=tuple(round(start + t, 3) for t in result.timestamps),

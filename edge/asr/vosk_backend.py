@@ -66,6 +66,7 @@ def _phrases(path: Path) -> str:
 class _VoskStream:
     def __init__(self, rec) -> None:
         self._rec = rec
+        self.language: str | None = None
         self._pending: list[np.ndarray] = []
         self._results: list[Result] = []
         self._finished = self._closed = False
@@ -112,7 +113,7 @@ class _VoskStream:
         if raw:
             start = words[0]["start"] if words else self._segment_start
             end = words[-1]["end"] if words else end
-            text = rescore(raw) if rescore else raw
+            text = rescore(raw, self.language) if rescore else raw
             self._results.append(Result(text=text, is_final=True, start_s=round(start, 3), end_s=round(end, 3),
                                         tokens=tuple(w["word"] for w in words),
                                         timestamps=tuple(round(w["start"], 3) for w in words),

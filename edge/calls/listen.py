@@ -12,6 +12,7 @@ from typing import Final
 
 import numpy as np
 
+from edge.asr.language import CallLanguage
 from edge.audio.endpoint import FRAME_MS, Endpointer, EndpointSettings, NoInputTimer
 from edge.audio.prosody import measure
 from edge.audio.vad import VoiceDetector
@@ -125,6 +126,7 @@ class AsrStage(Stage):
     def __init__(self, runtime: Runtime) -> None:
         super().__init__()
         self.runtime = runtime
+        self.language = CallLanguage(runtime.config.asr.language)
 
     async def process(self, event) -> None:
         if not isinstance(event, Utterance):
@@ -132,8 +134,9 @@ class AsrStage(Stage):
             return
         started = time.perf_counter()
         try:
-            heard = await self.runtime.recognize(_clean(event.pcm))
+            heard = await self.runtime.recognize(_clean(event.pcm), self.language.code)
             text, raw = heard.text, heard.raw_text
+            self.language.observe(text)
         except Exception:  # a failed decode is heard as nothing; the call goes on
             _LOGGER.exception("call %s: recognition failed; treating the turn as unreadable", self.call_id)
             text, raw = "", None

@@ -265,7 +265,7 @@ class Runtime:
         extract("明天下午三点 电话13800000000", datetime.now(ZoneInfo(self.config.dialog.timezone)))
         measure((np.sin(np.arange(8000) * 0.1) * 3000).astype(np.int16), "你好")
         # A few streams at once: recognizers keep per-stream state (sherpa's VAD) in a pool that grows on demand.
-        self._recognize_batch([np.zeros(1600, np.int16)] * WARM_STREAMS)
+        self._recognize_batch([(np.zeros(1600, np.int16), None)] * WARM_STREAMS)
         if self.knowledge is not None:
             self.knowledge.search("多少钱", k=1)
         return new
@@ -286,11 +286,15 @@ class Runtime:
                                            self.call_config.model_timeout_s, parallel)
         return self._batchers[name]
 
-    async def recognize(self, pcm: np.ndarray) -> Heard:
-        """Transcribe one utterance (batched with other calls' utterances; batches on every worker)."""
+    async def recognize(self, pcm: np.ndarray, language: str | None = None) -> Heard:
+        """Transcribe one utterance (batched with other calls' utterances; batches on every worker).
+
+        Args:
+            language: the caller's language where known ("cmn", "yue"), for the rescoring's sound table.
+        """
         batch = min(self.config.asr.max_batch, RECOGNIZE_BATCH)
         parallel = self.config.call.workers if self.executor is not None else 1
-        return await self._batcher("asr", self._recognize_batch, batch, parallel).submit(pcm)
+        return await self._batcher("asr", self._recognize_batch, batch, parallel).submit((pcm, language))
 
     async def classify(self, text: str):
         """Intents of one text (batched with other calls' texts)."""
@@ -307,16 +311,17 @@ class Runtime:
         voice = self.synthesizer if cached or self.raw_synthesizer is None else self.raw_synthesizer
         return iter(voice.stream(text))
 
-    def _recognize_batch(self, items: list[np.ndarray]) -> list[Heard]:
+    def _recognize_batch(self, items: list[tuple[np.ndarray, str | None]]) -> list[Heard]:
         started = time.perf_counter()
         recognizer = self.recognizer
         if hasattr(recognizer, "decode_segments"):  # cut by our endpointer already: no second VAD pass
-            results = recognizer.decode_segments(items)
+            results = recognizer.decode_segments([pcm for pcm, _ in items], [language for _, language in items])
             seconds = time.perf_counter() - started
             return [Heard(r.text, r.raw_text, seconds) for r in results]
         streams = []
-        for pcm in items:
+        for pcm, language in items:
             stream = recognizer.stream()
+            stream.language = language
             stream.accept(pcm)
             stream.finish()
             streams.append(stream)

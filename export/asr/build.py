@@ -5,6 +5,7 @@
     python -m export.asr.build train  --work runs/asr    # CTC training (--budget-min, default 35)
     python -m export.asr.build export --work runs/asr --out edge/models/default/asr
     python -m export.asr.build all    --work runs/asr --out edge/models/default/asr
+    python -m export.asr.build rescoring --work runs/asr-rescoring --out edge/models/default/asr  # ~5 min
 
 Each step writes its artefacts and a JSON record under --work; `export`
 gathers them into the bundle's manifest.json.
@@ -87,7 +88,8 @@ def step_export(work: Path, out: Path, seed: int, limit: int | None) -> dict:
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("step", choices=("data", "train", "export", "all"))
+    parser.add_argument("step", choices=("data", "train", "export", "all", "rescoring"),
+                        help="rescoring: rebuild and retune only the rescoring of the bundle --out, in place.")
     parser.add_argument("--work", type=Path, default=Path("runs/asr"), help="Working directory for artefacts.")
     parser.add_argument("--out", type=Path, default=Path("edge/models/default/asr"), help="Bundle directory.")
     parser.add_argument("--corpus", type=Path, default=CORPUS_DIR, help="Folder of intent CSVs (transcripts).")
@@ -121,6 +123,10 @@ def main(argv: list[str] | None = None) -> None:
                    specaug_after=args.specaug_after, dropout=args.dropout)
     if args.step in ("export", "all"):
         step_export(args.work, args.out, args.seed, args.limit)
+    if args.step == "rescoring":
+        from export.asr.bundle import update_rescoring
+
+        update_rescoring(args.out, args.work, args.limit)
 
 
 if __name__ == "__main__":

@@ -3,8 +3,10 @@
 The bundle (edge/models/default/asr/) holds the INT8 ONNX model in the
 layout of sherpa-onnx's ``OfflineRecognizer.from_zipformer_ctc`` (inputs x,
 x_lens; outputs log_probs, log_probs_len; no metadata needed), tokens.txt,
-lexicon.tsv and lm.json, and a manifest.json with the sha256 of every file,
-the held-out metrics and how it was built.
+the rescoring files (lexicon.tsv, lexicon_yue.tsv, lm.json), and a
+manifest.json with the sha256 of every file, the held-out metrics and how it
+was built. `update_rescoring` rebuilds only the rescoring of a bundle (its
+sound tables and bonus) and re-scores it, without the training work folder.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ import numpy as np
 import torch
 
 from edge.bundle import FORMAT_VERSION, MANIFEST, sha256_file
+from export.asr.lexicon import LEXICONS
 from export.asr.model import CtcModel, ModelConfig
 
 _LOGGER = logging.getLogger(__name__)
@@ -97,7 +100,7 @@ def _manifest(folder: Path, model_file: dict, rescoring_settings: dict | None, e
                           "sample_rate": 16000, "feature": "kaldi fbank, 80 bins (sherpa-onnx defaults)"},
                 "files": files}
     if rescoring_settings is not None:
-        manifest["rescoring"] = {"files": ["lexicon.tsv", "lm.json"], "settings": rescoring_settings}
+        manifest["rescoring"] = _rescoring_section(folder, rescoring_settings)
     manifest.update(extra or {})
     return manifest
 
@@ -111,10 +114,16 @@ def _open(folder: Path):
     return OfflineVadRecognizer(inspect(folder), AsrConfig(model=folder, threads=1), None)
 
 
+def _rescoring_section(folder: Path, settings: dict) -> dict:
+    others = {voice: name for voice, name in LEXICONS.items() if voice != "cmn" and (folder / name).exists()}
+    return {"files": [LEXICONS["cmn"], *others.values(), "lm.json"], "lexicons": others, "settings": settings}
+
+
 def _rescorer(folder: Path, keep_bonus: float):
     from edge.asr.rescore import Rescorer, RescoreSettings
 
-    return Rescorer.load(folder, RescoreSettings(keep_bonus=keep_bonus))
+    others = {voice: name for voice, name in LEXICONS.items() if voice != "cmn" and (folder / name).exists()}
+    return Rescorer.load(folder, RescoreSettings(keep_bonus=keep_bonus), others)
 
 
 def split_tuning(test: list[dict], seed: int, share: float = 1 / 3) -> tuple[list[dict], list[dict]]:
@@ -128,7 +137,8 @@ def split_tuning(test: list[dict], seed: int, share: float = 1 / 3) -> tuple[lis
 
 
 def tune_keep_bonus(tuning: list[dict], stage_folder: Path, limit: int | None = None) -> dict:
-    """Pick the keep bonus that gives the lowest CER on the tuning texts (never trained on)."""
+    """Pick the keep bonus that gives the lowest CER on the tuning texts (never trained on), each text
+    rescored with its language's sound table."""
     from export.asr.heldout import cer_of, raw_hypotheses, render
 
     samples = render(tuning, limit)
@@ -156,14 +166,12 @@ def write_bundle(work: Path, out: Path, seed: int = 1234, limit: int | None = No
     split = json.loads((work / "split.json").read_text(encoding="utf-8"))
     tuning_texts, report_texts = split_tuning(load_texts(work / "split.json"), seed)
     files = lexicon.write(work, [t["text"] for t in split["train"]], vocab)
-    int8_folder = _stage(work, "stage-int8", {int8.name: int8, "tokens.txt": tokens, "lexicon.tsv": files["lexicon"],
-                                              "lm.json": files["lm"]}, rescoring=True)
+    int8_folder = _stage(work, "stage-int8", {int8.name: int8, "tokens.txt": tokens, **files}, rescoring=True)
     tuning = tune_keep_bonus(tuning_texts, int8_folder, limit)
     samples = render(report_texts, limit)
     metrics = {}
     for name, model_file in (("int8", int8), ("fp32", fp32)):
-        folder = _stage(work, f"stage-{name}", {model_file.name: model_file, "tokens.txt": tokens,
-                                                "lexicon.tsv": files["lexicon"], "lm.json": files["lm"]},
+        folder = _stage(work, f"stage-{name}", {model_file.name: model_file, "tokens.txt": tokens, **files},
                         rescoring=True)
         metrics[name] = score(_open(folder), samples, _rescorer(folder, tuning["keep_bonus"]))
         metrics[name]["decoder_rtf"] = decoder_rtf(folder, samples[:200])
@@ -175,7 +183,7 @@ def write_bundle(work: Path, out: Path, seed: int = 1234, limit: int | None = No
     if out.exists():
         shutil.rmtree(out)
     out.mkdir(parents=True)
-    for source in (int8, tokens, files["lexicon"], files["lm"]):
+    for source in (int8, tokens, *files.values()):
         shutil.copy(source, out / source.name)
     data = json.loads((work / "data.json").read_text(encoding="utf-8"))
     train = json.loads((work / "train.json").read_text(encoding="utf-8"))
@@ -202,6 +210,55 @@ def write_bundle(work: Path, out: Path, seed: int = 1234, limit: int | None = No
     manifest = _manifest(out, {"model": int8.name}, {"keep_bonus": tuning["keep_bonus"]}, extra)
     (out / MANIFEST).write_text(json.dumps(manifest, ensure_ascii=False, indent=1), encoding="utf-8")
     _LOGGER.info("bundle written to %s", out)
+    return manifest
+
+
+HELDOUT = Path(__file__).resolve().parent / "data" / "heldout.json"
+
+
+def update_rescoring(bundle: Path, work: Path, limit: int | None = None, heldout: Path = HELDOUT) -> dict:
+    """Rebuild a bundle's sound tables, retune the keep bonus on the held-out tuning texts and re-score
+    the held-out test texts (export/asr/data/heldout.json), in place. The model and the n-gram stay, so
+    no training folder is needed.
+
+    Args:
+        limit: texts per language (smoke runs; the manifest is then left alone).
+        heldout: JSON with the "tuning" and "test" texts.
+    """
+    from export.asr import lexicon
+    from export.asr.heldout import render, score
+
+    started = time.monotonic()
+    manifest = json.loads((bundle / MANIFEST).read_text(encoding="utf-8"))
+    lines = (bundle / "tokens.txt").read_text(encoding="utf-8").splitlines()
+    vocab = [line.rsplit(maxsplit=1)[0] for line in lines if line.strip() and not line.startswith("<blk>")]
+    work.mkdir(parents=True, exist_ok=True)
+    tables = lexicon.write_lexicons(work, vocab)
+    model = manifest["model"]["files"]["model"]
+    stage = _stage(work, "stage-rescoring", {model: bundle / model, "tokens.txt": bundle / "tokens.txt", **tables,
+                                             "lm.json": bundle / "lm.json"}, rescoring=True)
+    texts = json.loads(heldout.read_text(encoding="utf-8"))
+    tuning = tune_keep_bonus(texts["tuning"], stage, limit)
+    result = score(_open(stage), render(texts["test"], limit), _rescorer(stage, tuning["keep_bonus"]))
+    _LOGGER.info("held-out with the language given: %s", json.dumps(result["cer"]))
+    if limit is not None:
+        return {"tuning": tuning, **result}
+    for name, path in tables.items():
+        shutil.copy(path, bundle / name)
+    manifest["files"] = {p.name: {"sha256": sha256_file(p), "bytes": p.stat().st_size}
+                         for p in sorted(bundle.iterdir()) if p.name != MANIFEST}
+    manifest["rescoring"] = _rescoring_section(bundle, {"keep_bonus": tuning["keep_bonus"]})
+    metrics = manifest.setdefault("metrics", {})
+    metrics["heldout_int8"] = result["cer"]
+    metrics.setdefault("rtf_1_thread", {}).setdefault("int8", {})["vad_decoder_rescoring"] = result["rtf"]
+    metrics["rescoring_tuning"] = tuning
+    metrics["examples_of_errors"] = result["examples_of_errors"][:20]
+    manifest.setdefault("build", {})["rescoring_update"] = {
+        "tool": "python -m export.asr.build rescoring", "seconds": round(time.monotonic() - started),
+        "note": "sound tables per language (Mandarin, Cantonese); heldout_int8 'cer' tells the rescoring each "
+                "text's language, 'cer_language_guessed' lets it guess from the text alone; heldout_fp32 is "
+                "from the export, with the Mandarin table only"}
+    (bundle / MANIFEST).write_text(json.dumps(manifest, ensure_ascii=False, indent=1), encoding="utf-8")
     return manifest
 
 

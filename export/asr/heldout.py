@@ -51,34 +51,48 @@ def render(texts: list[dict], limit_per_lang: int | None = None) -> list[Sample]
     return out
 
 
-def score(recognizer: Recognizer, samples: list[Sample], rescorer: Callable[[str], str] | None = None) -> dict:
+Rescorer = Callable[..., str]
+"""``rescorer(text, language=None) -> text`` (edge.asr.rescore.Rescorer)."""
+
+
+def score(recognizer: Recognizer, samples: list[Sample], rescorer: Rescorer | None = None,
+          language_given: bool = True) -> dict:
     """CER per (lang, condition) and overall, with and without rescoring, and the path's RTF.
 
     Rescoring comes from the recognizer itself (results carry ``raw_text``) or from ``rescorer``,
     applied to each final result (its time counts in the RTF).
+
+    Args:
+        language_given: tell the rescoring each sample's language (as ``[asr] language`` does); False
+            leaves it to guess from each utterance's text alone. With ``rescorer``, both are reported
+            (``cer`` as asked, ``cer_language_guessed``).
     """
     groups: dict[str, dict] = {}
     audio_s = decode_s = 0.0
     errors = []
     for sample in samples:
+        language = sample.lang if language_given else None
         start = time.perf_counter()
-        finals = transcribe(recognizer, sample.audio)
+        finals = transcribe(recognizer, sample.audio, language=language)
         raw = "".join(r.raw_text if r.raw_text is not None else r.text for r in finals)
-        hyp = "".join(rescorer(r.text) if rescorer else r.text for r in finals)
+        hyp = "".join(rescorer(r.text, language) if rescorer else r.text for r in finals)
         decode_s += time.perf_counter() - start
+        guessed = "".join(rescorer(r.text) for r in finals) if rescorer else hyp
         audio_s += len(sample.audio) / 16000
         ref = normalize(sample.text)
         for key in (f"{sample.lang}/{sample.condition}", "all"):
-            g = groups.setdefault(key, {"chars": 0, "edits": 0, "edits_raw": 0, "n": 0})
+            g = groups.setdefault(key, {"chars": 0, "edits": 0, "edits_raw": 0, "edits_guessed": 0, "n": 0})
             g["chars"] += len(ref)
             g["edits"] += edit_distance(ref, normalize(hyp))
+            g["edits_guessed"] += edit_distance(ref, normalize(guessed))
             g["edits_raw"] += edit_distance(ref, normalize(raw))
             g["n"] += 1
         if normalize(hyp) != ref and len(errors) < 40:
             errors.append({"ref": sample.text, "hyp": hyp, "raw": raw, "lang": sample.lang,
                            "condition": sample.condition})
     table = {key: {"sentences": g["n"], "chars": g["chars"], "cer": round(g["edits"] / max(1, g["chars"]), 4),
-                   "cer_no_rescoring": round(g["edits_raw"] / max(1, g["chars"]), 4)}
+                   "cer_no_rescoring": round(g["edits_raw"] / max(1, g["chars"]), 4),
+                   **({"cer_language_guessed": round(g["edits_guessed"] / max(1, g["chars"]), 4)} if rescorer else {})}
              for key, g in sorted(groups.items())}
     return {"cer": table, "rtf": round(decode_s / max(audio_s, 1e-9), 5), "audio_s": round(audio_s, 1),
             "examples_of_errors": errors}
@@ -89,10 +103,12 @@ def raw_hypotheses(recognizer: Recognizer, samples: list[Sample]) -> list[list[s
     return [[r.text for r in transcribe(recognizer, sample.audio)] for sample in samples]
 
 
-def cer_of(samples: list[Sample], hypotheses: list[list[str]], rescorer: Callable[[str], str] | None) -> float:
+def cer_of(samples: list[Sample], hypotheses: list[list[str]], rescorer: Rescorer | None,
+           language_given: bool = True) -> float:
     edits = chars = 0
     for sample, finals in zip(samples, hypotheses):
-        hyp = "".join(rescorer(t) if rescorer else t for t in finals)
+        language = sample.lang if language_given else None
+        hyp = "".join(rescorer(t, language) if rescorer else t for t in finals)
         ref = normalize(sample.text)
         edits += edit_distance(ref, normalize(hyp))
         chars += len(ref)

@@ -4,6 +4,8 @@
 sound is right, the character is not. The bundle therefore carries
 - ``lexicon.tsv``: character -> toneless syllable (from espeak-ng's Mandarin
   phonemes), so the runtime knows which characters could stand for which;
+  ``lexicon_yue.tsv`` the same from its Cantonese phonemes (日/一 are both
+  *jat* there), for Cantonese calls;
 - ``lm.json``: character uni/bi/trigram counts of the training texts (the
   corpus' training families and script lines; never the held-out ones).
 edge/asr/rescore.py picks, among same-sound characters, the sequence the
@@ -20,23 +22,29 @@ from pathlib import Path
 from edge.asr.text import normalize
 from edge.tts.espeak import phonemes
 
-_TONE = re.compile(r"[0-9ˈˌ\-]|ɜ$")
+_TONE = {"cmn": re.compile(r"[0-9ˈˌ\-]|ɜ$"), "yue": re.compile(r"[0-9ˈˌ\-ɜ]")}
+"""Tone and stress marks in espeak-ng's phonemes; its Cantonese puts the tone-3 mark ɜ before a final
+consonant (八 baaɜt), so there it goes wherever it stands."""
 
 
-def sound_key(char: str) -> str | None:
-    """Toneless Mandarin syllable of one character, or None when espeak-ng has none."""
-    ipa = phonemes(char, "cmn").strip()
+LEXICONS = {"cmn": "lexicon.tsv", "yue": "lexicon_yue.tsv"}
+"""Sound table per language (espeak-ng voice) -> its file in the bundle."""
+
+
+def sound_key(char: str, voice: str = "cmn") -> str | None:
+    """Toneless syllable of one character in ``voice``'s language, or None when espeak-ng has none."""
+    ipa = phonemes(char, voice).strip()
     if not ipa or " " in ipa:
         return None
-    key = _TONE.sub("", ipa)
+    key = _TONE[voice].sub("", ipa)
     return key or None
 
 
-def build_lexicon(chars: list[str]) -> dict[str, str]:
+def build_lexicon(chars: list[str], voice: str = "cmn") -> dict[str, str]:
     out = {}
     for char in chars:
         if "\u4e00" <= char <= "\u9fff" or "\u3400" <= char <= "\u4dbf":
-            key = sound_key(char)
+            key = sound_key(char, voice)
             if key:
                 out[char] = key
     return out
@@ -58,11 +66,21 @@ def build_ngrams(texts: list[str], order: int = 3, min_count_top: int = 1) -> di
     return {"order": order, "counts": [dict(c) for c in counts]}
 
 
+def write_lexicons(out_dir: Path, vocab: list[str]) -> dict[str, Path]:
+    """Every language's sound table -> {file name: path}."""
+    out = {}
+    for voice, name in LEXICONS.items():
+        path = out_dir / name
+        table = build_lexicon(vocab, voice)
+        path.write_text("".join(f"{c}\t{k}\n" for c, k in sorted(table.items())), encoding="utf-8")
+        out[name] = path
+    return out
+
+
 def write(out_dir: Path, train_texts: list[str], vocab: list[str]) -> dict[str, Path]:
-    lexicon = build_lexicon(vocab)
-    lexicon_path = out_dir / "lexicon.tsv"
-    lexicon_path.write_text("".join(f"{c}\t{k}\n" for c, k in sorted(lexicon.items())), encoding="utf-8")
+    """The rescoring files -> {file name: path}."""
+    out = write_lexicons(out_dir, vocab)
     lm_path = out_dir / "lm.json"
     lm_path.write_text(json.dumps(build_ngrams(train_texts), ensure_ascii=False, separators=(",", ":")),
                        encoding="utf-8")
-    return {"lexicon": lexicon_path, "lm": lm_path}
+    return {**out, "lm.json": lm_path}
