@@ -123,3 +123,12 @@ def test_a_manifest_naming_a_table_outside_the_bundle_is_refused(tmp_path):
     (folder / "manifest.json").write_text(json.dumps(manifest), encoding="utf-8")
     with pytest.raises(BundleError, match="lexicon"):
         Rescorer.from_bundle(inspect(folder))
+
+
+def test_a_mandarin_call_never_keeps_a_cantonese_only_character():
+    lexicon = {"搵": "wən", "问": "wən", "要": "jau", "我": "wo"}
+    lm = _lm(["要搵我", "要搵我", "我要问"])  # the n-gram alone would keep 搵
+    rescorer = Rescorer(lexicon, lm, RescoreSettings(keep_bonus=1.0))
+    assert rescorer("要搵我") == "要搵我"  # no language: the text itself looks Cantonese
+    assert rescorer("要搵我", "yue") == "要搵我"
+    assert rescorer("要搵我", "cmn") == "要问我"  # the call is known to be Mandarin

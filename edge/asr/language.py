@@ -27,6 +27,12 @@ def cantonese_marks() -> tuple[str, ...]:
     return tuple(line.strip() for line in lines if line.strip() and not line.startswith("#"))
 
 
+@functools.lru_cache(maxsize=1)
+def cantonese_characters() -> frozenset[str]:
+    """The single characters among the Cantonese forms: written Cantonese only, never Mandarin."""
+    return frozenset(mark for mark in cantonese_marks() if len(mark) == 1)
+
+
 def looks_cantonese(text: str) -> bool:
     return any(mark in text for mark in cantonese_marks())
 

@@ -138,10 +138,15 @@ class Rescorer:
         if not text:
             return text
         table = self._tables.get(language or lang.guess(text), self._tables["cmn"])
+        # A caller known to speak Mandarin does not say 搵 or 嘅: where the model wrote a Cantonese-only
+        # character (it hears both languages) a same-sound Mandarin one replaces it (搵 -> 问).
+        foreign = lang.cantonese_characters() if language == "cmn" else frozenset()
         keep = self.settings.keep_bonus
         beams: list[tuple[float, str]] = [(0.0, "^")]
         for char in text:
             options = table.get(char, [char])
+            if char in foreign and len(options) > 1:
+                options = options[1:]
             scored = []
             for score, hyp in beams:
                 history = hyp[-(self.order - 1):]
