@@ -46,6 +46,27 @@ def confusion(examples: Sequence[Example], results: Sequence[IntentResult], labe
     return matrix
 
 
+def shared_intents(examples: Sequence[Example], results: Sequence[IntentResult], other: str | None) -> dict:
+    """Macro-F1 per dialect over only the intents every dialect's test turns have.
+
+    A dialect's test subset usually covers fewer, and easier or harder, intents than Mandarin's, so the
+    plain gap mixes "how well is this dialect understood" with "which intents did its turns happen to
+    be". Here every dialect is scored on the same intents (turns with other gold labels left out).
+    """
+    dialects = sorted({e.dialect for e in examples})
+    shared = set.intersection(*({label for e in examples if e.dialect == d for label in e.labels} for d in dialects))
+    shared.discard(other)
+    out: dict = {"intents": sorted(shared), "by_dialect": {}}
+    for dialect in dialects:
+        idx = [i for i, e in enumerate(examples) if e.dialect == dialect and set(e.labels) <= shared]
+        sub = evaluate([examples[i].labels for i in idx], [results[i].labels for i in idx], other)
+        f1s = [s.f1 for label, s in sub.per_label.items() if label in shared and s.support]
+        out["by_dialect"][dialect] = {"n": len(idx), "macro_f1": round(sum(f1s) / max(1, len(f1s)), 4)}
+    scores = [d["macro_f1"] for d in out["by_dialect"].values()]
+    out["gap"] = round(max(scores) - min(scores), 4) if shared else None
+    return out
+
+
 def build(examples: Sequence[Example], results: Sequence[IntentResult], labels: list[str],
           other: str | None, extra: dict | None = None) -> dict:
     report = evaluate([e.labels for e in examples], [r.labels for r in results], other).to_dict()
@@ -58,6 +79,8 @@ def build(examples: Sequence[Example], results: Sequence[IntentResult], labels: 
     if len(dialects) > 1:
         scores = [d["macro_f1"] for d in dialects.values()]
         report["dialect_gap"] = round(max(scores) - min(scores), 4)
+        report["shared_intents"] = shared_intents(examples, results, other)
+
     report["calibration"] = calibration(examples, results)
     matrix = confusion(examples, results, labels)
     pairs = [(int(matrix[i, j]), labels[i], labels[j]) for i in range(len(labels)) for j in range(len(labels))
@@ -91,6 +114,11 @@ def _markdown(report: dict, title: str) -> str:
                  "(reliability.png). Confusions: confusion.png.")
     lines += ["", "| dialect | n | macro-F1 | accuracy |", "|---|---|---|---|"]
     lines += [f"| {d} | {v['n']} | {v['macro_f1']:.4f} | {v['accuracy']:.4f} |" for d, v in report["by_dialect"].items()]
+    shared = report.get("shared_intents")
+    if shared and shared["gap"] is not None:
+        lines += ["", f"Gap between dialects {report['dialect_gap']:.4f}; on the {len(shared['intents'])} intents every "
+                  f"dialect has ({', '.join(shared['intents'])}): {shared['gap']:.4f} (" + ", ".join(
+                      f"{d} {v['macro_f1']:.4f} n={v['n']}" for d, v in shared["by_dialect"].items()) + ")."]
     lines += ["", "| intent | precision | recall | F1 | n |", "|---|---|---|---|---|"]
     lines += [f"| {k} | {v['precision']:.3f} | {v['recall']:.3f} | {v['f1']:.3f} | {v['support']} |"
               for k, v in sorted(report["per_label"].items())]
