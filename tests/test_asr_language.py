@@ -132,3 +132,15 @@ def test_a_mandarin_call_never_keeps_a_cantonese_only_character():
     assert rescorer("要搵我") == "要搵我"  # no language: the text itself looks Cantonese
     assert rescorer("要搵我", "yue") == "要搵我"
     assert rescorer("要搵我", "cmn") == "要问我"  # the call is known to be Mandarin
+
+
+def test_a_cantonese_call_mixes_in_the_cantonese_n_gram():
+    lm_all = _lm(["下周三开会"] * 6 + ["听日下昼三点"])  # Mandarin texts dominate the shared n-gram
+    lm_yue = _lm(["听日下昼三点", "下昼三点得闲"])
+    table = {"周": "zau", "昼": "zau", "下": "ha", "三": "saam"}
+    shared_only = Rescorer(CMN, lm_all, RescoreSettings(keep_bonus=1.0), {"yue": table}, {"yue": lm_yue})
+    mixed = Rescorer(CMN, lm_all, RescoreSettings(keep_bonus=1.0, language_lm_weight=0.75), {"yue": table},
+                     {"yue": lm_yue})
+    assert shared_only("下周三", "yue") == "下周三"
+    assert mixed("下周三", "yue") == "下昼三"
+    assert mixed("下周三", "cmn") == "下周三"  # a Mandarin call never uses the Cantonese n-gram

@@ -84,7 +84,7 @@ def test_tiny_export_end_to_end(tmp_path):
     main(["export", "--work", str(work), "--out", str(out), "--limit", "2"])
     manifest = json.loads((out / "manifest.json").read_text(encoding="utf-8"))
     assert manifest["kind"] == "asr" and set(manifest["files"]) == {"model.int8.onnx", "tokens.txt", "lexicon.tsv",
-                                                                    "lexicon_yue.tsv", "lm.json"}
+                                                                    "lexicon_yue.tsv", "lm.json", "lm_yue.json"}
     assert manifest["rescoring"]["lexicons"] == {"yue": "lexicon_yue.tsv"}
     assert "heldout_int8" in manifest["metrics"] and manifest["build"]["train"]["steps"] > 0
     assert (out.parent / "vad" / "manifest.json").is_file()
@@ -97,13 +97,15 @@ def test_update_rescoring_adds_the_cantonese_table_to_an_older_bundle(tmp_path):
     still verifies (every file's sha256 in the manifest)."""
     from edge.asr.modeldir import inspect
     from edge.asr.rescore import Rescorer
+    from export.asr.build import CORPUS_DIR, asr_split
     from export.asr.bundle import update_rescoring
 
     bundle = tmp_path / "asr"
     shutil.copytree(ROOT / "edge/models/default/asr", bundle)
-    (bundle / "lexicon_yue.tsv").unlink()
     manifest = json.loads((bundle / "manifest.json").read_text(encoding="utf-8"))
-    del manifest["files"]["lexicon_yue.tsv"]
+    for name in ("lexicon_yue.tsv", "lm_yue.json"):
+        (bundle / name).unlink(missing_ok=True)
+        manifest["files"].pop(name, None)
     manifest["rescoring"] = {"files": ["lexicon.tsv", "lm.json"], "settings": {"keep_bonus": 3.0}}
     (bundle / "manifest.json").write_text(json.dumps(manifest), encoding="utf-8")
     assert Rescorer.from_bundle(inspect(bundle)).languages == ("cmn",)
@@ -112,10 +114,14 @@ def test_update_rescoring_adds_the_cantonese_table_to_an_older_bundle(tmp_path):
         "tuning": [{"text": "多少钱", "lang": "cmn", "group": "a"}, {"text": "几多钱", "lang": "yue", "group": "b"}],
         "test": [{"text": "我在忙", "lang": "cmn", "group": "c"}, {"text": "听日得闲", "lang": "yue", "group": "d"}]},
         ensure_ascii=False), encoding="utf-8")
-    update_rescoring(bundle, tmp_path / "work", heldout=heldout)
+    train = [u.__dict__ for u in asr_split(CORPUS_DIR, 1234)[1].train]
+    with pytest.raises(ValueError, match="not counted from these training texts"):
+        update_rescoring(bundle, tmp_path / "work", train[:-1], heldout=heldout)
+    update_rescoring(bundle, tmp_path / "work", train, heldout=heldout)
     model = inspect(bundle)  # verifies the sha256 of every file
     assert Rescorer.from_bundle(model).languages == ("cmn", "yue")
     updated = model.manifest
     assert updated["rescoring"]["lexicons"] == {"yue": "lexicon_yue.tsv"}
+    assert updated["rescoring"]["lms"] == {"yue": "lm_yue.json"}
     assert updated["metrics"]["heldout_int8"]["all"]["sentences"] == 4  # 2 texts x clean/phone
     assert updated["rescoring"]["settings"]["keep_bonus"] == updated["metrics"]["rescoring_tuning"]["keep_bonus"]

@@ -8,8 +8,9 @@ search scores sequences with a Witten-Bell interpolated character trigram
 best sequence wins. Pure Python, ~0.1 ms per character; no torch, no espeak.
 
 Which characters sound alike depends on the language: a bundle may carry a
-Cantonese table too (``lexicon_yue.tsv``: 日/一 are both *jat*), used when
-the call is Cantonese (edge/asr/language.py); the n-gram is shared.
+Cantonese table too (``lexicon_yue.tsv``: 日/一 are both *jat*) and an
+n-gram of the Cantonese texts alone (``lm_yue.json``, mixed with the shared
+one), used when the call is Cantonese (edge/asr/language.py).
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from edge.asr import language as lang
+from edge.asr.charlm import CharLm
 from edge.errors import BundleError
 
 _LOGGER = logging.getLogger(__name__)
@@ -35,10 +37,13 @@ class RescoreSettings:
     """Hypotheses kept per position."""
     max_candidates: int = 12
     """Most same-sound characters considered per position (most frequent first)."""
+    language_lm_weight: float = 0.0
+    """Share of a language's own n-gram (e.g. ``lm_yue.json``) in the mix for a call in that language; the
+    rest is the n-gram of all texts, where Mandarin dominates (下周三 outweighs 下昼三 for a Cantonese caller)."""
 
 
 class Rescorer:
-    """Callable: ``rescorer(text) -> text``.
+    """Callable: ``rescorer(text, language=None) -> text``.
 
     Example:
         >>> rescorer = Rescorer.load(Path("edge/models/default/asr"))
@@ -47,27 +52,21 @@ class Rescorer:
     """
 
     def __init__(self, lexicon: dict[str, str], lm: dict, settings: RescoreSettings = RescoreSettings(),
-                 other_lexicons: dict[str, dict[str, str]] | None = None) -> None:
+                 other_lexicons: dict[str, dict[str, str]] | None = None,
+                 other_lms: dict[str, dict] | None = None) -> None:
         """Args:
             lexicon: character -> toneless Mandarin syllable (the default table).
+            lm: character n-gram counts of all training texts.
             other_lexicons: language code -> its own table (e.g. "yue" -> Cantonese syllables).
+            other_lms: language code -> n-gram counts of that language's texts alone.
         """
         self.settings = settings
-        counts = lm["counts"]
-        self.order = int(lm["order"])
-        self._counts = [dict(c) for c in counts]
-        self._total = sum(v for k, v in self._counts[0].items())
-        self._vocab = len(self._counts[0]) + 1
-        self._history: list[dict[str, list[int]]] = [defaultdict(lambda: [0, 0]) for _ in range(self.order)]
-        for n in range(1, self.order):
-            for gram, count in self._counts[n].items():
-                entry = self._history[n][gram[:-1]]
-                entry[0] += count
-                entry[1] += 1
+        self.lm = CharLm(lm)
+        self.order = self.lm.order
+        self._language_lms = {code: CharLm(counts) for code, counts in (other_lms or {}).items()}
         self._tables = {"cmn": self._alternatives_of(lexicon)}
         for code, table in (other_lexicons or {}).items():
             self._tables[code] = self._alternatives_of(table)
-        self._cache: dict[str, float] = {}
 
     @property
     def languages(self) -> tuple[str, ...]:
@@ -75,7 +74,7 @@ class Rescorer:
 
     def _alternatives_of(self, lexicon: dict[str, str]) -> dict[str, list[str]]:
         """Character -> itself, then the same-sound characters the n-gram knows, most frequent first."""
-        unigram = self._counts[0]
+        unigram = self.lm.counts[0]
         by_key: dict[str, list[str]] = defaultdict(list)
         for char, key in lexicon.items():
             if char in unigram:
@@ -88,48 +87,41 @@ class Rescorer:
 
     @classmethod
     def load(cls, folder: Path, settings: RescoreSettings = RescoreSettings(),
-             other_lexicons: dict[str, str] | None = None) -> "Rescorer":
+             other_lexicons: dict[str, str] | None = None, other_lms: dict[str, str] | None = None) -> "Rescorer":
         """Args:
-            other_lexicons: language code -> file name in ``folder`` of that language's sound table.
+            other_lexicons, other_lms: language code -> file name in ``folder``.
         """
         try:
             lexicon = _read_lexicon(folder / "lexicon.tsv")
-            others = {code: _read_lexicon(folder / name) for code, name in (other_lexicons or {}).items()}
+            tables = {code: _read_lexicon(folder / name) for code, name in (other_lexicons or {}).items()}
             lm = json.loads((folder / "lm.json").read_text(encoding="utf-8"))
+            lms = {code: json.loads((folder / name).read_text(encoding="utf-8"))
+                   for code, name in (other_lms or {}).items()}
         except (OSError, ValueError) as exc:
             raise BundleError(f"{folder}: rescoring files unreadable ({exc}); re-export the bundle") from None
-        return cls(lexicon, lm, settings, others)
+        return cls(lexicon, lm, settings, tables, lms)
 
     @classmethod
     def from_bundle(cls, model) -> "Rescorer":
         section = model.manifest.get("rescoring", {})
         settings = RescoreSettings(**section.get("settings", {}))
-        others = section.get("lexicons") or {}
         listed = model.manifest.get("files", {})
-        for code, name in others.items():
-            # only files the manifest lists (and so checks by sha256), inside the bundle
-            if not isinstance(name, str) or name not in listed or Path(name).name != name:
-                raise BundleError(f"{model.root}: rescoring lexicon {code!r} -> {name!r} is not a file of the "
-                                  f"bundle; re-export it")
-        return cls.load(model.root, settings, others)
+        named = {kind: section.get(kind) or {} for kind in ("lexicons", "lms")}
+        for kind, files in named.items():
+            for code, name in files.items():
+                # only files the manifest lists (and so checks by sha256), inside the bundle
+                if not isinstance(name, str) or name not in listed or Path(name).name != name:
+                    raise BundleError(f"{model.root}: rescoring {kind} {code!r} -> {name!r} is not a file of the "
+                                      f"bundle; re-export it")
+        return cls.load(model.root, settings, named["lexicons"], named["lms"])
 
-    def logprob(self, history: str, char: str) -> float:
-        """log P(char | history) under Witten-Bell interpolation (history: up to order-1 chars)."""
-        key = history + "\x00" + char
-        cached = self._cache.get(key)
-        if cached is not None:
-            return cached
-        p = (self._counts[0].get(char, 0) + 1) / (self._total + self._vocab)
-        for n in range(1, min(len(history), self.order - 1) + 1):
-            context = history[-n:]
-            seen, distinct = self._history[n].get(context, (0, 0))
-            if seen == 0:
-                break
-            p = (self._counts[n].get(context + char, 0) + distinct * p) / (seen + distinct)
-        value = math.log(p)
-        if len(self._cache) < 200000:
-            self._cache[key] = value
-        return value
+    def logprob(self, history: str, char: str, language: str | None = None) -> float:
+        """log P(char | history): the n-gram of all texts, mixed with ``language``'s own where it has one."""
+        own = self._language_lms.get(language) if language else None
+        weight = self.settings.language_lm_weight
+        if own is None or weight <= 0:
+            return self.lm.logprob(history, char)
+        return math.log(weight * own.prob(history, char) + (1 - weight) * self.lm.prob(history, char))
 
     def __call__(self, text: str, language: str | None = None) -> str:
         """Args:
@@ -137,7 +129,8 @@ class Rescorer:
         """
         if not text:
             return text
-        table = self._tables.get(language or lang.guess(text), self._tables["cmn"])
+        language = language or lang.guess(text)
+        table = self._tables.get(language, self._tables["cmn"])
         # A caller known to speak Mandarin does not say 搵 or 嘅: where the model wrote a Cantonese-only
         # character (it hears both languages) a same-sound Mandarin one replaces it (搵 -> 问).
         foreign = lang.cantonese_characters() if language == "cmn" else frozenset()
@@ -152,10 +145,10 @@ class Rescorer:
                 history = hyp[-(self.order - 1):]
                 for option in options:
                     bonus = keep if option == char else 0.0
-                    scored.append((score + self.logprob(history, option) + bonus, hyp + option))
+                    scored.append((score + self.logprob(history, option, language) + bonus, hyp + option))
             scored.sort(key=lambda item: -item[0])
             beams = scored[: self.settings.beam]
-        best = max(beams, key=lambda item: item[0] + self.logprob(item[1][-(self.order - 1):], "$"))
+        best = max(beams, key=lambda item: item[0] + self.logprob(item[1][-(self.order - 1):], "$", language))
         return best[1][1:]
 
 

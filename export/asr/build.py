@@ -25,11 +25,10 @@ CORPUS_DIR = Path(__file__).resolve().parents[1] / "data" / "intents"
 
 def step_data(work: Path, corpus: Path, seed: int, concatenations: int, repeats: int = 2,
               yue_readings: float = 0.5, workers: int = 2, max_items: int | None = None) -> dict:
-    from export.asr import dataset, texts
+    from export.asr import dataset
 
     start = time.monotonic()
-    utterances = texts.load_corpus(corpus) + texts.load_lines()
-    split = texts.split(utterances, seed=seed, held_groups=held_out_groups(corpus, utterances, seed))
+    utterances, split = asr_split(corpus, seed)
     items = dataset.plan(split.train, repeats=repeats, concatenations=concatenations, seed=seed,
                          yue_readings=yue_readings)[:max_items]
     vocab = dataset.vocabulary([u.text for u in split.train])
@@ -48,6 +47,14 @@ def step_data(work: Path, corpus: Path, seed: int, concatenations: int, repeats:
     (work / "data.json").write_text(json.dumps(record, indent=1), encoding="utf-8")
     _LOGGER.info("data: %s", record)
     return record
+
+
+def asr_split(corpus: Path, seed: int):
+    """(every utterance, the train/test split): the same for the same corpus, script lines and seed."""
+    from export.asr import texts
+
+    utterances = texts.load_corpus(corpus) + texts.load_lines()
+    return utterances, texts.split(utterances, seed=seed, held_groups=held_out_groups(corpus, utterances, seed))
 
 
 def held_out_groups(corpus: Path, utterances, seed: int) -> set[str]:
@@ -126,7 +133,8 @@ def main(argv: list[str] | None = None) -> None:
     if args.step == "rescoring":
         from export.asr.bundle import update_rescoring
 
-        update_rescoring(args.out, args.work, args.limit)
+        _, split = asr_split(args.corpus, args.seed)
+        update_rescoring(args.out, args.work, [u.__dict__ for u in split.train], args.limit)
 
 
 if __name__ == "__main__":

@@ -24,12 +24,13 @@ import numpy as np
 import torch
 
 from edge.bundle import FORMAT_VERSION, MANIFEST, sha256_file
-from export.asr.lexicon import LEXICONS
+from export.asr.lexicon import LANGUAGE_LMS, LEXICONS
 from export.asr.model import CtcModel, ModelConfig
 
 _LOGGER = logging.getLogger(__name__)
 OPSET_VERSION = 17
 KEEP_BONUS_GRID = (0.5, 1.0, 2.0, 3.0, 4.0, 6.0)
+LANGUAGE_LM_GRID = (0.0, 0.25, 0.5, 0.75, 0.9)
 
 
 def export_onnx(work: Path) -> tuple[Path, Path]:
@@ -114,16 +115,23 @@ def _open(folder: Path):
     return OfflineVadRecognizer(inspect(folder), AsrConfig(model=folder, threads=1), None)
 
 
+def _language_files(folder: Path) -> tuple[dict[str, str], dict[str, str]]:
+    """(other languages' sound tables, their own n-grams) present in ``folder``: code -> file name."""
+    tables = {voice: name for voice, name in LEXICONS.items() if voice != "cmn" and (folder / name).exists()}
+    lms = {code: name for code, name in LANGUAGE_LMS.items() if (folder / name).exists()}
+    return tables, lms
+
+
 def _rescoring_section(folder: Path, settings: dict) -> dict:
-    others = {voice: name for voice, name in LEXICONS.items() if voice != "cmn" and (folder / name).exists()}
-    return {"files": [LEXICONS["cmn"], *others.values(), "lm.json"], "lexicons": others, "settings": settings}
+    tables, lms = _language_files(folder)
+    return {"files": [LEXICONS["cmn"], *tables.values(), "lm.json", *lms.values()], "lexicons": tables, "lms": lms,
+            "settings": settings}
 
 
-def _rescorer(folder: Path, keep_bonus: float):
+def _rescorer(folder: Path, settings: dict):
     from edge.asr.rescore import Rescorer, RescoreSettings
 
-    others = {voice: name for voice, name in LEXICONS.items() if voice != "cmn" and (folder / name).exists()}
-    return Rescorer.load(folder, RescoreSettings(keep_bonus=keep_bonus), others)
+    return Rescorer.load(folder, RescoreSettings(**settings), *_language_files(folder))
 
 
 def split_tuning(test: list[dict], seed: int, share: float = 1 / 3) -> tuple[list[dict], list[dict]]:
@@ -136,18 +144,32 @@ def split_tuning(test: list[dict], seed: int, share: float = 1 / 3) -> tuple[lis
     return [t for t in test if t["group"] in tuning], [t for t in test if t["group"] not in tuning]
 
 
-def tune_keep_bonus(tuning: list[dict], stage_folder: Path, limit: int | None = None) -> dict:
-    """Pick the keep bonus that gives the lowest CER on the tuning texts (never trained on), each text
-    rescored with its language's sound table."""
+def tune_rescoring(tuning: list[dict], stage_folder: Path, limit: int | None = None) -> dict:
+    """Pick the keep bonus, then the weight of a language's own n-gram, that give the lowest CER on the
+    tuning texts (never trained on), each text rescored as a call in its language; ties go to the larger
+    bonus and the smaller weight (trust the acoustic model and the shared n-gram)."""
     from export.asr.heldout import cer_of, raw_hypotheses, render
 
     samples = render(tuning, limit)
     hypotheses = raw_hypotheses(_open(stage_folder), samples)
-    results = {bonus: cer_of(samples, hypotheses, _rescorer(stage_folder, bonus)) for bonus in KEEP_BONUS_GRID}
-    best = min(results, key=lambda b: (results[b], -b))
-    _LOGGER.info("tuning CER by keep bonus: %s (no rescoring %.4f)", results, cer_of(samples, hypotheses, None))
-    return {"keep_bonus": best, "tuning_sentences": len(samples), "tuning_cer": {str(k): v for k, v in results.items()},
+    by_bonus = {bonus: cer_of(samples, hypotheses, _rescorer(stage_folder, {"keep_bonus": bonus}))
+                for bonus in KEEP_BONUS_GRID}
+    keep = min(by_bonus, key=lambda b: (by_bonus[b], -b))
+    own = [i for i, s in enumerate(samples) if s.lang in LANGUAGE_LMS]
+    by_weight = {weight: cer_of([samples[i] for i in own], [hypotheses[i] for i in own],
+                                _rescorer(stage_folder, {"keep_bonus": keep, "language_lm_weight": weight}))
+                 for weight in (LANGUAGE_LM_GRID if own and _language_files(stage_folder)[1] else (0.0,))}
+    weight = min(by_weight, key=lambda w: (by_weight[w], w))
+    _LOGGER.info("tuning CER by keep bonus: %s (no rescoring %.4f); by own n-gram weight: %s", by_bonus,
+                 cer_of(samples, hypotheses, None), by_weight)
+    return {"keep_bonus": keep, "language_lm_weight": weight, "tuning_sentences": len(samples),
+            "tuning_cer": {str(k): v for k, v in by_bonus.items()},
+            "tuning_cer_own_language_by_weight": {str(k): v for k, v in by_weight.items()},
             "tuning_cer_no_rescoring": cer_of(samples, hypotheses, None)}
+
+
+def _settings(tuning: dict) -> dict:
+    return {"keep_bonus": tuning["keep_bonus"], "language_lm_weight": tuning["language_lm_weight"]}
 
 
 def write_bundle(work: Path, out: Path, seed: int = 1234, limit: int | None = None) -> dict:
@@ -165,15 +187,15 @@ def write_bundle(work: Path, out: Path, seed: int = 1234, limit: int | None = No
     vocab = json.loads((work / "vocab.json").read_text(encoding="utf-8"))
     split = json.loads((work / "split.json").read_text(encoding="utf-8"))
     tuning_texts, report_texts = split_tuning(load_texts(work / "split.json"), seed)
-    files = lexicon.write(work, [t["text"] for t in split["train"]], vocab)
+    files = lexicon.write(work, split["train"], vocab)
     int8_folder = _stage(work, "stage-int8", {int8.name: int8, "tokens.txt": tokens, **files}, rescoring=True)
-    tuning = tune_keep_bonus(tuning_texts, int8_folder, limit)
+    tuning = tune_rescoring(tuning_texts, int8_folder, limit)
     samples = render(report_texts, limit)
     metrics = {}
     for name, model_file in (("int8", int8), ("fp32", fp32)):
         folder = _stage(work, f"stage-{name}", {model_file.name: model_file, "tokens.txt": tokens, **files},
                         rescoring=True)
-        metrics[name] = score(_open(folder), samples, _rescorer(folder, tuning["keep_bonus"]))
+        metrics[name] = score(_open(folder), samples, _rescorer(folder, _settings(tuning)))
         metrics[name]["decoder_rtf"] = decoder_rtf(folder, samples[:200])
         _LOGGER.info("%s held-out: %s rtf %.4f", name, json.dumps(metrics[name]["cer"]), metrics[name]["rtf"])
     if limit is None:
@@ -207,7 +229,7 @@ def write_bundle(work: Path, out: Path, seed: int = 1234, limit: int | None = No
                   "python": platform.python_version(), "machine": platform.machine(),
                   "note": "bootstrap model: synthetic (espeak-ng) speech only; install a real model for production"},
     }
-    manifest = _manifest(out, {"model": int8.name}, {"keep_bonus": tuning["keep_bonus"]}, extra)
+    manifest = _manifest(out, {"model": int8.name}, _settings(tuning), extra)
     (out / MANIFEST).write_text(json.dumps(manifest, ensure_ascii=False, indent=1), encoding="utf-8")
     _LOGGER.info("bundle written to %s", out)
     return manifest
@@ -216,13 +238,16 @@ def write_bundle(work: Path, out: Path, seed: int = 1234, limit: int | None = No
 HELDOUT = Path(__file__).resolve().parent / "data" / "heldout.json"
 
 
-def update_rescoring(bundle: Path, work: Path, limit: int | None = None, heldout: Path = HELDOUT) -> dict:
-    """Rebuild a bundle's sound tables, retune the keep bonus on the held-out tuning texts and re-score
-    the held-out test texts (export/asr/data/heldout.json), in place. The model and the n-gram stay, so
-    no training folder is needed.
+def update_rescoring(bundle: Path, work: Path, train: list[dict], limit: int | None = None,
+                     heldout: Path = HELDOUT) -> dict:
+    """Rebuild a bundle's sound tables and per-language n-grams, retune the rescoring on the held-out
+    tuning texts and re-score the held-out test texts (export/asr/data/heldout.json), in place. The model
+    and lm.json stay, so no training folder is needed.
 
     Args:
-        limit: texts per language (smoke runs; the manifest is then left alone).
+        train: the training texts (``{"text", "lang"}``) the bundle's lm.json was counted from; refused
+            when they no longer give that lm.json (the corpus changed: export again).
+        limit: texts per language (smoke runs; the bundle is then left alone).
         heldout: JSON with the "tuning" and "test" texts.
     """
     from export.asr import lexicon
@@ -230,24 +255,28 @@ def update_rescoring(bundle: Path, work: Path, limit: int | None = None, heldout
 
     started = time.monotonic()
     manifest = json.loads((bundle / MANIFEST).read_text(encoding="utf-8"))
+    shipped = json.loads((bundle / "lm.json").read_text(encoding="utf-8"))
+    if lexicon.build_ngrams([t["text"] for t in train]) != shipped:
+        raise ValueError(f"{bundle}/lm.json was not counted from these training texts (the corpus or the "
+                         "script lines changed since the export): run the export instead")
     lines = (bundle / "tokens.txt").read_text(encoding="utf-8").splitlines()
     vocab = [line.rsplit(maxsplit=1)[0] for line in lines if line.strip() and not line.startswith("<blk>")]
     work.mkdir(parents=True, exist_ok=True)
-    tables = lexicon.write_lexicons(work, vocab)
+    files = {**lexicon.write_lexicons(work, vocab), **lexicon.write_language_lms(work, train)}
     model = manifest["model"]["files"]["model"]
-    stage = _stage(work, "stage-rescoring", {model: bundle / model, "tokens.txt": bundle / "tokens.txt", **tables,
+    stage = _stage(work, "stage-rescoring", {model: bundle / model, "tokens.txt": bundle / "tokens.txt", **files,
                                              "lm.json": bundle / "lm.json"}, rescoring=True)
     texts = json.loads(heldout.read_text(encoding="utf-8"))
-    tuning = tune_keep_bonus(texts["tuning"], stage, limit)
-    result = score(_open(stage), render(texts["test"], limit), _rescorer(stage, tuning["keep_bonus"]))
+    tuning = tune_rescoring(texts["tuning"], stage, limit)
+    result = score(_open(stage), render(texts["test"], limit), _rescorer(stage, _settings(tuning)))
     _LOGGER.info("held-out with the language given: %s", json.dumps(result["cer"]))
     if limit is not None:
         return {"tuning": tuning, **result}
-    for name, path in tables.items():
+    for name, path in files.items():
         shutil.copy(path, bundle / name)
     manifest["files"] = {p.name: {"sha256": sha256_file(p), "bytes": p.stat().st_size}
                          for p in sorted(bundle.iterdir()) if p.name != MANIFEST}
-    manifest["rescoring"] = _rescoring_section(bundle, {"keep_bonus": tuning["keep_bonus"]})
+    manifest["rescoring"] = _rescoring_section(bundle, _settings(tuning))
     metrics = manifest.setdefault("metrics", {})
     metrics["heldout_int8"] = result["cer"]
     metrics.setdefault("rtf_1_thread", {}).setdefault("int8", {})["vad_decoder_rescoring"] = result["rtf"]
@@ -255,9 +284,9 @@ def update_rescoring(bundle: Path, work: Path, limit: int | None = None, heldout
     metrics["examples_of_errors"] = result["examples_of_errors"][:20]
     manifest.setdefault("build", {})["rescoring_update"] = {
         "tool": "python -m export.asr.build rescoring", "seconds": round(time.monotonic() - started),
-        "note": "sound tables per language (Mandarin, Cantonese); heldout_int8 'cer' tells the rescoring each "
-                "text's language, 'cer_language_guessed' lets it guess from the text alone; heldout_fp32 is "
-                "from the export, with the Mandarin table only"}
+        "note": "per-language sound tables (Mandarin, Cantonese) and a Cantonese n-gram mixed in for Cantonese "
+                "calls; heldout_int8 'cer' tells the rescoring each text's language, 'cer_language_guessed' "
+                "lets it guess from the text alone; heldout_fp32 is from the export, before these"}
     (bundle / MANIFEST).write_text(json.dumps(manifest, ensure_ascii=False, indent=1), encoding="utf-8")
     return manifest
 

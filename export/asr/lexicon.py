@@ -7,7 +7,8 @@ sound is right, the character is not. The bundle therefore carries
   ``lexicon_yue.tsv`` the same from its Cantonese phonemes (日/一 are both
   *jat* there), for Cantonese calls;
 - ``lm.json``: character uni/bi/trigram counts of the training texts (the
-  corpus' training families and script lines; never the held-out ones).
+  corpus' training families and script lines; never the held-out ones);
+  ``lm_yue.json`` the same over the Cantonese ones alone.
 edge/asr/rescore.py picks, among same-sound characters, the sequence the
 domain n-gram prefers, with a bonus for keeping what the acoustic model said.
 """
@@ -29,6 +30,8 @@ consonant (八 baaɜt), so there it goes wherever it stands."""
 
 LEXICONS = {"cmn": "lexicon.tsv", "yue": "lexicon_yue.tsv"}
 """Sound table per language (espeak-ng voice) -> its file in the bundle."""
+LANGUAGE_LMS = {"yue": "lm_yue.json"}
+"""Languages with an n-gram of their own texts (Mandarin is most of lm.json already)."""
 
 
 def sound_key(char: str, voice: str = "cmn") -> str | None:
@@ -77,10 +80,25 @@ def write_lexicons(out_dir: Path, vocab: list[str]) -> dict[str, Path]:
     return out
 
 
-def write(out_dir: Path, train_texts: list[str], vocab: list[str]) -> dict[str, Path]:
-    """The rescoring files -> {file name: path}."""
+def write_language_lms(out_dir: Path, train: list[dict]) -> dict[str, Path]:
+    """Each of LANGUAGE_LMS' n-grams over its own training texts -> {file name: path}."""
+    out = {}
+    for language, name in LANGUAGE_LMS.items():
+        out[name] = _write_json(out_dir / name, build_ngrams([t["text"] for t in train if t["lang"] == language]))
+    return out
+
+
+def write(out_dir: Path, train: list[dict], vocab: list[str]) -> dict[str, Path]:
+    """The rescoring files -> {file name: path}.
+
+    Args:
+        train: the training texts, ``{"text", "lang"}`` each.
+    """
     out = write_lexicons(out_dir, vocab)
-    lm_path = out_dir / "lm.json"
-    lm_path.write_text(json.dumps(build_ngrams(train_texts), ensure_ascii=False, separators=(",", ":")),
-                       encoding="utf-8")
-    return {**out, "lm.json": lm_path}
+    out["lm.json"] = _write_json(out_dir / "lm.json", build_ngrams([t["text"] for t in train]))
+    return {**out, **write_language_lms(out_dir, train)}
+
+
+def _write_json(path: Path, data: dict) -> Path:
+    path.write_text(json.dumps(data, ensure_ascii=False, separators=(",", ":")), encoding="utf-8")
+    return path
