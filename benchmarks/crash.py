@@ -17,10 +17,19 @@ Counted from the daemon's side (its ledger as the killed process left it, and it
   call loop had recorded it to the end and only the ledger's end row was still queued, that outcome);
 - lost: calls the killed daemon logged as started that have no ledger row after the restart;
   half-written: ledger rows or call records left open;
-- double-dialled: leads that talked with the bot more than once (the stand-in PBX keeps every dial);
-  re-dialled after a ring the kill cut off are counted apart (that dial never reached the bot), as are
-  connections the overloaded daemon had not yet taken when it died;
-- PRAGMA integrity_check of calls.db, and whether every lead ended up dialled and the campaign done.
+- double-dialled: leads that talked with the bot more than once (the stand-in PBX keeps every dial; a dial
+  talked when its call record has a turn or an outcome the call loop wrote: a call cut off before the lead
+  said a word is retried, and the lead talks once); dialled while live: leads dialled while another call to
+  them was up; re-dialled after a ring the kill cut off are counted apart (that dial never reached the bot);
+- never talked, booked as talked: leads whose calls never talked with the bot (answered at the PBX but not
+  taken, refused, cut off before a turn) that the dialler booked as answered instead of retrying them;
+- PRAGMA integrity_check of calls.db, and where every lead ended up.
+
+The dialler books an answered call only from the daemon's records (edge/calls/handoff.py) and holds its place
+among the campaign's max_concurrent calls until then, so the campaign here allows DIALLER_ROOM times the trunk
+(rings queue for a line at the stand-in PBX, which keeps the trunk full until the kill, as before). Calls it
+books handoff_failed are retried after the campaign's retry delay: the dialler is started again at the time
+they are due (its --now), up to --retry-rounds times, as its timer would.
 
     python benchmarks/crash.py                  # 50 live calls, 150 leads
     python benchmarks/crash.py --calls 10       # quick look
@@ -54,6 +63,7 @@ sys.path.insert(0, str(ROOT))
 from benchmarks import calls  # noqa: E402
 from benchmarks.common import machine, write  # noqa: E402
 from benchmarks.pbx import SECRET, Callee, StandInPbx  # noqa: E402
+from edge.calls.handoff import WITHDRAWN  # noqa: E402
 from edge.calls.ledger import read_ledger  # noqa: E402
 
 CAMPAIGN = "crash"
@@ -63,9 +73,13 @@ KILLED_LOG = "serve-killed.log"
 DAEMON_ROOM = 2
 """The daemon's max_calls is about this many times the trunk: calls whose callers hung up can take a while
 to wind up on a loaded box, and refusing new ones then is admission control, not what this measures."""
+DIALLER_ROOM = 2
+"""The campaign's max_concurrent is this many times the trunk: a dial holds its place until the daemon has
+recorded how the call ended, so calls ringing for a free line need places of their own."""
+ZONE = "Asia/Shanghai"
 
 
-def setup_campaign(db_path: Path, leads: int, concurrent: int) -> list[str]:
+def setup_campaign(db_path: Path, leads: int, concurrent: int, ring_timeout_s: float) -> list[str]:
     """A campaign with `leads` leads; returns their national numbers."""
     from edge.calls import Records
     from edge.calls import campaign as campaigns
@@ -75,8 +89,8 @@ def setup_campaign(db_path: Path, leads: int, concurrent: int) -> list[str]:
     records = Records.open(db_path)
     try:
         campaign = campaigns.create(records.db, CAMPAIGN, {"sender": "智销云", "holidays": "none",
-                                                           "max_concurrent": concurrent, "ring_timeout_s": 120},
-                                    actor="benchmark")
+                                                           "max_concurrent": min(200, DIALLER_ROOM * concurrent),
+                                                           "ring_timeout_s": ring_timeout_s}, actor="benchmark")
         path = db_path.parent / "leads.csv"
         path.write_text("phone,name,company\n" + "".join(f"{n},客户{i},公司{i}\n" for i, n in enumerate(numbers)),
                         encoding="utf-8")
@@ -86,8 +100,8 @@ def setup_campaign(db_path: Path, leads: int, concurrent: int) -> list[str]:
     return numbers
 
 
-def start_dialler(db_path: Path, ami_uri: str, log: Path) -> subprocess.Popen:
-    command = [sys.executable, "-m", "edge.cli", "campaign", "run", CAMPAIGN, "--ami", ami_uri, "--now", NOW,
+def start_dialler(db_path: Path, ami_uri: str, log: Path, now: str = NOW) -> subprocess.Popen:
+    command = [sys.executable, "-m", "edge.cli", "campaign", "run", CAMPAIGN, "--ami", ami_uri, "--now", now,
                "--records", str(db_path), "--json"]
     with log.open("w") as out:
         return subprocess.Popen(command, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT,
@@ -106,6 +120,20 @@ def events_of(log: Path) -> list[dict[str, Any]]:
     return events
 
 
+def retries_due(db_path: Path) -> str | None:
+    """When every lead waiting for a retry is due (local time, for --now), or None if none waits."""
+    from zoneinfo import ZoneInfo
+
+    db = sqlite3.connect(str(db_path))
+    try:
+        due = db.execute("select max(next_at) from leads where status = 'retry'").fetchone()[0]
+    finally:
+        db.close()
+    if due is None:
+        return None
+    return datetime.fromisoformat(due).astimezone(ZoneInfo(ZONE)).strftime("%Y-%m-%dT%H:%M:%S")
+
+
 async def wait_until(predicate, timeout_s: float, what: str) -> None:
     deadline = time.monotonic() + timeout_s
     while not predicate():
@@ -119,7 +147,7 @@ async def scenario(opts: argparse.Namespace, workdir: Path) -> dict[str, Any]:
     data = workdir / "data"
     data.mkdir(parents=True)
     db_path = data / "calls.db"
-    numbers = setup_campaign(db_path, opts.leads, opts.calls)
+    numbers = setup_campaign(db_path, opts.leads, opts.calls, opts.ring_timeout_s)
     turn_frames, noise, how = calls.callee_frames(opts.turns, opts.synthetic_audio)
     index = {number: i for i, number in enumerate(numbers)}
 
@@ -150,6 +178,10 @@ async def scenario(opts: argparse.Namespace, workdir: Path) -> dict[str, Any]:
             await wait_until(lambda: len(pbx.talking) >= opts.calls - max(1, opts.calls // 25)
                              and closed[0] >= kill_after,
                              opts.phase_timeout_s, f"{opts.calls} live calls with {kill_after} finished by the daemon")
+        except TimeoutError as exc:  # say what was seen instead
+            results = [d.result for d in pbx.dials]
+            raise TimeoutError(f"{exc} (at the end: {len(pbx.dials)} dials, {results.count('talking')} talking, "
+                               f"{results.count('ringing')} ringing, {closed[0]} finished by the daemon)") from None
         finally:
             poller.cancel()
         await asyncio.sleep(opts.settle_s)
@@ -173,6 +205,16 @@ async def scenario(opts: argparse.Namespace, workdir: Path) -> dict[str, Any]:
         dialler = start_dialler(db_path, pbx.uri, workdir / "dialler.log")
         await wait_until(lambda: dialler.poll() is not None and not pbx.busy, opts.phase_timeout_s,
                          "the resumed campaign to finish")
+        retry_rounds = []
+        for n in range(opts.retry_rounds):  # the dialler's next starts, when the retries it booked are due
+            due = retries_due(db_path)
+            if due is None:
+                break
+            retry_rounds.append({"now": due, "dials_before": len(pbx.dials)})
+            dialler = start_dialler(db_path, pbx.uri, workdir / f"dialler-retry{n + 1}.log", due)
+            await wait_until(lambda d=dialler: d.poll() is not None and not pbx.busy, opts.phase_timeout_s,
+                             f"retry round {n + 1} to finish")
+            retry_rounds[-1]["dials"] = len(pbx.dials) - retry_rounds[-1].pop("dials_before")
         restart_events = events_of(daemon.log)
     finally:
         if dialler is not None and dialler.poll() is None:
@@ -184,7 +226,8 @@ async def scenario(opts: argparse.Namespace, workdir: Path) -> dict[str, Any]:
             "taken_after": {e["call_id"] for e in restart_events if e.get("event") == "call_start"},
             "refused": sum(e.get("event") == "call_refused" for e in killed_events + restart_events),
             "handler": daemon.ready.get("handler"), "audio": how, "exit_code": exit_code,
-            "dialler_exit": dialler.returncode, "load_avg_1m": {"before": load_before,
+            "dialler_exit": dialler.returncode, "retry_rounds": retry_rounds,
+            "load_avg_1m": {"before": load_before,
                                                                  "after": round(os.getloadavg()[0], 2)},
             "interrupted_event": next((e for e in restart_events if e.get("event") == "calls_interrupted"), None)}
 
@@ -197,11 +240,15 @@ def analyse(run: dict[str, Any]) -> dict[str, Any]:
     ledger = {row["call_id"]: row for row in read_ledger(run["db"])}
     db = sqlite3.connect(str(run["db"]))
     try:
-        records = {row[0]: {"ended_at": row[1], "outcome": row[2], "turns": row[3]} for row in db.execute(
-            "select c.id, c.ended_at, o.outcome, (select count(*) from turns t where t.call_id = c.id) "
-            "from calls c left join outcomes o on o.call_id = c.id")}
+        records = {row[0]: {"ended_at": row[1], "outcome": row[2], "turns": row[3], "disposition": row[4]}
+                   for row in db.execute(
+            "select c.id, c.ended_at, o.outcome, (select count(*) from turns t where t.call_id = c.id), "
+            "c.disposition from calls c left join outcomes o on o.call_id = c.id")}
         integrity = db.execute("pragma integrity_check").fetchone()[0]
         leads = dict(db.execute("select status, count(*) from leads group by status").fetchall())
+        lead_state = {row[0][-11:]: (row[1], row[2]) for row in db.execute(
+            "select e164, status, last_result from leads")}
+        dispositions = dict(db.execute("select disposition, count(*) from calls group by 1").fetchall())
         campaign_status = db.execute("select status from campaigns where name = ?", [CAMPAIGN]).fetchone()[0]
     finally:
         db.close()
@@ -214,6 +261,8 @@ def analyse(run: dict[str, Any]) -> dict[str, Any]:
     def recorded(cid: str) -> bool:
         row, rec = ledger.get(cid), records.get(cid)
         ledger_ok = row is not None and row["ended_at"] and row["outcome"] != INTERRUPTED
+        if ledger_ok and row["outcome"] == WITHDRAWN:  # hung up at once: the dialler had closed its record
+            return bool(rec and rec["ended_at"] and not rec["turns"])
         return bool(ledger_ok and (not with_records or (rec and rec["ended_at"] and rec["outcome"]
                                                         and rec["outcome"] != INTERRUPTED)))
 
@@ -223,12 +272,25 @@ def analyse(run: dict[str, Any]) -> dict[str, Any]:
         return bool(ledger_ok and (not with_records or (rec and rec["ended_at"] and rec["outcome"])))
 
     half = [cid for cid, row in ledger.items() if not row["ended_at"]]
-    half += [cid for cid, rec in records.items() if not rec["outcome"] and cid in ledger]
+    half += [cid for cid, rec in records.items() if not rec["outcome"] and cid in ledger
+             and ledger[cid]["outcome"] != WITHDRAWN]
     by_number: dict[str, list] = {}
     for d in pbx.dials:
         by_number.setdefault(d.number, []).append(d)
-    taken_all = run["taken"] | run["taken_after"]
-    talked = {n: sum(d.call_uuid in taken_all for d in ds) for n, ds in by_number.items()}
+
+    def spoke(cid: str) -> bool:
+        """The lead talked with the bot on this dial: a turn recorded, or the call loop's own outcome."""
+        rec = records.get(cid)
+        return bool(rec and (rec["turns"] or (rec["outcome"] and rec["outcome"] != INTERRUPTED)))
+
+    talked = {n: sum(spoke(d.call_uuid) for d in ds) for n, ds in by_number.items()}
+    never = [n for n in run["numbers"] if not talked.get(n)]
+    booked_talked = [n for n in never if lead_state.get(n, ("", ""))[0] in ("done", "callback", "dnc")]
+
+    def dialled_while_live(ds: list) -> bool:
+        return any(a is not b and a.connected_at is not None and a.connected_at <= b.rang_at
+                   < (a.ended_at if a.ended_at is not None else float("inf")) for a in ds for b in ds)
+
     after = [d for d in pbx.dials if d.connected_at is not None and d.connected_at > run["killed_at"]]
     return {
         "calls_live_at_kill": len(in_flight),
@@ -243,10 +305,17 @@ def analyse(run: dict[str, Any]) -> dict[str, Any]:
         "pbx_talking_at_kill": sum(r == "talking" for r in run["snapshot"].values()),
         "half_written": len(half),
         "double_dialled": sum(n > 1 for n in talked.values()),
+        "dialled_while_live": sum(dialled_while_live(ds) for ds in by_number.values()),
         "redialled_after_cut_ring": sum(any(d.result == "refused" for d in ds) and len(ds) > 1
                                         for ds in by_number.values()),
         "leads": len(run["numbers"]),
-        "leads_never_reached": sum(talked.get(n, 0) == 0 for n in run["numbers"]),
+        "leads_never_talked": len(never),
+        "never_talked_booked_as_talked": len(booked_talked),
+        "never_talked_status": {f"{st}/{last}": sum(lead_state.get(n) == (st, last) for n in never)
+                                for st, last in sorted({lead_state.get(n, ("?", "?")) for n in never})},
+        "withdrawn_by_the_dialler": sum(row["outcome"] == WITHDRAWN for row in ledger.values()),
+        "dispositions": dispositions,
+        "retry_rounds": run["retry_rounds"],
         "lead_status": leads,
         "campaign_status": campaign_status,
         "calls_after_restart": len(after),
@@ -267,8 +336,9 @@ def passed(result: dict[str, Any]) -> bool:
     return (result["ended_before_kill_recorded"] == result["ended_before_kill"]
             and result["in_flight_marked_interrupted"] == result["calls_live_at_kill"]
             and result["lost"] == 0 and result["half_written"] == 0 and result["double_dialled"] == 0
+            and result["dialled_while_live"] == 0 and result["never_talked_booked_as_talked"] == 0
             and result["integrity_check"] == "ok"
-            and result["campaign_status"] == "done")
+            and not set(result["lead_status"]) & {"pending", "in_call", "retry"})
 
 
 def run_crash(opts: argparse.Namespace, workdir: Path | None = None) -> dict[str, Any]:
@@ -288,6 +358,10 @@ def options(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--quiet-ms", type=float, default=600.0)
     parser.add_argument("--reply-timeout-s", type=float, default=6.0)
     parser.add_argument("--greet-wait-s", type=float, default=2.0)
+    parser.add_argument("--ring-timeout-s", type=float, default=60.0,
+                        help="the campaign's ring_timeout_s (the stand-in PBX queues rings for a free line)")
+    parser.add_argument("--retry-rounds", type=int, default=3,
+                        help="dialler starts after the restart, each when the retries it booked are due")
     parser.add_argument("--settle-s", type=float, default=0.5, help="wait after the kill condition, then kill")
     parser.add_argument("--down-s", type=float, default=2.0, help="time the box stays down")
     parser.add_argument("--start-timeout-s", type=float, default=180.0)
@@ -303,7 +377,9 @@ def options(argv: list[str] | None = None) -> argparse.Namespace:
 
 COLUMNS = (("calls", "calls_live_at_kill"), ("ended before kill: recorded", None),
            ("in flight: marked interrupted", None), ("lost", "lost"), ("half-written", "half_written"),
-           ("double-dialled", "double_dialled"), ("integrity_check", "integrity_check"))
+           ("double-dialled", "double_dialled"), ("dialled while live", "dialled_while_live"),
+           ("never talked, booked as talked", "never_talked_booked_as_talked"),
+           ("integrity_check", "integrity_check"))
 
 
 def table(result: dict[str, Any]) -> str:
@@ -311,6 +387,7 @@ def table(result: dict[str, Any]) -> str:
              f"{result['ended_before_kill_recorded']}/{result['ended_before_kill']}",
              f"{result['in_flight_marked_interrupted']}/{result['calls_live_at_kill']}",
              str(result["lost"]), str(result["half_written"]), str(result["double_dialled"]),
+             str(result["dialled_while_live"]), str(result["never_talked_booked_as_talked"]),
              result["integrity_check"]]
     head = [name for name, _ in COLUMNS]
     return "\n".join(["| " + " | ".join(head) + " |", "|" + "---|" * len(head), "| " + " | ".join(cells) + " |"])
@@ -318,6 +395,7 @@ def table(result: dict[str, Any]) -> str:
 
 def markdown(result: dict[str, Any], m: dict[str, Any]) -> str:
     r = result
+    rounds = ", ".join(f"--now {x['now']} ({x['dials']} dials)" for x in r["retry_rounds"]) or "none needed"
     return "\n".join([
         "# Crash safety: kill -9 during live calls, restart, resume the campaign", "",
         f"`{m['command']}` on {m['cpu']} ({m['cores']} cores, Python {m['python']}, SQLite {m['sqlite']}); "
@@ -334,12 +412,17 @@ def markdown(result: dict[str, Any], m: dict[str, Any]) -> str:
         "already been hung up by the caller but were still being wound up (a loaded box lags), and "
         f"{r['in_flight_recorded_to_the_end']} had their call record finished (only the ledger's end row was "
         f"queued). {r['connected_never_taken']} connections had reached the daemon's socket but not yet been "
-        f"taken (refused in all: {r['refused_by_the_daemon']}); the AMI dialler had booked those leads as "
-        "answered at the PBX's answer, so they count among the leads that never talked with the bot.",
-        f"- Leads: {r['lead_status']}; leads that never talked with the bot: {r['leads_never_reached']}; "
-        "campaign status "
-        f"**{r['campaign_status']}**; {r['dials']} dials in all; re-dialled after a ring the kill cut off "
-        f"(that dial never reached the bot): {r['redialled_after_cut_ring']}.",
+        f"taken (refused in all: {r['refused_by_the_daemon']}); the dialler books a call only from the "
+        "daemon's records, so those leads, and those whose calls were cut off before a turn, were booked "
+        f"handoff_failed and retried; {r['withdrawn_by_the_dialler']} calls reached the daemon after the dialler "
+        "had written them off and were hung up without a word.",
+        f"- Dialler restarts after the first, each when the retries it had booked were due: {rounds}. "
+        f"Dispositions of all {r['dials']} dials: {r['dispositions']}.",
+        f"- Leads: {r['lead_status']}; leads that never talked with the bot: {r['leads_never_talked']} "
+        f"({r['never_talked_status']}), booked as if they had: {r['never_talked_booked_as_talked']}; "
+        f"campaign status **{r['campaign_status']}** (callbacks the leads booked keep it running); "
+        f"re-dialled after a ring the kill cut off (that dial never reached the bot): "
+        f"{r['redialled_after_cut_ring']}.",
         f"- Daemon exit code after the final SIGTERM: {r['daemon_exit_code']}; dialler: {r['dialler_exit_code']}.",
         f"- Verdict: **{'pass' if passed(r) else 'FAIL'}**.", ""])
 

@@ -387,7 +387,7 @@ def register(root: click.Group) -> None:
         if simulate:
             summary = asyncio.run(_simulate(cfg, records, item, now, until, callers_dir))
         else:
-            summary = asyncio.run(_dial_ami(records, item, now, ami_uri, ami_user))
+            summary = asyncio.run(_dial_ami(cfg, records, item, now, ami_uri, ami_user))
         if as_json:
             click.echo(json.dumps(summary.to_dict(), ensure_ascii=False, indent=1))
             return
@@ -488,7 +488,7 @@ async def _simulate(cfg, records, item, now, until, callers_dir):
     return await CampaignRunner(records, item.name, placer, actor=actor()).run(now, until)
 
 
-async def _dial_ami(records, item, now, uri, user):
+async def _dial_ami(cfg, records, item, now, uri, user):
     import os
 
     from edge.calls.placers import AmiCallPlacer
@@ -499,7 +499,9 @@ async def _dial_ami(records, item, now, uri, user):
     if not secret:
         raise click.UsageError("set $SALESBOT_AMI_SECRET to the AMI user's secret (manager.conf)")
     async with await AmiClient.connect(uri, user, secret) as client:
-        placer = AmiCallPlacer(records, item, client, script=item.settings.script or "")
+        # the daemon cuts a call at its budget; past that and a minute it is gone (see AmiCallPlacer)
+        placer = AmiCallPlacer(records, item, client, script=item.settings.script or "",
+                               talk_timeout_s=cfg.server.call_budget_s + 60)
         return await CampaignRunner(records, item.name, placer, actor=actor()).run(now)
 
 

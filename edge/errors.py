@@ -91,3 +91,8 @@ class ModelDirError(BundleError):
 
 class ArchiveError(InputError):
     """A model archive is unreadable or holds entries that would escape the install directory."""
+
+
+class CallWithdrawnError(SalesbotError):
+    """The dialler wrote this call off before the bot took it (it books the lead for a retry), so the bot hangs
+    up instead of talking to a lead that will be dialled again."""

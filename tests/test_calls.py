@@ -38,7 +38,8 @@ def test_text_call_is_recorded_turn_by_turn(tmp_path):
     assert json.loads(row["state"]) == {"callback_time": "2025-03-06T10:00:00+08:00"}
     assert set(json.loads(row["timings"])) >= {"nlu", "total"}
     assert records.report(report["call_id"]) == json.loads(json.dumps(report, ensure_ascii=False))
-    assert [m.name for m in MIGRATIONS.applied(db)] == ["001_records", "002_campaigns", "003_call_source", "004_turn_voice"]
+    assert [m.name for m in MIGRATIONS.applied(db)] == ["001_records", "002_campaigns", "003_call_source", "004_turn_voice",
+                                                     "005_call_handoff"]
 
 
 def test_dnc_call_lands_on_the_dnc_list(tmp_path):

@@ -256,9 +256,17 @@ def test_ami_placer_originates_and_maps_results(records, tmp_path):
 
     plan = {"13800138000": "answer", "13900139000": "busy", "13700137000": "noanswer", "13600136000": "nosuch"}
 
+    daemon = Records.open(tmp_path / "calls.db")  # the daemon's connection to the same calls.db
+
     class NumberedAmi(FakeAmi):
         async def _originate(self, send, writer, aid, channel):
             number = channel.split("/")[1].split("@")[0]
+            if plan[number] == "answer":  # the daemon's call loop takes the call by CALL_UUID and records it
+                call_uuid = dict(v.split("=", 1) for v in self.actions[-1]["Variable"])["CALL_UUID"]
+                daemon.start_call({}, "s", 1, "2025-03-05T10:00:00+08:00", call_id=call_uuid)
+                daemon.finish_call(call_uuid, {"ended_at": "2025-03-05T10:03:00+08:00", "outcome": "meeting_booked",
+                                               "grade": "A", "dnc": False, "transferred": False,
+                                               "decision_maker": True, "objections": [], "slots": {}, "tasks": []})
             await super()._originate(send, writer, aid, f"PJSIP/{plan[number]}@trunk")
 
     setup(records, tmp_path, [(number, tech, "", "") for number, tech in plan.items()],
@@ -281,10 +289,11 @@ def test_ami_placer_originates_and_maps_results(records, tmp_path):
     answered = next(a for a in originates if a["Channel"] == ["PJSIP/13800138000@trunk"])
     call_uuid = answered["Variable"][0].split("=", 1)[1]
     row = records.db["calls"].get(call_uuid)  # the voice loop finds the call by CALL_UUID
-    assert row["disposition"] == "answered" and row["placer"] == "ami"
+    assert row["disposition"] == "answered" and row["placer"] == "ami" and row["taken_at"]
     assert json.loads(row["detail"])["ami_outcome"] == "answered"
     leads = lead_rows(records)
-    assert leads["answer"]["status"] == "done" and leads["busy"]["status"] == "retry"
+    assert (leads["answer"]["status"], leads["answer"]["grade"]) == ("done", "A"), "booked from its outcome"
+    assert leads["busy"]["status"] == "retry"
     assert leads["nosuch"]["last_result"] == "failed"
 
 

@@ -153,9 +153,11 @@ def test_a_dialler_restart_books_finished_calls_and_dials_no_lead_twice(tmp_path
 def test_kill_9_during_live_campaign_calls_then_restart(tmp_path):
     from benchmarks.crash import options, passed, run_crash
 
-    opts: argparse.Namespace = options(["--calls", "10", "--leads", "14", "--turns", "1", "--synthetic-audio",
+    # calls of 1 and 2 turns: the calls of one length end together, the others keep the trunk full
+    opts: argparse.Namespace = options(["--calls", "10", "--leads", "16", "--turns", "2", "--synthetic-audio",
                                         "--reply-timeout-s", "3", "--greet-wait-s", "1", "--quiet-ms", "500",
-                                        "--down-s", "1", "--settle-s", "0", "--phase-timeout-s", "120"])
+                                        "--down-s", "1", "--settle-s", "0", "--phase-timeout-s", "120",
+                                        "--ring-timeout-s", "15"])
     result = run_crash(opts, tmp_path)
     assert result["calls_live_at_kill"] >= 5 and result["ended_before_kill"] >= 2, result
     assert passed(result), result

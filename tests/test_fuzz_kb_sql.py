@@ -101,6 +101,8 @@ REVIEWED = {
     ("edge/calls/audit.py", "LIKE_ESCAPE"): "the constant escape clause of edge.storage",
     ("edge/calls/dnc.py", "LIKE_ESCAPE"): "the constant escape clause of edge.storage",
     ("edge/calls/retention.py", "marks"): "'?' marks",
+    ("edge/calls/handoff.py", "ledger"): "two constant exists() clauses over the ledger's constant table name, or '0, 0'",
+    ("edge/calls/handoff.py", "marks"): "'?' marks",
 }
 SQL_METHODS = {"execute", "executemany", "executescript", "query"}
 

@@ -79,6 +79,9 @@ class CampaignSettings:
     """AMI dial string; {number} is the national number (13800138000, 02187654321)."""
     caller_id: str | None = None
     ring_timeout_s: float = 30.0
+    handoff_timeout_s: float = 10.0
+    """AMI: once the PBX answers, the bot's daemon has this long to take the call (adopt its record); after
+    that the dialler writes the call off and books the lead for a retry (edge/calls/handoff.py)."""
 
     @classmethod
     def from_dict(cls, data: dict[str, Any] | None) -> CampaignSettings:
@@ -116,6 +119,8 @@ class CampaignSettings:
             raise CampaignError(f"default_area_code must be digits like 021, got {self.default_area_code!r}")
         if not 5 <= float(self.ring_timeout_s) <= 120:
             raise CampaignError(f"ring_timeout_s must be in [5, 120], got {self.ring_timeout_s}")
+        if not 1 <= float(self.handoff_timeout_s) <= 120:
+            raise CampaignError(f"handoff_timeout_s must be in [1, 120], got {self.handoff_timeout_s}")
         if len(self.sender) > 40:
             raise CampaignError("sender must be at most 40 characters")
         if self.voicemail_message is not None:

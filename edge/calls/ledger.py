@@ -35,7 +35,6 @@ import uuid
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Final
 
@@ -43,7 +42,7 @@ from sqlite_utils import Database
 from sqlite_utils.migrations import Migrations
 
 from edge.calls import records
-from edge.calls.records import close_interrupted
+from edge.calls.records import close_interrupted, now_iso
 from edge.errors import RecordsError
 from edge.storage import open_database
 
@@ -69,10 +68,6 @@ def _media_calls(db: Database) -> None:
     db[TABLE].create_index(["call_id"])
     db[TABLE].create_index(["started_at"])
     db["ledger_probe"].create({"id": int, "at": str}, pk="id")
-
-
-def now_iso() -> str:
-    return datetime.now(UTC).isoformat(timespec="milliseconds")
 
 
 @dataclass(frozen=True)

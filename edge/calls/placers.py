@@ -21,6 +21,7 @@ Example:
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections.abc import Callable
 from datetime import datetime, timedelta
@@ -28,6 +29,7 @@ from typing import Final
 
 from edge.calls.callers import CallerBook, SimCaller
 from edge.calls.campaign import Campaign, CampaignSettings
+from edge.calls.handoff import HandoffWatch, Verdict, verdict, withdraw
 from edge.calls.leads import Lead
 from edge.calls.live import LiveCalls, mood_from_intents
 from edge.calls.outcome import summarize
@@ -43,12 +45,20 @@ from edge.dialog.replies import Knowledge
 from edge.telephony.ami import AmiClient, OriginateOutcome, OriginateRequest
 from edge.telephony.privacy import mask_phone
 
+_LOGGER = logging.getLogger(__name__)
+
 RING_S: Final = {"no_answer": None, "busy": 4.0, "failed": 1.0}
 """Simulated seconds before each kind of unanswered call gives up (None: the campaign's ring timeout)."""
 _AMI_DISPOSITION: Final = {
     OriginateOutcome.ANSWERED: "answered", OriginateOutcome.BUSY: "busy", OriginateOutcome.NO_ANSWER: "no_answer",
     OriginateOutcome.HANGUP: "no_answer", OriginateOutcome.CONGESTION: "failed", OriginateOutcome.FAILED: "failed",
     OriginateOutcome.REJECTED: "failed", OriginateOutcome.TIMEOUT: "failed", OriginateOutcome.DISCONNECTED: "failed"}
+
+TALK_TIMEOUT_S: Final = 660.0
+"""AMI: the longest a taken call may go without an outcome (the daemon's default call_budget_s, 600 s, and a
+minute): the daemon died or hangs; the call is then booked from its recorded turns."""
+OUTCOME_LAG_S: Final = 5.0
+"""The daemon's handler has returned; its outcome row may be this far behind (another writer thread)."""
 
 DialogueFactory = Callable[[dict[str, str]], Dialogue]
 """Lead variables -> a fresh Dialogue for one call."""
@@ -159,17 +169,28 @@ class TextCallPlacer:
 
 
 class AmiCallPlacer:
-    """Places calls through Asterisk AMI; the answered call continues in the voice loop."""
+    """Places calls through Asterisk AMI; the answered call continues in the daemon's voice loop.
+
+    A dial holds its place among the campaign's `max_concurrent` calls until the daemon's records say how
+    it ended (edge/calls/handoff.py): the PBX's "answered" alone books nothing, since the daemon may refuse
+    the call, never take it, or die before the lead says a word.
+
+    Args:
+        talk_timeout_s: the longest the dialler waits for a taken call's outcome (the daemon's
+            call_budget_s and a margin: past it the daemon is gone, and the call is booked from its turns).
+    """
 
     name = "ami"
 
     def __init__(self, records: Records, campaign: Campaign, client: AmiClient, *, script: str = "",
-                 live: LiveCalls | None = None):
+                 live: LiveCalls | None = None, talk_timeout_s: float = TALK_TIMEOUT_S):
         self.records = records
         self.campaign = campaign
         self.client = client
         self.script = script
         self.live = live or LiveCalls()
+        self.talk_timeout_s = talk_timeout_s
+        self.watch = HandoffWatch(records.db)
 
     def request(self, lead: Lead) -> OriginateRequest:
         settings = self.campaign.settings
@@ -185,12 +206,35 @@ class AmiCallPlacer:
         self.live.begin(call_id, campaign=self.campaign.name, lead=lead_label(lead), state="ringing")
         started = time.monotonic()
         result = await self.client.originate(request)
-        elapsed = timedelta(seconds=round(time.monotonic() - started, 1))
         disposition = _AMI_DISPOSITION[result.outcome]
         detail = {"ami_outcome": result.outcome.value, "reason_code": result.reason_code,
                   "uniqueid": result.uniqueid}
+        report = None
         if disposition == "answered":
             self.live.update(call_id, state="connected")
-        else:
-            self.live.end(call_id, disposition)
-        return Placed(call_id, disposition, now, now + elapsed, message=result.message, detail=detail)
+            judged = await self.follow(call_id, take_within_s=self.campaign.settings.handoff_timeout_s,
+                                       at=now + timedelta(seconds=time.monotonic() - started))
+            disposition, report, detail["handoff"] = judged.disposition, judged.report, judged.why
+            if judged.why == "not_taken":
+                _LOGGER.warning("call %s (lead %s): answered, but the bot did not take it within %g s; booked "
+                                "for a retry (is `salesbot serve` up, not full, and on the same calls.db?)",
+                                call_id, lead.id, self.campaign.settings.handoff_timeout_s,
+                                extra={"event": "handoff_failed", "call_id": call_id})
+        elapsed = timedelta(seconds=round(time.monotonic() - started, 1))
+        self.live.end(call_id, (report or {}).get("outcome") or disposition)
+        return Placed(call_id, disposition, now, now + elapsed, report, message=result.message, detail=detail)
+
+    async def follow(self, call_id: str, *, take_within_s: float, at: datetime) -> Verdict:
+        """Wait for the daemon's side of an answered (or possibly answered) call and judge it: at most
+        `take_within_s` for the call loop to take it, else it is written off (`at`: the end it gets); once
+        taken, until its outcome is recorded (at most talk_timeout_s)."""
+        state = await self.watch.wait(call_id, lambda h: h.taken or h.finished or h.handler_ended,
+                                      take_within_s)
+        if not (state.taken or state.finished) and withdraw(self.records.db, call_id, at.isoformat(
+                timespec="seconds")):
+            return verdict(self.watch.read(call_id))
+        self.live.update(call_id, state="talking")
+        state = await self.watch.wait(call_id, lambda h: h.finished or h.handler_ended, self.talk_timeout_s)
+        if not state.finished and state.handler_ended:  # the outcome is written on another thread: a moment
+            state = await self.watch.wait(call_id, lambda h: h.finished, OUTCOME_LAG_S)
+        return verdict(state)

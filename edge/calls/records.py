@@ -23,6 +23,7 @@ import uuid
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Final
 
@@ -32,7 +33,7 @@ from sqlite_utils.migrations import Migrations
 from edge.calls import audit
 from edge.calls.phone import key as phone_key
 from edge.dialog.engine import TurnLog
-from edge.errors import RecordsError
+from edge.errors import CallWithdrawnError, RecordsError
 from edge.storage import open_database
 from edge.telephony.privacy import mask_phone
 
@@ -101,9 +102,22 @@ def _turn_voice(db: Database) -> None:
     db["turns"].add_column("speech", str)
 
 
+@MIGRATIONS(name="005_call_handoff")
+def _call_handoff(db: Database) -> None:
+    """A dialler's call handed to the daemon: when it was dialled and when the call loop took it, both on the
+    wall clock (`started_at` is the dialler's clock, which `--now` may set). See edge/calls/handoff.py."""
+    db["calls"].add_column("dialled_at", str)
+    db["calls"].add_column("taken_at", str)
+
+
 SOURCES: Final = ("phone", "kiosk")
 INTERRUPTED: Final = "interrupted"
 """Outcome of a call whose process died before it ended (see close_interrupted)."""
+
+
+def now_iso() -> str:
+    """The wall clock, UTC, to the millisecond (the ledger's and the handoff's timestamps)."""
+    return datetime.now(UTC).isoformat(timespec="milliseconds")
 
 
 class Records:
@@ -162,11 +176,21 @@ class Records:
     def start_call(self, lead: dict[str, str], script: str, script_version: int, started_at: str, *,
                    lead_id: int | None = None, call_id: str | None = None, campaign_id: int | None = None,
                    attempt: int | None = None, placer: str | None = None) -> str:
-        """Record a new call (and its lead, unless `lead_id` names a campaign's lead); returns the call id."""
+        """Record a new call (and its lead, unless `lead_id` names a campaign's lead); returns the call id.
+
+        A call id that names a dialler's row (CALL_UUID) takes that row instead (see `_take`).
+
+        Raises:
+            CallWithdrawnError: the dialler closed that row before this call took it (see handoff.withdraw).
+        """
         call_id = call_id or uuid.uuid4().hex[:16]
         with self._writing(), self.db.atomic():  # a lead without its call row would be half a record
-            if self._adopt(call_id):
+            taken = self._take(call_id)
+            if taken:
                 return call_id
+            if taken is not None:
+                raise CallWithdrawnError(f"call {call_id}: the dialler gave up on it before the bot took it and "
+                                         "books the lead for a retry; hanging up")
             if self.db.execute("select 1 from calls where id = ?", [call_id]).fetchone():
                 call_id = uuid.uuid4().hex[:16]  # a transport id seen before (a replayed UUID): a row of its own
             if lead_id is None:
@@ -176,16 +200,25 @@ class Records:
             self.db["calls"].insert({"id": call_id, "lead_id": lead_id, "script": script,
                                      "script_version": script_version, "started_at": started_at, "ended_at": None,
                                      "source": self.source, "campaign_id": campaign_id, "attempt": attempt,
-                                     "placer": placer})
+                                     "placer": placer, "dialled_at": now_iso() if placer else None})
         return call_id
 
-    def _adopt(self, call_id: str) -> bool:
-        """True if a dialler placed this call (its row has a placer, no outcome, no turns yet): the voice
-        loop then records into that row, so the campaign, the ledger and the turns share one call id."""
-        return self.db.execute(
-            "select 1 from calls c where c.id = ? and c.placer is not null and not exists "
-            "(select 1 from outcomes o where o.call_id = c.id) and not exists "
-            "(select 1 from turns t where t.call_id = c.id)", [call_id]).fetchone() is not None
+    def _take(self, call_id: str) -> bool | None:
+        """Whether this call takes a dialler's row: True if the dialler placed it (a placer, never taken) and
+        it is still open (no end, outcome or turns): the voice loop then records into that row, so the
+        campaign, the ledger and the turns share one call id, and `taken_at` tells the dialler the bot has
+        the call. False if the dialler closed it first (it gave up waiting); None if it is no such row.
+
+        Runs in start_call's write transaction, as the dialler's withdraw runs in its own: one of them wins."""
+        row = self.db.execute(
+            "select c.ended_at is null and not exists (select 1 from outcomes o where o.call_id = c.id) and not "
+            "exists (select 1 from turns t where t.call_id = c.id) from calls c where c.id = ? and c.placer is "
+            "not null and c.taken_at is null", [call_id]).fetchone()
+        if row is None:
+            return None
+        if row[0]:
+            self.db.execute("update calls set taken_at = ? where id = ?", [now_iso(), call_id])
+        return bool(row[0])
 
     def add_turn(self, call_id: str, turn: TurnLog) -> None:
         row = asdict(turn)

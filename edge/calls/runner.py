@@ -19,6 +19,7 @@ import asyncio
 import dataclasses
 import json
 import logging
+import time
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -26,16 +27,19 @@ from typing import Any, Final, Protocol
 
 from edge.calls import campaign as _campaign
 from edge.calls import dnc as _dnc
+from edge.calls import handoff
 from edge.calls.leads import Lead, from_row
-from edge.calls.records import INTERRUPTED, Records, close_interrupted
+from edge.calls.records import INTERRUPTED, Records, close_interrupted, now_iso
 from edge.calls.schedule import zone
 from edge.errors import CampaignError
 from edge.telephony.privacy import mask_phone
 
 _LOGGER = logging.getLogger(__name__)
 
-DISPOSITIONS: Final = ("answered", "voicemail", "no_answer", "busy", "unreachable", "invalid", "failed")
-"""How a dial ended. answered: a person talked with the bot; invalid: the number does not exist."""
+DISPOSITIONS: Final = ("answered", "voicemail", "no_answer", "busy", "unreachable", "invalid", "failed",
+                       handoff.HANDOFF_FAILED)
+"""How a dial ended. answered: a person talked with the bot; invalid: the number does not exist;
+handoff_failed: the PBX answered but the bot never talked with the lead (edge/calls/handoff.py)."""
 WAITING: Final = ("pending", "retry", "callback")
 BATCH: Final = 500
 AMI_PLACER: Final = "ami"
@@ -64,6 +68,17 @@ class CallPlacer(Protocol):
     name: str
 
     async def place(self, lead: Lead, now: datetime) -> Placed: ...
+
+
+@dataclass(frozen=True)
+class InFlight:
+    """A lead whose call a dead dialler left that may still be live (an AMI call the daemon may still take or
+    is still running): a placer with `follow` waits for it instead of dialling the lead again."""
+
+    lead: Lead
+    call_id: str
+    take_by: float
+    """time.monotonic() after which, not taken yet, it is written off: its ring and the handoff wait are over."""
 
 
 @dataclass
@@ -109,6 +124,8 @@ class CampaignRunner:
         self.name = campaign
         self.placer = placer
         self.actor = actor
+        self.in_flight: list[InFlight] = []
+        """Left by `recover` for the next pass to follow (never dialled again while they may be live)."""
 
     def recover(self, now: datetime) -> int:
         """Leads left "in_call" by a process that died, sorted out by what their last dial left behind:
@@ -116,16 +133,23 @@ class CampaignRunner:
         - never dialled (claimed for a pass, still queued): back to waiting, the attempt not counted;
         - the conversation finished and was recorded (killed before the lead was booked): booked from
           that outcome, as if the runner had seen it return, so a finished call is never dialled again;
-        - answered, conversation not finished (turns recorded, no outcome): the lead talked with the bot, so
-          it is not dialled again (done, "answered"); a call the PBX handed to the voice loop keeps its
-          record for the daemon to finish, a simulated one is closed as interrupted;
-        - cut off while ringing: that call is closed as interrupted (failed) and the lead waits for a retry.
+        - an AMI call that may still be live (the daemon runs it, or it may still ring and be answered:
+          handoff.time_left): kept in the call; the next pass follows it to its end (`in_flight`);
+        - an AMI call the daemon had (reached or took): booked from its records (handoff.verdict): answered
+          if the lead spoke with the bot, else handoff_failed, retried by the campaign's rules;
+        - answered, conversation not finished (turns recorded): the lead talked with the bot, so it is not
+          dialled again (done, "answered"); a simulated call's record is closed as interrupted;
+        - cut off while ringing: that call is closed as interrupted (failed), which also stops the daemon
+          taking a late answer (handoff.withdraw), and the lead waits for a retry.
 
         Returns how many leads it sorted out.
         """
         stamp = utc(now)
         campaign = _campaign.get(self.db, self.name)
+        settings = campaign.settings
+        window_s = settings.ring_timeout_s + settings.handoff_timeout_s
         summary = RunSummary()
+        wall = datetime.now(UTC)
         with self.db.atomic():
             stale = [from_row(row) for row in self.db.query(
                 "select * from leads where campaign_id = ? and status = 'in_call'", [campaign.id])]
@@ -135,6 +159,8 @@ class CampaignRunner:
                     "from calls c left join outcomes o on o.call_id = c.id "
                     "where c.lead_id = ? and (c.attempt = ? or c.attempt is null) order by c.started_at desc, "
                     "c.rowid desc limit 1", [lead.id, lead.attempts]).fetchone()
+                state = handoff.read(self.db, [call[0]])[call[0]] if call and call[1] == AMI_PLACER else None
+                left = handoff.time_left(state, window_s, wall) if state is not None else None
                 if call is None:
                     self._set(lead.id, status="retry" if lead.attempts > 1 else "pending",
                               attempts=max(0, lead.attempts - 1), next_at=stamp, updated_at=stamp)
@@ -144,23 +170,37 @@ class CampaignRunner:
                     self.db.execute("update calls set disposition = 'answered' where id = ?", [call[0]])
                     self._after_talk(lead, Placed(call[0], "answered", ended, ended, report), summary,
                                      utc(ended) if ended.tzinfo else stamp)
+                elif left is not None and hasattr(self.placer, "follow"):
+                    self.in_flight.append(InFlight(lead, call[0], time.monotonic() + left))
+                elif state is not None and (state.taken or state.reached):
+                    self._book_followed(lead, handoff.verdict(state), now, summary)
                 elif call[3]:
                     if call[1] != AMI_PLACER:  # this process ran the conversation; nobody else will end it
                         close_interrupted(self.db, [call[0]], stamp)
                     self.db.execute("update calls set disposition = 'answered' where id = ?", [call[0]])
                     self._set(lead.id, status="done", next_at=None, last_result="answered", updated_at=stamp)
                 else:
-                    open_calls = [r[0] for r in self.db.execute(
-                        "select id from calls where lead_id = ? and (ended_at is null or id = ?)",
-                        [lead.id, call[0]])]
-                    close_interrupted(self.db, open_calls, stamp)
-                    for call_id in open_calls:
-                        self.db.execute("update calls set disposition = 'failed' where id = ?", [call_id])
-                    self._set(lead.id, status="retry", next_at=stamp, last_result="failed", updated_at=stamp)
+                    self._requeue(lead, call[0], stamp)
         if stale:
-            _LOGGER.warning("campaign %s: %d leads were in a call when the dialler last stopped; sorted out",
-                            self.name, len(stale), extra={"event": "campaign_recovered", "leads": len(stale)})
+            _LOGGER.warning("campaign %s: %d leads were in a call when the dialler last stopped; sorted out "
+                            "(%d calls may still be live: followed, not dialled again)", self.name, len(stale),
+                            len(self.in_flight), extra={"event": "campaign_recovered", "leads": len(stale),
+                                                        "in_flight": len(self.in_flight)})
         return len(stale)
+
+    def _requeue(self, lead: Lead, call_id: str, stamp: str) -> None:
+        """A dial cut off with no sign of an answer: its calls closed (interrupted, failed), the lead due now."""
+        open_calls = [r[0] for r in self.db.execute(
+            "select id from calls where lead_id = ? and (ended_at is null or id = ?)", [lead.id, call_id])]
+        close_interrupted(self.db, open_calls, stamp)
+        for open_call in open_calls:
+            self.db.execute("update calls set disposition = 'failed' where id = ?", [open_call])
+        self._set(lead.id, status="retry", next_at=stamp, last_result="failed", updated_at=stamp)
+
+    def _book_followed(self, lead: Lead, judged: handoff.Verdict, now: datetime, summary: RunSummary) -> None:
+        """Book a call a dead dialler left, from what the daemon recorded (handoff.verdict)."""
+        self._apply(lead, lead.status, Placed(judged.state.call_id, judged.disposition, now, now, judged.report,
+                                              detail={"handoff": judged.why, "recovered_at": now_iso()}), summary)
 
     async def run(self, now: datetime, until: datetime | None = None) -> RunSummary:
         """Dial everything due at `now`; with `until`, go on in simulated time, jumping to each next due
@@ -224,12 +264,14 @@ class CampaignRunner:
                 summary.deferred += 1
                 continue
             due.append(lead)
-        if due:
+        following, self.in_flight = self.in_flight, []
+        if due or following:
             with self.db.atomic():
                 for lead in due:
                     self._set(lead.id, status="in_call", attempts=lead.attempts + 1, updated_at=stamp)
-            gate = asyncio.Semaphore(settings.max_concurrent)
-            await asyncio.gather(*(self._dial(dataclasses.replace(lead, attempts=lead.attempts + 1), lead.status,
+            gate = asyncio.Semaphore(settings.max_concurrent)  # calls left live by a dead dialler count too
+            await asyncio.gather(*(self._follow(item, now, gate, summary) for item in following),
+                                 *(self._dial(dataclasses.replace(lead, attempts=lead.attempts + 1), lead.status,
                                               now, gate, summary) for lead in due))
         summary.next_due = self._next_due(campaign.id)
         return summary
@@ -254,6 +296,24 @@ class CampaignRunner:
                           last_result="failed")
                 return
         self._apply(lead, was, placed, summary)
+
+    async def _follow(self, item: InFlight, now: datetime, gate: asyncio.Semaphore, summary: RunSummary) -> None:
+        """Wait for a call a dead dialler left live, then book it; never dial its lead meanwhile."""
+        async with gate:
+            try:
+                judged = await self.placer.follow(  # type: ignore[attr-defined]  # recover checked it has one
+                    item.call_id, take_within_s=item.take_by - time.monotonic(), at=now)
+            except Exception as exc:  # the lead stays in the call; the next start sorts it out
+                _LOGGER.exception("following call %s of lead %s failed", item.call_id, item.lead.id)
+                summary.errors.append(f"lead {item.lead.id}: {exc}")
+                return
+        if judged.why == "not_taken" and not judged.state.reached:  # no sign it was ever answered
+            summary.placed += 1
+            summary.dispositions["failed"] += 1
+            with self.db.atomic():
+                self._requeue(item.lead, item.call_id, utc(now))
+            return
+        self._book_followed(item.lead, judged, now, summary)
 
     def _apply(self, lead: Lead, was: str, placed: Placed, summary: RunSummary) -> None:
         settings = _campaign.get(self.db, self.name).settings

@@ -216,8 +216,10 @@ DEFAULT_RETRY: Final = {
     "voicemail": RetryRule(24 * 60, 1),
     "unreachable": RetryRule(240, 2),
     "failed": RetryRule(60, 1),
+    "handoff_failed": RetryRule(10, 2),
 }
-"""unreachable: switched off / out of coverage (a carrier announcement); failed: the network or PBX."""
+"""unreachable: switched off / out of coverage (a carrier announcement); failed: the network or PBX;
+handoff_failed: answered, but the bot never talked with the lead (refused, not taken, cut before a turn)."""
 
 
 @dataclass(frozen=True)

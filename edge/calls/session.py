@@ -27,6 +27,7 @@ from zoneinfo import ZoneInfo
 
 from edge.audio.endpoint import FRAME_MS
 from edge.calls.events import AudioIn, CallEnded, CallStarted, Event
+from edge.calls.handoff import WITHDRAWN
 from edge.calls.listen import AsrStage, NluStage, VadStage
 from edge.calls.outcome import summarize
 from edge.calls.pipeline import Pipeline
@@ -36,6 +37,7 @@ from edge.calls.respond import DialogueStage
 from edge.calls.runtime import Runtime
 from edge.calls.speak import OutputStage, TtsStage
 from edge.dialog.engine import Dialogue, TurnLog
+from edge.errors import CallWithdrawnError
 from edge.nlu.emotion import MoodTracker
 from edge.telephony.media import MediaCall
 
@@ -91,9 +93,14 @@ class CallSession:
             # Keyed by the transport's call id, so the daemon's ledger row (and a dialler's row placed
             # with CALL_UUID) and this record are one call; recovery after a crash relies on it. Written
             # here, not queued: a replayed id gets a fresh one, and the turns need the id it returns.
-            self.call_id = self.records.start_call(self.lead, runtime.script.name, runtime.script.version,
-                                                   self.start.isoformat(timespec="seconds"),
-                                                   call_id=self.call.call_id)
+            try:
+                self.call_id = self.records.start_call(self.lead, runtime.script.name, runtime.script.version,
+                                                       self.start.isoformat(timespec="seconds"),
+                                                       call_id=self.call.call_id)
+            except CallWithdrawnError as exc:  # reached us after the dialler booked a retry: not a word
+                _LOGGER.warning("%s", exc, extra={"event": "call_withdrawn", **self.call.info.log_fields()})
+                await self.call.hangup()
+                return CallResult({"call_id": self.call_id, "outcome": WITHDRAWN, "grade": None})
         detector = runtime.detector()
         asr_info = dict(getattr(runtime.recognizer, "info", {}) or {})
         dialogue_stage = DialogueStage(self.dialogue, config, self.start, asr_info, self._on_turn)
