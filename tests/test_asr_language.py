@@ -132,6 +132,8 @@ def test_a_mandarin_call_never_keeps_a_cantonese_only_character():
     assert rescorer("要搵我") == "要搵我"  # no language: the text itself looks Cantonese
     assert rescorer("要搵我", "yue") == "要搵我"
     assert rescorer("要搵我", "cmn") == "要问我"  # the call is known to be Mandarin
+    assert rescorer("要问我") == "要搵我"  # the shared n-gram alone would even put 搵 in ...
+    assert rescorer("要问我", "cmn") == "要问我"  # ... but not in a Mandarin call
 
 
 def test_a_cantonese_call_mixes_in_the_cantonese_n_gram():

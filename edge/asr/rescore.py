@@ -129,17 +129,18 @@ class Rescorer:
         """
         if not text:
             return text
-        language = language or lang.guess(text)
+        given, language = language, language or lang.guess(text)
         table = self._tables.get(language, self._tables["cmn"])
-        # A caller known to speak Mandarin does not say 搵 or 嘅: where the model wrote a Cantonese-only
-        # character (it hears both languages) a same-sound Mandarin one replaces it (搵 -> 问).
-        foreign = lang.cantonese_characters() if language == "cmn" else frozenset()
+        # A caller known to speak Mandarin does not say 搵 or 嘅: no Cantonese-only character is put in
+        # (the shared n-gram likes 要搵), and where the model wrote one (it hears both languages) a
+        # same-sound Mandarin one replaces it (搵 -> 问).
+        foreign = lang.cantonese_characters() if given == "cmn" else frozenset()
         keep = self.settings.keep_bonus
         beams: list[tuple[float, str]] = [(0.0, "^")]
         for char in text:
             options = table.get(char, [char])
-            if char in foreign and len(options) > 1:
-                options = options[1:]
+            if foreign:
+                options = [option for option in options if option not in foreign] or options
             scored = []
             for score, hyp in beams:
                 history = hyp[-(self.order - 1):]
