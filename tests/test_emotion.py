@@ -78,3 +78,15 @@ def test_the_script_reacts_to_mood():
     dnc = dialogue()
     reply = dnc.hear("别再打了 骚扰电话", now=NOW, mood="angry")  # do-not-call still wins
     assert reply.node == "close_dnc" and dnc.state.dnc
+
+
+def test_angry_and_impatient_cues_survive_asr_homophones_but_not_by_accident():
+    from edge.nlu.emotion import default_cues
+
+    cues = default_cues()
+    assert cues.find("你们这是什么服务器死我了")["angry"] == ["气死"]  # heard 器死 for 气死
+    assert cues.find("骚绕电话")["angry"] == ["骚扰"]
+    assert cues.find("说了不要再打了")["angry"] == ["说了不要"]  # exact matches as before
+    assert cues.find("今天几号")["positive"] == []  # 几号 sounds like the Cantonese 几好, but positive cues match exactly
+    assert cues.find("快递到了吗")["impatient"] == []  # 快啲 is Cantonese: matched by its characters only
+    assert cues.find("我不器死")["angry"] == []  # a negated cue stays negated when it only sounds alike

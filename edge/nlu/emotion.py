@@ -39,7 +39,9 @@ import yaml
 
 from edge.audio.prosody import Prosody
 from edge.config import DATA_DIR
+from edge.asr.language import looks_cantonese
 from edge.errors import ConfigError
+from edge.nlu.text import pinyin_of
 
 MOODS: Final = ("positive", "neutral", "impatient", "angry")
 CUES_FILE: Final = DATA_DIR / "emotion.yaml"
@@ -47,6 +49,7 @@ _WEIGHTS: Final = {"pitch": 0.35, "energy": 0.30, "rate": 0.25, "range": 0.10}
 """Share of each voice feature in the arousal."""
 _SCALES: Final = {"pitch": 3.0, "energy": 4.0, "rate": 0.25, "range": 3.0}
 """Change that counts as one unit: 3 semitones higher, 4 dB louder, 25% faster, 3 semitones wider."""
+_SOUND_MATCHED: Final = ("angry", "impatient")
 MIN_RATE_SYLLABLES: Final = 4
 """Fewer recognized characters than this and the speaking rate is left out."""
 
@@ -76,17 +79,35 @@ class MoodCues:
         return cls(**lists)
 
     def find(self, text: str) -> dict[str, list[str]]:
-        """Cue words of each mood found in `text` (negated ones left out)."""
+        """Cue words of each mood found in `text` (negated ones left out).
+
+        An angry or impatient cue of two or more syllables also counts when it *sounds* the same (toneless
+        Mandarin pinyin): the ASR hears the syllables and may pick other characters (气死 -> 器死 in
+        服务器死我了). Not positive cues (几好 would match 几号) nor Cantonese ones (快啲 would match 快递).
+        """
         found: dict[str, list[str]] = {"angry": [], "impatient": [], "positive": []}
+        sounds: list[str] | None = None
         for mood in found:
             for cue in getattr(self, mood):
-                start = text.find(cue)
-                while start >= 0:
-                    if not (start > 0 and text[start - 1] in self.negations and cue[0] not in self.negations):
-                        found[mood].append(cue)
-                        break
-                    start = text.find(cue, start + 1)
+                starts = _occurrences(list(text), list(cue))
+                if not starts and mood in _SOUND_MATCHED and len(cue) >= 2 and not looks_cantonese(cue):
+                    sounds = sounds if sounds is not None else pinyin_of(text)
+                    starts = _occurrences(sounds, _sounds(cue))
+                if any(not (start > 0 and text[start - 1] in self.negations and cue[0] not in self.negations)
+                       for start in starts):
+                    found[mood].append(cue)
         return found
+
+
+@lru_cache(maxsize=4096)
+def _sounds(word: str) -> list[str]:
+    return pinyin_of(word)
+
+
+def _occurrences(sequence: list[str], part: list[str]) -> list[int]:
+    """Where `part` starts in `sequence` (characters or syllables)."""
+    size = len(part)
+    return [i for i in range(len(sequence) - size + 1) if sequence[i:i + size] == part]
 
 
 @lru_cache(maxsize=1)
