@@ -77,6 +77,16 @@ def test_negated_times_and_correction_base():
     assert find_times("三点不行 四点吧", NOW)[0].negated
 
 
+def test_a_second_time_right_after_the_first_is_not_its_minutes():
+    # "是四点" heard as "十四点": 三点十四 would be 3:14, but the 点 after 十四 makes it an hour of its own
+    mentions = find_times("不对不是三点十四点", NOW)
+    assert [(m.hour, m.minute, m.negated) for m in mentions] == [(15, 0, True), (14, 0, False)]
+    assert [(m.hour, m.minute) for m in find_times("三点四点都行", NOW)] == [(15, 0), (16, 0)]
+    assert [(m.hour, m.minute) for m in find_times("三点十四", NOW)] == [(15, 14)]
+    assert [(m.hour, m.minute) for m in find_times("三点十四分", NOW)] == [(15, 14)]
+    assert times("有一点点贵") == []
+
+
 @pytest.mark.parametrize("text, value", [("二十五", 25), ("一千五", 1500), ("三万五", 35000), ("两百", 200),
                                          ("一百零五", 105), ("一百二", 120), ("3万", 30000), ("十", 10)])
 def test_numbers(text, value):

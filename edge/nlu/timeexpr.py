@@ -49,7 +49,9 @@ _PATTERNS: Final = [
     ("vague", r"过一阵子?|过段时间|过些天|改天"),
     ("day", "|".join(sorted(_DAY_WORDS, key=len, reverse=True))),
     ("part", "|".join(sorted(PART_DEFAULTS, key=len, reverse=True))),
-    ("clock", rf"(?P<h>{_N})(?:点钟|点|:|：|时)(?:(?P<half>半)|(?P<q1>一刻)|(?P<q3>三刻)|(?P<min>{_N})分?)?"),
+    # a number right after 点 is its minutes, unless 点 follows it too: 三点十四点 is 3 o'clock then 14
+    ("clock", rf"(?P<h>{_N})(?:点钟|点|:|：|时)(?:(?P<half>半)|(?P<q1>一刻)|(?P<q3>三刻)|"
+              rf"(?P<min>{_N})(?!{_N}|点|时|:|：)分?)?"),
     ("hours", rf"(?:过)?(?P<hn>{_N}|半)个?(?:小时|钟头)(?P<hafter>后|以后|之后)?"),
     ("minutes", rf"(?:过)?(?P<mn>{_N})分钟(?P<mafter>后|以后|之后)?"),
     ("soon", r"一会儿?|待会儿?|等会儿?|晚点|晚一点|稍后|等一下|等阵"),
@@ -60,7 +62,8 @@ _GLUE: Final = re.compile(r"[\s的,，、]{0,2}")
 _NEG_BEFORE: Final = re.compile(r"(不是|不要|别|不能|不在)\s*$")
 _NEG_AFTER: Final = re.compile(r"^\s*(都|也|已经|全)?(不行|不方便|没空|不可以|不太行|没时间|不在|有事|不合适|不好|排满|满了|"
                                r"约满|有安排|要加班|加班|开会)")
-_NOT_CLOCK_BEFORE: Final = re.compile(r"[有一好快慢这那点]$")
+_NOT_CLOCK_BEFORE: Final = re.compile(r"[有一好快慢这那]$")
+"""有两点 / 这三点: "points", not o'clock. (After 点 comes a second time: 三点四点都行; 一点点 is caught as 一点.)"""
 _NOT_CLOCK_AFTER: Final = re.compile(r"^(意见|要求|建议|问题|内容|东西|事|理由|原因|看法|不足|好处|优势|需求|区别)")
 _DAY_KINDS: Final = {"week", "weekend", "nextweek", "month", "nextmonth", "yearend", "date", "inndays", "pass",
                      "vague", "day"}
