@@ -85,6 +85,9 @@ def test_a_second_time_right_after_the_first_is_not_its_minutes():
     assert [(m.hour, m.minute) for m in find_times("三点十四", NOW)] == [(15, 14)]
     assert [(m.hour, m.minute) for m in find_times("三点十四分", NOW)] == [(15, 14)]
     assert times("有一点点贵") == []
+    # the same for a weekday: 下周三点 is next week at three (a lone 点 is no time), 下周三三点 next Wednesday
+    assert [(m.day.isoformat(), m.hour) for m in find_times("下周三点", NOW)] == [("2025-03-10", 15)]
+    assert [(m.day.isoformat(), m.hour) for m in find_times("下周三三点", NOW)] == [("2025-03-12", 15)]
 
 
 @pytest.mark.parametrize("text, value", [("二十五", 25), ("一千五", 1500), ("三万五", 35000), ("两百", 200),

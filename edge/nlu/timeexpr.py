@@ -37,7 +37,8 @@ _DAY_WORDS: Final = {"今天": (0, None), "今早": (0, "早上"), "今晚": (0,
                      "大后天": (3, None)}
 
 _PATTERNS: Final = [
-    ("week", r"(?P<wpre>下下个?|下个?|这个?|本)?(?:周|星期)(?P<wd>[一二三四五六日天1-7])"),
+    # 下周三点: the 三 is the hour's (a lone 点 is no time), so that reads 下周 + 三点
+    ("week", r"(?P<wpre>下下个?|下个?|这个?|本)?(?:周|星期)(?P<wd>[一二三四五六日天1-7])(?!点|时|:|：)"),
     ("weekend", r"(?P<epre>下个?|这个?|本)?周末"),
     ("nextweek", r"下个?(?:周|星期)"),
     ("month", r"(?P<mpre>下个?|这个?|本)?月(?P<mpart>底|末|初|中)(?!午)"),
