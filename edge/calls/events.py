@@ -68,6 +68,9 @@ class AudioIn(SystemEvent):
 
     pcm: np.ndarray
     at_s: float
+    power: float | None = None
+    """Its mean square less its squared mean (int16 scale), when the transport measured it (servers
+    do, for all calls' frames at once); None: the voice detector measures it."""
 
 
 @dataclass

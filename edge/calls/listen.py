@@ -59,7 +59,7 @@ class VadStage(Stage):
 
     async def on_system(self, event: SystemEvent, upstream: bool) -> None:
         if isinstance(event, AudioIn):
-            await self._audio(event.pcm)
+            await self._audio(event.pcm, event.power)
             return  # caller audio stops here
         if isinstance(event, BotStartedSpeaking):
             self.bot_speaking = True
@@ -78,14 +78,17 @@ class VadStage(Stage):
             self.detector.close()
         await self.push(event, upstream)
 
-    async def _audio(self, frame: np.ndarray) -> None:
+    async def _audio(self, frame: np.ndarray, power: float | None = None) -> None:
         if self.ended:
             return
         frame_start = self.now_ms
         self._ring.append((frame_start, frame))
         started_now = False
         score = getattr(self.detector, "confidence_async", None)  # batched across calls; doubles may lack it
-        confidence = await score(frame) if score is not None else self.detector.confidence(frame)
+        if score is None:
+            confidence = self.detector.confidence(frame)
+        else:
+            confidence = await (score(frame) if power is None else score(frame, power))
         for change in self.endpointer.update(confidence):
             if change.kind == "start":
                 restart = change.at_ms == self.now_ms  # a turn cut at max length goes straight on

@@ -108,10 +108,10 @@ class CallSession:
         reason = "local_hangup"
         try:
             await pipeline.push(CallStarted(self.call_id))
-            async for frame in self.call.audio():
+            async for frame, power in self.call.audio_with_power():
                 self.t_s = frames * FRAME_MS / 1000
                 frames += 1
-                await pipeline.push(AudioIn(frame, self.t_s))
+                await pipeline.push(AudioIn(frame, self.t_s, power))
                 if self.t_s >= config.max_call_s:
                     _LOGGER.warning("call %s: longer than call.max_call_s (%d s); hanging up", self.call_id,
                                     config.max_call_s)
