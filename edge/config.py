@@ -431,7 +431,10 @@ class CallConfig:
     energy_gate_dbfs: float = -45.0
     """Frames quieter than this (RMS, dB below full scale) skip the VAD model: silence costs nothing."""
     workers: int = 2
-    """Worker threads for model work (ASR, intents, TTS) shared by all calls on a server."""
+    """Worker threads for speech recognition, shared by all calls on a server."""
+    reply_workers: int = 1
+    """Worker threads for the rest of a reply's model work (intents, tone of voice, synthesis), apart from
+    recognition so a reply never queues behind other calls' recognition bursts."""
     offload: bool = True
     """Run model work on the worker threads (servers); False runs it inline (the simulator, tests)."""
     model_timeout_s: float = 5.0
@@ -462,6 +465,8 @@ class CallConfig:
             raise ConfigError(f"call.energy_gate_dbfs must be in [-90, -10], got {self.energy_gate_dbfs}")
         if not 1 <= self.workers <= 16:
             raise ConfigError(f"call.workers must be in [1, 16], got {self.workers}")
+        if not 1 <= self.reply_workers <= 16:
+            raise ConfigError(f"call.reply_workers must be in [1, 16], got {self.reply_workers}")
         if not 0.5 <= self.model_timeout_s <= 60.0:
             raise ConfigError(f"call.model_timeout_s must be in [0.5, 60] s, got {self.model_timeout_s}")
 
