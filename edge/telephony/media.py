@@ -172,10 +172,11 @@ class AudioBatcher:
     `loop.call_soon`, which runs after every callback of the current
     iteration, so no frame waits longer than that.
 
-    The usual case, every call with one whole 20 ms wire frame, is one pass
-    over a (calls, samples) block: the resampling, and each frame's power
-    (what the voice detector's energy gate compares), so no numpy work is
-    left per call and frame.
+    The usual case, every call with whole 20 ms wire frames (one, or a few
+    when the loop ran late), is one pass per chunk length over a (calls,
+    samples) block: the resampling, and each frame's power (what the voice
+    detector's energy gate compares), so no numpy work is left per call and
+    frame.
     """
 
     def __init__(self) -> None:
@@ -200,34 +201,39 @@ class AudioBatcher:
         if not pending:
             return
         self.flushes += 1
-        whole: list[MediaCall] = []
+        groups: dict[int, list[tuple[MediaCall, np.ndarray]]] = {}
         others: list[MediaCall] = []
         for call, parts in pending.items():
-            if (len(parts) == 1 and len(parts[0]) * RUNTIME_RATE_HZ == FRAME_SAMPLES * call.wire_rate_hz
+            chunk = parts[0] if len(parts) == 1 else np.concatenate(parts)
+            wire_frame = FRAME_SAMPLES * call.wire_rate_hz // RUNTIME_RATE_HZ
+            if (len(chunk) and len(chunk) % wire_frame == 0 and len(chunk) <= 8 * wire_frame
                     and isinstance(call._up, Upsample2x) and not len(call._partial)):
-                whole.append(call)
+                groups.setdefault(len(chunk), []).append((call, chunk))  # whole frames (one, or a few late)
             else:
                 others.append(call)
-        if len(whole) > 1:
+        for group in groups.values():
+            calls = [call for call, _ in group]
             try:
-                frames, power = self._frames(whole, [pending[call][0] for call in whole])
+                frames, power = self._frames(calls, [chunk for _, chunk in group])
             except Exception:
                 _LOGGER.exception("batched resampling failed; resampling call by call")
-                others += whole
-            else:
-                self.frames += len(whole)
-                for call, frame, level in zip(whole, frames, power, strict=True):
-                    call._accept_frame(frame.copy(), level)  # a row of its own: a kept frame must not pin the block
-        else:
-            others += whole
+                others += calls
+                continue
+            per_call = len(frames) // len(calls)
+            self.frames += len(frames)
+            for index, call in enumerate(calls):
+                for row in range(index * per_call, (index + 1) * per_call):
+                    call._accept_frame(frames[row].copy(), power[row])  # its own row: must not pin the block
         if others:
             self._chunks(others, [parts[0] if len(parts) == 1 else np.concatenate(parts)
                                   for parts in (pending[call] for call in others)])
 
     @staticmethod
     def _frames(calls: list[MediaCall], chunks: list[np.ndarray]) -> tuple[np.ndarray, list[float]]:
-        """One wire frame per call -> one 16 kHz frame per call (rows), and each one's power."""
-        frames = process_block([call._up for call in calls], np.stack(chunks))
+        """Whole wire frames, the same number per call -> 16 kHz frames (rows, each call's in order) and
+        each one's power."""
+        out = process_block([call._up for call in calls], np.stack(chunks))
+        frames = out.reshape(-1, FRAME_SAMPLES)
         x = frames.astype(np.float32)
         mean = x.sum(axis=1) * (1.0 / FRAME_SAMPLES)
         power = np.einsum("ij,ij->i", x, x) * (1.0 / FRAME_SAMPLES) - mean * mean
