@@ -141,6 +141,7 @@ def test_a_hung_and_a_crashing_asr_cost_their_calls_one_turn_and_the_other_call_
         assert records.report(str(call_id))["ended_at"], f"{name}: the call has its record"
     heard = {name: [t for (t,) in records.db.execute("select caller from turns where call_id = ?", [str(i)])]
              for name, i in ids.items()}
-    assert "喂 你好" in heard["fine"], heard
-    assert "喂 你好" not in heard["hangs"] and "喂 你好" not in heard["raises"], heard
+    # (the fake ASR says 喂 你好 for any loud audio: a turn recognized in pieces, at its pauses, repeats it)
+    assert any("喂 你好" in text for text in heard["fine"]), heard
+    assert not any("喂 你好" in text for text in heard["hangs"] + heard["raises"]), heard
     assert runtime._batchers["asr"].stats.hung == 1 and asr.raised >= 1

@@ -17,6 +17,7 @@ Example:
 
 from __future__ import annotations
 
+import asyncio
 import importlib.util
 import logging
 import threading
@@ -149,6 +150,8 @@ class VoiceDetector:
         self._buffer = np.zeros(0, dtype=np.float32)
         self._recent: deque[np.ndarray] = deque(maxlen=LOOKBACK_FRAMES)
         self._last = 0.0
+        self._handle: float | asyncio.Future = 0.0
+        """The latest frame's confidence (or its future), offloaded."""
         self._gate_power = gate.power
         self.stats = VadStats()
 
@@ -163,21 +166,32 @@ class VoiceDetector:
             self._scored()
         return self._last
 
+    def submit(self, frame: np.ndarray, power: float | None = None) -> float | asyncio.Future:
+        """This frame's confidence: a number when it is known now (inline, or the gate closed), else a
+        future that gets it once the pool's thread has scored this call's windows up to this frame.
+
+        Results come in frame order, so a caller may queue several frames' futures before the first
+        is done (edge.calls.listen.VadStage does): a call's frames never wait for one another's round trip.
+        """
+        if not self._pool.scorer.offloaded:
+            return self.confidence(frame, power)
+        windows = self._windows(frame, power)
+        if self._detector is None:  # the gate is closed (or just closed): silence
+            self._handle = 0.0
+            return 0.0
+        for window in windows:
+            self.stats.windows += 1
+            self._handle = self._detector.submit(window, self._pool.scorer)
+        return self._handle
+
     async def confidence_async(self, frame: np.ndarray, power: float | None = None) -> float:
         """`confidence`, with the model run in one batch with the other calls' windows on the pool's thread.
 
         Without `offload` (the simulator, tests) it is `confidence`: no extra event-loop turns, so a
         simulated call's timing stays that of one call scored inline.
         """
-        if not self._pool.scorer.offloaded:
-            return self.confidence(frame, power)
-        for window in self._windows(frame, power):
-            detector = self._detector
-            await detector.accept(window, self._pool.scorer)
-            if self._detector is not detector:  # closed meanwhile (the call ended)
-                return 0.0
-            self._scored()
-        return self._last
+        handle = self.submit(frame, power)
+        return handle if isinstance(handle, float) else await handle
 
     def _scored(self) -> None:
         self.stats.windows += 1

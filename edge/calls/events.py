@@ -91,6 +91,14 @@ class UserStoppedSpeaking(SystemEvent):
 
 
 @dataclass
+class EarlyUtterance(SystemEvent):
+    """The caller has paused for call.early_asr_ms: the utterance the turn is if it ends at this pause
+    (recognition may start on it now); None: they went on speaking, drop it."""
+
+    utterance: Utterance | None
+
+
+@dataclass
 class BotStartedSpeaking(SystemEvent):
     """First audio of a reply went to the line (sent upstream by the output stage)."""
 
@@ -167,6 +175,8 @@ class Transcript(DataEvent, Uninterruptible):
     raw_text: str | None = None
     asr_ms: float = 0.0
     wall: float = field(default_factory=_now)
+    prepared: dict[str, Any] | None = None
+    """Understanding already done on it during the endpoint's silence ("intents", "prosody"), if any."""
 
 
 @dataclass

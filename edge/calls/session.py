@@ -98,7 +98,11 @@ class CallSession:
         asr_info = dict(getattr(runtime.recognizer, "info", {}) or {})
         dialogue_stage = DialogueStage(self.dialogue, config, self.start, asr_info, self._on_turn)
         output = OutputStage(self.call, lambda: self.t_s)
-        stages = [VadStage(detector, config), AsrStage(runtime),
+        # Early recognition on a server only: the unpaced simulator runs models inline, and a recognizer that
+        # is told what the callee says (the oracle) takes one line per recognition.
+        early = runtime.offloaded and config.early_asr_ms > 0 and not hasattr(runtime.recognizer, "said")
+        asr = AsrStage(runtime, early=early)
+        stages = [VadStage(detector, config, early_ms=config.early_asr_ms if early else 0), asr,
                   NluStage(runtime, MoodTracker(runtime.cues) if runtime.cues is not None else None),
                   dialogue_stage, TtsStage(runtime), output]
         pipeline = Pipeline(stages, self.call_id, self._sink)
@@ -128,6 +132,7 @@ class CallSession:
         report = self._finish(reason, dialogue_stage)
         stats = {"frames": frames, "wall_s": round(time.perf_counter() - started, 3),
                  "vad": vars(detector.stats), "pauses": output.pauses,
+                 "early_asr": {"used": asr.early_used, "pieces": asr.early_pieces, "dropped": asr.early_dropped},
                  "stage_errors": {stage.name: stage.errors for stage in stages if stage.errors}}
         return CallResult(report, self.events, stats)
 
