@@ -10,7 +10,7 @@ import pytest
 
 from edge.errors import ConfigError, InputError
 from edge.telephony.address import parse_uri
-from edge.telephony.media import CallInfo, EndReason, MediaCall
+from edge.telephony.media import RENDER_FRAMES, CallInfo, EndReason, MediaCall
 from edge.telephony.pacer import FrameClock
 from edge.telephony.privacy import mask_phone
 from edge.telephony.resample import process_block, process_many, resampler
@@ -186,8 +186,9 @@ def test_whole_frame_and_block_resampling_equal_frame_by_frame(rates):
 
 
 def test_bot_audio_is_resampled_when_queued_and_leaves_in_order_with_the_tail_padded():
-    """play() renders whole wire frames at once (the clock only sends bytes); the frames are those of
-    resampling the queued audio frame by frame, across play() calls, the last one zero-padded."""
+    """Bot audio is rendered for the wire a few frames at a time as it is sent (play() only queues it);
+    the frames are those of resampling the queued audio frame by frame, across play() calls, the last
+    one zero-padded."""
     rng = np.random.default_rng(4)
 
     async def main():
@@ -214,6 +215,12 @@ def test_bot_audio_is_resampled_when_queued_and_leaves_in_order_with_the_tail_pa
         await call.play(parts[0][:320])
         fresh = resampler(16000, 8000).process(parts[0][:320])
         assert np.abs(np.frombuffer(call._next_frame(), "<i2").astype(int) - fresh).max() <= 1
+        # A long reply is only queued by play(); it is resampled RENDER_FRAMES at a time as it leaves.
+        long = rng.integers(-20000, 20000, 16000 * 5).astype(np.int16)
+        await call.play(long)
+        assert not call._frames and call.queued_playback_s == pytest.approx(5.0)
+        call._next_frame()
+        assert len(call._frames) == RENDER_FRAMES - 1 and call.queued_playback_s == pytest.approx(5.0 - 0.02)
 
     run(main())
 

@@ -40,6 +40,8 @@ T = TypeVar("T")
 RUNTIME_RATE_HZ: Final = 16000
 FRAME_MS: Final = 20
 FRAME_SAMPLES: Final = RUNTIME_RATE_HZ * FRAME_MS // 1000
+RENDER_FRAMES: Final = 10
+"""Bot audio is resampled for the wire this many frames (200 ms) at a time, as it is sent."""
 DTMF_DIGITS: Final = frozenset("0123456789*#ABCD")
 
 
@@ -294,9 +296,10 @@ class MediaCall:
         self._dtmf_q: _Inbox[Dtmf] = _Inbox()
         self._partial = np.zeros(0, dtype=np.int16)
         self._frames: deque[bytes] = deque()
-        """Queued bot audio as wire frames (20 ms each), resampled when it was queued: the clock only sends."""
-        self._tail = np.zeros(0, dtype=np.int16)
-        """Queued bot audio short of a whole frame (16 kHz); the next play() continues it."""
+        """Bot audio ready for the wire, 20 ms frames (rendered RENDER_FRAMES at a time as they are sent)."""
+        self._queued: deque[np.ndarray] = deque()
+        """Bot audio not rendered yet, 16 kHz, in order."""
+        self._queued_samples = 0
         self._played = asyncio.Event()
         self._played.set()
         self._ended = asyncio.Event()
@@ -321,7 +324,7 @@ class MediaCall:
     @property
     def queued_playback_s(self) -> float:
         """Seconds of bot audio queued and not yet sent."""
-        return (len(self._frames) * FRAME_SAMPLES + len(self._tail)) / RUNTIME_RATE_HZ
+        return (len(self._frames) * FRAME_SAMPLES + self._queued_samples) / RUNTIME_RATE_HZ
 
     async def audio(self) -> AsyncIterator[np.ndarray]:
         """The caller's audio: 320-sample (20 ms) int16 frames at 16 kHz, until the call ends."""
@@ -359,11 +362,8 @@ class MediaCall:
             raise InputError(f"play() takes 1-D int16 audio at 16 kHz, got {pcm16.dtype} {pcm16.shape}")
         if self.ended or len(pcm16) == 0:
             return
-        pcm = np.concatenate([self._tail, pcm16]) if len(self._tail) else pcm16
-        whole = len(pcm) // FRAME_SAMPLES * FRAME_SAMPLES
-        if whole:
-            self._frames.extend(self._render(pcm[:whole]))
-        self._tail = pcm[whole:].copy()
+        self._queued.append(pcm16)
+        self._queued_samples += len(pcm16)
         self._played.clear()
         self._wire.start_output()
 
@@ -371,7 +371,8 @@ class MediaCall:
         """Drop the queued bot audio (barge-in); returns the seconds dropped."""
         dropped = self.queued_playback_s
         self._frames.clear()
-        self._tail = self._tail[:0]
+        self._queued.clear()
+        self._queued_samples = 0
         self._down.reset()
         self._played.set()
         self.stats.playback_cleared_s += dropped
@@ -430,26 +431,50 @@ class MediaCall:
         if not self.ended:
             self._dtmf_q.put(Dtmf(digit, round(self._clock() - self._t0, 3)))
 
-    def _render(self, pcm: np.ndarray) -> list[bytes]:
-        """Whole 16 kHz frames -> wire frames (slin16 LE bytes), in one resampling pass."""
+    def _render(self) -> None:
+        """Resample the next RENDER_FRAMES frames of queued audio for the wire, in one pass.
+
+        A few frames at a time, as they are sent: a reply's seconds of audio are not resampled in one
+        go on the event loop when it is queued (with many calls replying at once, that held the 20 ms
+        clock up); the samples are those of resampling frame by frame. A part-frame waits for the next
+        play() to continue it; it is zero-padded only when nothing else is queued.
+        """
+        want = RENDER_FRAMES * FRAME_SAMPLES
+        parts: list[np.ndarray] = []
+        got = 0
+        while self._queued and got < want:
+            head = self._queued[0]
+            take = min(len(head), want - got)
+            if take == len(head):
+                parts.append(self._queued.popleft())
+            else:
+                parts.append(head[:take])
+                self._queued[0] = head[take:]
+            got += take
+        if not parts:
+            return
+        pcm = np.asarray(parts[0] if len(parts) == 1 else np.concatenate(parts), dtype=np.int16)
+        whole = len(pcm) // FRAME_SAMPLES * FRAME_SAMPLES
+        if whole and whole < len(pcm):
+            self._queued.appendleft(pcm[whole:])  # continued by the next play(), or padded later
+            pcm = pcm[:whole]
+        elif not whole:  # the end of the audio: zero-padded to a whole frame
+            pcm = np.concatenate([pcm, np.zeros(FRAME_SAMPLES - len(pcm), dtype=np.int16)])
+        self._queued_samples -= min(len(pcm), self._queued_samples)
         count = len(pcm) // FRAME_SAMPLES
         data = np.asarray(self._down.frames(pcm, FRAME_SAMPLES), dtype="<i2").tobytes()
         step = len(data) // count
-        return [data[i:i + step] for i in range(0, len(data), step)]
+        self._frames.extend(data[i:i + step] for i in range(0, len(data), step))
 
     def _next_frame(self) -> bytes | None:
         """The next wire frame of bot audio (slin16 LE, 20 ms), or None when none is queued."""
-        if self._frames and not self.ended:
-            frame = self._frames.popleft()
-        elif len(self._tail) and not self.ended:  # the end of the audio: zero-padded to a whole frame
-            pad = np.zeros(FRAME_SAMPLES, dtype=np.int16)
-            pad[:len(self._tail)] = self._tail
-            self._tail = self._tail[:0]
-            frame = self._render(pad)[0]
-        else:
+        if not self._frames and self._queued and not self.ended:
+            self._render()
+        if not self._frames or self.ended:
             self._played.set()
             return None
-        if not self._frames and not len(self._tail):
+        frame = self._frames.popleft()
+        if not self._frames and not self._queued:
             self._played.set()
         self.stats.frames_out += 1
         return frame
