@@ -89,11 +89,12 @@ class CallSession:
         runtime, config = self.runtime, self.runtime.call_config
         if self.records is not None:
             # Keyed by the transport's call id, so the daemon's ledger row (and a dialler's row placed
-            # with CALL_UUID) and this record are one call; recovery after a crash relies on it. Written
-            # here, not queued: a replayed id gets a fresh one, and the turns need the id it returns.
-            self.call_id = self.records.start_call(self.lead, runtime.script.name, runtime.script.version,
-                                                   self.start.isoformat(timespec="seconds"),
-                                                   call_id=self.call.call_id)
+            # with CALL_UUID) and this record are one call; recovery after a crash relies on it. Awaited
+            # before the call goes on (on the writer thread of a server's records): a replayed id gets a
+            # fresh one, and the turns need the id it returns.
+            self.call_id = await self.records.start_call_async(
+                self.lead, runtime.script.name, runtime.script.version, self.start.isoformat(timespec="seconds"),
+                call_id=self.call.call_id)
         detector = runtime.detector()
         asr_info = dict(getattr(runtime.recognizer, "info", {}) or {})
         dialogue_stage = DialogueStage(self.dialogue, config, self.start, asr_info, self._on_turn)
