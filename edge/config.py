@@ -436,7 +436,15 @@ class CallConfig:
     energy_gate_dbfs: float = -45.0
     """Frames quieter than this (RMS, dB below full scale) skip the VAD model: silence costs nothing."""
     workers: int = 2
-    """Worker threads for model work (ASR, intents, TTS) shared by all calls on a server."""
+    """Worker threads for speech recognition, shared by all calls on a server."""
+    reply_workers: int = 1
+    """Worker threads for the rest of a reply's model work (intents, tone of voice, synthesis), apart from
+    recognition so a reply never queues behind other calls' recognition bursts."""
+    early_asr_ms: int = 200
+    """Trailing silence after which recognition (and intents) start on what the caller said so far, while
+    the endpointer still waits for call.silence_ms: if the turn ends there, its transcript is ready or
+    nearly; if the caller goes on, that work is dropped. 0: recognize only once the turn has ended. Used
+    on servers (call.offload), never in the unpaced simulator."""
     offload: bool = True
     """Run model work on the worker threads (servers); False runs it inline (the simulator, tests)."""
     model_timeout_s: float = 5.0
@@ -467,6 +475,10 @@ class CallConfig:
             raise ConfigError(f"call.energy_gate_dbfs must be in [-90, -10], got {self.energy_gate_dbfs}")
         if not 1 <= self.workers <= 16:
             raise ConfigError(f"call.workers must be in [1, 16], got {self.workers}")
+        if not 1 <= self.reply_workers <= 16:
+            raise ConfigError(f"call.reply_workers must be in [1, 16], got {self.reply_workers}")
+        if self.early_asr_ms and not 120 <= self.early_asr_ms <= 5000:
+            raise ConfigError(f"call.early_asr_ms must be 0 (off) or in [120, 5000] ms, got {self.early_asr_ms}")
         if not 0.5 <= self.model_timeout_s <= 60.0:
             raise ConfigError(f"call.model_timeout_s must be in [0.5, 60] s, got {self.model_timeout_s}")
 

@@ -239,8 +239,6 @@ def test_runtime_batcher_runs_up_to_parallel_batches_at_once():
     """The call runtime's ASR batcher keeps every worker busy: queued batches start while others run."""
     from concurrent.futures import ThreadPoolExecutor
 
-    from edge.calls.runtime import Batcher
-
     lock, running, most = threading.Lock(), [0], [0]
     gate = threading.Barrier(2, timeout=5)  # two batches must be inside fn together to pass
 
@@ -255,8 +253,8 @@ def test_runtime_batcher_runs_up_to_parallel_batches_at_once():
 
     async def main():
         with ThreadPoolExecutor(2) as pool:
-            batcher = Batcher(fn, pool, max_batch=2, parallel=2)
-            return await asyncio.gather(*(batcher.submit(i) for i in range(4))), batcher.batches
+            batcher = MicroBatcher(fn, max_batch=2, max_wait_ms=0, workers=2, executor=pool)
+            return await asyncio.gather(*(batcher.submit(i) for i in range(4))), batcher.stats.batches
 
     results, batches = asyncio.run(main())
     assert results == [0, 2, 4, 6] and batches == 2 and most[0] == 2

@@ -120,3 +120,32 @@ def test_records_survive_a_killed_process(tmp_path):
     with sqlite3.connect(db) as conn:
         assert conn.execute("select count(*) from turns").fetchone()[0] == 2
         assert conn.execute("select count(*) from outcomes").fetchone()[0] == 0
+
+
+def test_a_servers_records_start_a_call_on_their_writer_thread(tmp_path):
+    """The call loop awaits start_call_async: on a server (background writer) the event loop does not
+    wait on SQLite; the id comes back as start_call returns it (a replayed id gets a fresh one)."""
+    import asyncio
+    import threading
+
+    from edge.calls.records import Records
+
+    records = Records.open(tmp_path / "calls.db", background=True)
+    threads = []
+    original = records.start_call
+
+    def start_call(*args, **kwargs):
+        threads.append(threading.current_thread().name)
+        return original(*args, **kwargs)
+
+    records.start_call = start_call
+
+    async def main():
+        first = await records.start_call_async({}, "s", 1, "2025-03-05T10:00:00+08:00", call_id="abc")
+        again = await records.start_call_async({}, "s", 1, "2025-03-05T10:00:00+08:00", call_id="abc")
+        return first, again
+
+    first, again = asyncio.run(main())
+    assert first == "abc" and again != "abc" and all(name.startswith("records") for name in threads)
+    inline = Records.open(tmp_path / "inline.db")
+    assert asyncio.run(inline.start_call_async({}, "s", 1, "2025-03-05T10:00:00+08:00", call_id="x")) == "x"

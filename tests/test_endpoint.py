@@ -146,3 +146,17 @@ def test_batched_vad_across_calls_decides_as_each_call_alone(speech):
         pool.close()
     assert batched == alone and sum(alone[0]) > 10
     assert pool.scorer.windows > pool.scorer.batches  # windows of different calls shared a batch
+
+
+def test_a_frame_power_measured_by_the_server_gives_the_same_decisions(speech):
+    """The server measures every call's frame power in one pass (edge.telephony.media.AudioBatcher);
+    a detector given it decides as one that measures each frame itself."""
+    frames = np.concatenate([np.zeros(4000, np.int16), speech, np.zeros(6000, np.int16)])
+    frames = frames[:len(frames) // 320 * 320].reshape(-1, 320) + np.int16(40)  # a DC offset, removed
+    x = frames.astype(np.float64)
+    power = (x * x).mean(axis=1) - x.mean(axis=1) ** 2
+    measured, given = VoiceDetector(SileroPool(), EnergyGate(-45)), VoiceDetector(SileroPool(), EnergyGate(-45))
+    ours = [measured.confidence(f) for f in frames]
+    theirs = [given.confidence(f, float(p)) for f, p in zip(frames, power)]
+    assert ours == theirs and sum(ours) > 10
+    assert vars(measured.stats) == vars(given.stats) and given.stats.gated > 20

@@ -12,9 +12,9 @@ import numpy as np
 
 from edge.calls import Records
 from edge.calls.ledger import read_ledger
-from edge.calls.runtime import Batcher
+from edge.calls.batcher import MicroBatcher
 from edge.calls.session import CallLoop
-from edge.errors import BatchTimeoutError
+from edge.errors import BatchError, BatchTimeoutError
 from edge.telephony.audiosocket import encode_audio, encode_hangup
 from tests.daemon_peers import Peer, config_for
 from tests.fakes import voice_runtime
@@ -42,7 +42,7 @@ def test_one_bad_item_fails_alone_and_a_hung_batch_is_cut_off():
     pool = ThreadPoolExecutor(2)
 
     async def main():
-        batcher = Batcher(backend, pool, max_batch=8, name="asr", timeout_s=0.3)
+        batcher = MicroBatcher(backend, max_batch=8, max_wait_ms=0, name="asr", batch_timeout_s=0.3, executor=pool)
         mixed = await asyncio.gather(*(batcher.submit(x) for x in ("a", "bad", "b")), return_exceptions=True)
         hung = await asyncio.gather(batcher.submit("hang"), return_exceptions=True)
         after = await batcher.submit("c")  # the stuck thread is left behind; this runs on a fresh one
@@ -53,21 +53,22 @@ def test_one_bad_item_fails_alone_and_a_hung_batch_is_cut_off():
     finally:
         backend.release.set()
         pool.shutdown(wait=False)
-    assert mixed[0] == "A" and mixed[2] == "B" and isinstance(mixed[1], RuntimeError)
+    assert mixed[0] == "A" and mixed[2] == "B" and isinstance(mixed[1], BatchError)
+    assert isinstance(mixed[1].__cause__, RuntimeError)
     assert ["a", "bad", "b"] in backend.batches and ["bad"] in backend.batches, "retried one at a time"
     assert isinstance(hung[0], BatchTimeoutError) and "cut off" in str(hung[0])
-    assert after == "C" and batcher.hung == 1
+    assert after == "C" and batcher.stats.hung == 1
 
 
 def test_inline_batches_isolate_a_bad_item_too():
     backend = Backend()
 
     async def main():
-        batcher = Batcher(backend, None, name="intent")
+        batcher = MicroBatcher(backend, max_wait_ms=0, name="intent", inline=True)
         return await asyncio.gather(*(batcher.submit(x) for x in ("a", "bad")), return_exceptions=True)
 
     a, bad = run(main())
-    assert a == "A" and isinstance(bad, RuntimeError)
+    assert a == "A" and isinstance(bad, BatchError) and isinstance(bad.__cause__, RuntimeError)
 
 
 class LoudnessKeyedAsr:
@@ -140,6 +141,7 @@ def test_a_hung_and_a_crashing_asr_cost_their_calls_one_turn_and_the_other_call_
         assert records.report(str(call_id))["ended_at"], f"{name}: the call has its record"
     heard = {name: [t for (t,) in records.db.execute("select caller from turns where call_id = ?", [str(i)])]
              for name, i in ids.items()}
-    assert "喂 你好" in heard["fine"], heard
-    assert "喂 你好" not in heard["hangs"] and "喂 你好" not in heard["raises"], heard
-    assert runtime._batchers["asr"].hung == 1 and asr.raised >= 1
+    # (the fake ASR says 喂 你好 for any loud audio: a turn recognized in pieces, at its pauses, repeats it)
+    assert any("喂 你好" in text for text in heard["fine"]), heard
+    assert not any("喂 你好" in text for text in heard["hangs"] + heard["raises"]), heard
+    assert runtime._batchers["asr"].stats.hung == 1 and asr.raised >= 1

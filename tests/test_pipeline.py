@@ -8,7 +8,7 @@ import numpy as np
 from edge.calls.events import (BotReply, DataEvent, Interruption, ReplyDone, ResumePlayback, Transcript,
                                Uninterruptible, Utterance)
 from edge.calls.pipeline import Pipeline, Stage
-from edge.calls.runtime import Batcher
+from edge.calls.batcher import MicroBatcher
 
 
 def run(coro, timeout=10.0):
@@ -132,7 +132,7 @@ def test_batcher_runs_requests_of_many_calls_together_inline_and_on_threads():
         return [2 * x for x in items]
 
     async def go(executor):
-        batcher = Batcher(double, executor, max_batch=8)
+        batcher = MicroBatcher(double, max_batch=8, max_wait_ms=0, executor=executor, inline=executor is None)
         return await asyncio.gather(*(batcher.submit(i) for i in range(20)))
 
     assert run(go(None)) == [2 * i for i in range(20)] and sizes == [8, 8, 4]

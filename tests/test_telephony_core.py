@@ -10,10 +10,10 @@ import pytest
 
 from edge.errors import ConfigError, InputError
 from edge.telephony.address import parse_uri
-from edge.telephony.media import CallInfo, EndReason, MediaCall
+from edge.telephony.media import RENDER_FRAMES, CallInfo, EndReason, MediaCall
 from edge.telephony.pacer import FrameClock
 from edge.telephony.privacy import mask_phone
-from edge.telephony.resample import process_many, resampler
+from edge.telephony.resample import process_block, process_many, resampler
 from edge.telephony.testing import tone
 
 
@@ -162,3 +162,105 @@ def test_mask_phone_and_addresses():
         parse_uri("tcp://localhost", ("tcp",))
     with pytest.raises(ConfigError, match="bad address"):
         parse_uri("tcp://localhost:99999", ("tcp",))
+
+
+@pytest.mark.parametrize("rates", [(8000, 16000), (16000, 8000)])
+def test_whole_frame_and_block_resampling_equal_frame_by_frame(rates):
+    """`frames()` (a reply rendered when queued) and `process_block()` (every call's inbound frame at
+    once) give the numbers of `process()` called once per frame, with the history carried on (to the
+    last bit but for float32 rounding: a matrix product may sum in another order)."""
+    rng = np.random.default_rng(3)
+    size = 320 if rates[0] == 16000 else 160
+    x = rng.integers(-32768, 32767, size * 40).astype(np.int16)
+    one, framed = resampler(*rates), resampler(*rates)
+    want = np.stack([one.process(x[i:i + size]) for i in range(0, len(x), size)])
+    got = np.concatenate([framed.frames(x[:size * 7], size), framed.frames(x[size * 7:], size)])
+    assert np.abs(got.astype(int) - want).max() <= 1
+    with pytest.raises(ValueError, match="whole frames"):
+        framed.frames(x[:size + 1], size)
+    calls, alone = [resampler(*rates) for _ in range(5)], [resampler(*rates) for _ in range(5)]
+    for step in range(6):
+        block = rng.integers(-32768, 32767, (5, size)).astype(np.int16)
+        out = process_block(calls, block)
+        assert np.abs(out.astype(int) - np.stack([r.process(row) for r, row in zip(alone, block)])).max() <= 1
+
+
+def test_bot_audio_is_resampled_when_queued_and_leaves_in_order_with_the_tail_padded():
+    """Bot audio is rendered for the wire a few frames at a time as it is sent (play() only queues it);
+    the frames are those of resampling the queued audio frame by frame, across play() calls, the last
+    one zero-padded."""
+    rng = np.random.default_rng(4)
+
+    async def main():
+        call = MediaCall(CallInfo("c2", "test"), wire_rate_hz=8000)
+        parts = [rng.integers(-20000, 20000, n).astype(np.int16) for n in (500, 140, 960, 333)]
+        for part in parts:
+            await call.play(part)
+        assert call.queued_playback_s == pytest.approx(sum(map(len, parts)) / 16000)
+        sent = []
+        while (frame := call._next_frame()) is not None:
+            sent.append(frame)
+        await asyncio.wait_for(call.wait_played(), 1)
+        audio = np.concatenate(parts)
+        audio = np.concatenate([audio, np.zeros(-len(audio) % 320, np.int16)])
+        down = resampler(16000, 8000)
+        want = np.concatenate([down.process(audio[i:i + 320]) for i in range(0, len(audio), 320)])
+        assert all(len(frame) == 320 for frame in sent) and call.stats.frames_out == len(sent) == 7
+        assert np.abs(np.frombuffer(b"".join(sent), "<i2").astype(int) - want).max() <= 1
+        # A barge-in drops what is queued, the half frame too; the next reply starts clean.
+        await call.play(parts[2])
+        call._next_frame()
+        assert call.clear_playback() == pytest.approx((960 - 320) / 16000)
+        assert call._next_frame() is None and call.queued_playback_s == 0
+        await call.play(parts[0][:320])
+        fresh = resampler(16000, 8000).process(parts[0][:320])
+        assert np.abs(np.frombuffer(call._next_frame(), "<i2").astype(int) - fresh).max() <= 1
+        # A long reply is only queued by play(); it is resampled RENDER_FRAMES at a time as it leaves.
+        long = rng.integers(-20000, 20000, 16000 * 5).astype(np.int16)
+        await call.play(long)
+        assert not call._frames and call.queued_playback_s == pytest.approx(5.0)
+        call._next_frame()
+        assert len(call._frames) == RENDER_FRAMES - 1 and call.queued_playback_s == pytest.approx(5.0 - 0.02)
+
+    run(main())
+
+
+def test_batched_inbound_frames_keep_each_calls_order_and_carry_their_power():
+    """Many calls' wire frames resampled together: each call gets its own frames, in order, equal to
+    resampling it alone, with the power the voice detector would measure (two frames at once, as after
+    a late loop turn, too); a call that sends an odd chunk in the same flush is resampled on its own
+    path and disturbs no one."""
+    from edge.telephony.media import AudioBatcher
+
+    rng = np.random.default_rng(5)
+
+    async def main():
+        batcher = AudioBatcher()
+        calls = [MediaCall(CallInfo(f"c{k}", "test"), wire_rate_hz=8000, batcher=batcher) for k in range(4)]
+        sent = [[] for _ in calls]
+        for step in range(12):
+            for k, call in enumerate(calls):
+                n = 240 if (k == 3 and step % 3 == 0) else 160  # call 3 sends 30 ms now and then,
+                n = 320 if (k in (1, 2) and step % 4 == 0) else n  # calls 1 and 2 two frames at once
+                chunk = rng.integers(-30000, 30000, n).astype(np.int16)
+                call._feed_audio(chunk)
+                sent[k].append(chunk)
+            await asyncio.sleep(0)  # the flush runs after this iteration's callbacks
+        for call in calls:
+            call._end(EndReason.REMOTE_HANGUP)
+        got = [[item async for item in call.audio_with_power()] for call in calls]
+        return sent, got, batcher
+
+    sent, got, batcher = run(main())
+    assert batcher.frames >= 3 * 12 - 4  # the usual case took the block path
+    for k in range(4):
+        audio = resampler(8000, 16000).process(np.concatenate(sent[k]))
+        want = audio[:len(audio) // 320 * 320].reshape(-1, 320)
+        assert np.abs(np.stack([frame for frame, _ in got[k]]).astype(int) - want).max() <= 1, k
+        for frame, power in got[k]:
+            if power is not None:
+                x = frame.astype(np.float64)
+                assert power == pytest.approx(np.mean(x * x) - np.mean(x) ** 2, rel=1e-4)
+                assert frame.base is None or frame.base.shape == frame.shape  # its own row, not a view
+    assert any(power is None for _, power in got[3])
+    assert all(power is not None for k in (0, 1, 2) for _, power in got[k])

@@ -138,3 +138,37 @@ def test_piper_voice_by_path(tiny_piper_voice, tmp_path):
     slow = synth.synthesize("您好", tts.SynthesisSettings(speed=0.5))
     fast = synth.synthesize("您好", tts.SynthesisSettings(speed=2.0))
     assert len(slow) > len(fast)
+
+
+def test_prompt_cache_keeps_recent_lines_in_memory_within_its_bound(tmp_path):
+    from edge.tts.cache import PromptCache
+
+    cache = PromptCache(tmp_path, memory_mb=0.1)  # ~3 s of audio
+    lines = {f"k{i}": (np.arange(16000) % 200 + i).astype(np.int16) for i in range(3)}  # 31 KB each
+    for key, pcm in lines.items():
+        cache.put(key, pcm)
+    first = cache.get("k0")
+    for path in tmp_path.rglob("*.wav"):
+        path.unlink()  # from now on only memory can answer
+    again = cache.get("k0")
+    assert again is first and np.array_equal(again, lines["k0"]) and not again.flags.writeable
+    assert cache.get("k1") is None  # never read back, so never kept
+    for i in range(3, 8):
+        cache.put(f"k{i}", lines["k1"])
+        cache.get(f"k{i}")
+    assert cache.get("k0") is None and cache.recent.bytes <= 0.1 * 1024 * 1024  # the oldest went out
+
+
+def test_answers_are_not_written_to_disk_but_recent_sentences_are_synthesized_once(tmp_path):
+    synth = tts.open(TtsConfig(cache_dir=tmp_path / "cache"))
+    raw = tts.uncached(synth)
+    calls = []
+    inner = raw.inner.inner
+    raw.inner.inner = type("Counting", (), {"voice_id": inner.voice_id,
+                                           "synthesize": lambda self, text, s=None: calls.append(text) or
+                                           inner.synthesize(text, s)})()
+    answer = "我们的软件每年九百八十元。可以对接企业微信。"
+    first = [c.audio for c in raw.stream(answer)]
+    again = [c.audio for c in raw.stream(answer)]
+    assert len(first) == 2 and all(a is b for a, b in zip(first, again)) and len(calls) == 2
+    assert not list((tmp_path / "cache").rglob("*.wav"))

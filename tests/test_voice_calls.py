@@ -162,8 +162,8 @@ def test_the_sherpa_onnx_path_and_batching_across_concurrent_calls(base_runtime,
         assert result.report["voice"]["asr"]["backend"] == "sherpa-onnx" and not result.stats["stage_errors"]
         assert turn["timings_ms"]["asr_final"] < 1000
     asr_batch, intent_batch = runtime._batchers["asr"], runtime._batchers["intent"]
-    assert (asr_batch.items, asr_batch.batches) == (3, 1)  # the three calls' turns decoded in one go
-    assert (intent_batch.items, intent_batch.batches) == (3, 1)
+    assert (asr_batch.stats.items, asr_batch.stats.batches) == (3, 1)  # the three calls' turns decoded in one go
+    assert (intent_batch.stats.items, intent_batch.stats.batches) == (3, 1)
 
 
 def test_one_misheard_syllable_over_the_bot_does_not_cut_it(runtime):

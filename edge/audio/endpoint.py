@@ -125,6 +125,11 @@ class Endpointer:
         return events
 
     @property
+    def last_speech_ms(self) -> int:
+        """End of the last speech frame of the turn in progress (where it ends if the silence holds)."""
+        return self._last_speech_ms
+
+    @property
     def in_turn(self) -> bool:
         """True from a confirmed start until its end (SPEAKING or STOPPING)."""
         return self.state in (VadState.SPEAKING, VadState.STOPPING)

@@ -17,6 +17,7 @@ Example:
 
 from __future__ import annotations
 
+import asyncio
 import importlib.util
 import logging
 import threading
@@ -63,6 +64,13 @@ def frame_dbfs(frame: np.ndarray) -> float:
     mean = float(x.sum()) / x.size  # (np.mean costs ~10x more on a 320-sample frame)
     power = max(float(np.dot(x, x)) / x.size - mean * mean, 0.0)
     return 10.0 * np.log10(power / (_FULL_SCALE * _FULL_SCALE) + 1e-12)
+
+
+def _scaled(frame: np.ndarray) -> np.ndarray:
+    """int16 samples -> float32 for silero: DC removed, full scale 1.0."""
+    x = np.asarray(frame, dtype=np.float32)
+    mean = float(x.sum()) / max(1, x.size)
+    return (x - mean) * (1.0 / _FULL_SCALE)
 
 
 @dataclass(frozen=True)
@@ -142,49 +150,67 @@ class VoiceDetector:
         self._buffer = np.zeros(0, dtype=np.float32)
         self._recent: deque[np.ndarray] = deque(maxlen=LOOKBACK_FRAMES)
         self._last = 0.0
+        self._handle: float | asyncio.Future = 0.0
+        """The latest frame's confidence (or its future), offloaded."""
         self._gate_power = gate.power
         self.stats = VadStats()
 
-    def confidence(self, frame: np.ndarray) -> float:
-        """Voice (1.0) or not (0.0) at this frame, the model run here and now."""
-        for window in self._windows(frame):
+    def confidence(self, frame: np.ndarray, power: float | None = None) -> float:
+        """Voice (1.0) or not (0.0) at this frame, the model run here and now.
+
+        `power`: the frame's mean square less its squared mean (int16 scale), when the caller measured it
+        already (a server does, for every call's frame at once); else it is measured here.
+        """
+        for window in self._windows(frame, power):
             self._detector.accept_waveform(window)
             self._scored()
         return self._last
 
-    async def confidence_async(self, frame: np.ndarray) -> float:
+    def submit(self, frame: np.ndarray, power: float | None = None) -> float | asyncio.Future:
+        """This frame's confidence: a number when it is known now (inline, or the gate closed), else a
+        future that gets it once the pool's thread has scored this call's windows up to this frame.
+
+        Results come in frame order, so a caller may queue several frames' futures before the first
+        is done (edge.calls.listen.VadStage does): a call's frames never wait for one another's round trip.
+        """
+        if not self._pool.scorer.offloaded:
+            return self.confidence(frame, power)
+        windows = self._windows(frame, power)
+        if self._detector is None:  # the gate is closed (or just closed): silence
+            self._handle = 0.0
+            return 0.0
+        for window in windows:
+            self.stats.windows += 1
+            self._handle = self._detector.submit(window, self._pool.scorer)
+        return self._handle
+
+    async def confidence_async(self, frame: np.ndarray, power: float | None = None) -> float:
         """`confidence`, with the model run in one batch with the other calls' windows on the pool's thread.
 
         Without `offload` (the simulator, tests) it is `confidence`: no extra event-loop turns, so a
         simulated call's timing stays that of one call scored inline.
         """
-        if not self._pool.scorer.offloaded:
-            return self.confidence(frame)
-        for window in self._windows(frame):
-            detector = self._detector
-            await detector.accept(window, self._pool.scorer)
-            if self._detector is not detector:  # closed meanwhile (the call ended)
-                return 0.0
-            self._scored()
-        return self._last
+        handle = self.submit(frame, power)
+        return handle if isinstance(handle, float) else await handle
 
     def _scored(self) -> None:
         self.stats.windows += 1
         self._last = 1.0 if self._detector.is_speech_detected() else 0.0
 
-    def _windows(self, frame: np.ndarray) -> list[np.ndarray]:
+    def _windows(self, frame: np.ndarray, power: float | None = None) -> list[np.ndarray]:
         """The silero windows this frame completes (none while the gate is closed)."""
-        # Runs for every call's every 20 ms frame on the event loop: the gate is one conversion, a sum
-        # and a dot product, compared as power (the same test as EnergyGate.passes, without its log10).
+        # Runs for every call's every 20 ms frame on the event loop. The gate compares power (the same
+        # test as EnergyGate.passes, without its log10); a quiet frame is only kept, as it came, for the
+        # lead-in: it is scaled for the model only if speech follows.
         self.stats.frames += 1
-        x = np.asarray(frame, dtype=np.float32)
-        n = max(1, x.size)
-        mean = float(x.sum()) / n
-        power = float(np.dot(x, x)) / n - mean * mean
-        x = (x - mean) * (1.0 / _FULL_SCALE)
+        if power is None:
+            x = np.asarray(frame, dtype=np.float32)
+            n = max(1, x.size)
+            mean = float(x.sum()) / n
+            power = float(np.dot(x, x)) / n - mean * mean
         if power < self._gate_power:
             self.stats.gated += 1
-            self._recent.append(x)
+            self._recent.append(frame)
             if self._detector is not None:  # stale state when speech comes back; and only calls
                 self.close()                # with sound hold a detector (100 calls, a few in speech)
                 self._buffer = self._buffer[:0]
@@ -193,9 +219,10 @@ class VoiceDetector:
         if self._detector is None:
             # The model starts cold: give it the quiet lead-in too, or a word's onset is heard late.
             self._detector = self._pool.take()
-            self._buffer = np.concatenate([*self._recent, self._buffer]) if self._recent else self._buffer
+            lead = [_scaled(f) for f in self._recent]
+            self._buffer = np.concatenate([*lead, self._buffer]) if lead else self._buffer
             self._recent.clear()
-        self._buffer = np.concatenate([self._buffer, x])
+        self._buffer = np.concatenate([self._buffer, _scaled(frame)])
         windows = []
         while len(self._buffer) >= WINDOW:
             windows.append(self._buffer[:WINDOW])

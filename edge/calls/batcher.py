@@ -1,13 +1,16 @@
 """Model work from many calls in one batch: callers `await submit(item)`, one `fn(items)` runs for all.
 
 A call never runs a model itself, and no call has its own thread. Each call
-awaits `submit(item)`; one consumer task takes the first queued item (it
-awaits the queue, so an idle batcher costs no wake-ups), gathers more until it
-has `max_batch` of them or `max_wait_ms` has passed, runs `fn(items)` on a
-small thread pool (`run_in_executor`), so the event loop keeps the 20 ms
-media clock, and hands each caller its own result. Requests that arrive while
-a batch runs go into the next one. This is sherpa-onnx's streaming-server
-batcher, without its idle polling.
+awaits `submit(item)`; the first item of a batch schedules a flush on the
+event loop (at once with `max_wait_ms=0`, else after that long, or as soon as
+`max_batch` items are queued: an idle batcher costs no wake-ups); the flush
+runs `fn(items)` on a small thread pool (`run_in_executor`), so the event
+loop keeps the 20 ms media clock, and hands each caller its own result.
+Requests that arrive while batches run go into the next one; up to `workers`
+batches run at once. With `inline=True` (the simulator, tests) `fn` runs on
+the event loop instead, one batch per loop iteration, deterministically.
+This is sherpa-onnx's streaming-server batcher, without its idle polling;
+the call runtime's recognition and intents and the daemon's hooks all use it.
 
 Limits, so one slow model cannot take the box down:
 
@@ -40,12 +43,19 @@ import contextlib
 import logging
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Final, Generic, TypeVar
 
-from edge.errors import BatcherClosedError, BatchError, BatchTimeoutError, ConfigError, InputError
+from edge.errors import (
+    BatcherClosedError,
+    BatchError,
+    BatchTimeoutError,
+    ConfigError,
+    InputError,
+)
 
 if TYPE_CHECKING:
     from edge.nlu import IntentResult
@@ -106,50 +116,66 @@ class MicroBatcher(Generic[T, R]):
     """Runs `fn(list_of_items) -> list_of_results` once for many concurrent `submit(item)` calls.
 
     Args:
-        fn: the batch function; called in a worker thread, must return one result per item, in order.
+        fn: the batch function; called in a worker thread (or inline), must return one result per item,
+            in order.
         max_batch: most items per call of fn.
-        max_wait_ms: how long the first item of a batch waits for others (0: take only what is queued).
+        max_wait_ms: how long the first item of a batch waits for others (0: take what is queued in this
+            event-loop iteration).
         max_queue: items waiting at most; submit() waits for room beyond it (backpressure).
-        item_timeout_s: a caller's whole wait (queue + run); then BatchTimeoutError.
+        item_timeout_s: a caller's whole wait (queue + run); then BatchTimeoutError. None: no limit (a
+            hung model is still cut off by batch_timeout_s).
         batch_timeout_s: one call of fn may take this long; then its callers fail and the pool is replaced.
-        workers: threads in the pool (1 is right for one model on 2 cores: batches run one after another).
+        workers: most batches running at once; also the threads of the pool it makes for itself.
         isolate_errors: when fn raises on a batch of several, retry each item alone so only bad ones fail.
         name: for logs and errors.
         on_batch: called as on_batch(size, seconds) after every call of fn (metrics).
+        executor: run fn on this pool (shared with other work) instead of a pool of its own.
+        inline: run fn on the event loop (no threads, no cut-off): deterministic, for the simulator.
 
     Raises:
         ConfigError: a limit out of range.
     """
 
     def __init__(self, fn: Callable[[list[T]], Sequence[R]], *, max_batch: int = DEFAULT_MAX_BATCH,
-                 max_wait_ms: float = DEFAULT_MAX_WAIT_MS, max_queue: int = 1024, item_timeout_s: float = 5.0,
-                 batch_timeout_s: float = 5.0, workers: int = 1, isolate_errors: bool = True,
-                 name: str = "batch", on_batch: Callable[[int, float], None] | None = None) -> None:
+                 max_wait_ms: float = DEFAULT_MAX_WAIT_MS, max_queue: int = 1024,
+                 item_timeout_s: float | None = 5.0, batch_timeout_s: float = 5.0, workers: int = 1,
+                 isolate_errors: bool = True, name: str = "batch",
+                 on_batch: Callable[[int, float], None] | None = None,
+                 executor: ThreadPoolExecutor | None = None, inline: bool = False) -> None:
         if max_batch < 1 or max_queue < 1 or workers < 1:
             raise ConfigError(f"{name} batcher: max_batch, max_queue and workers must be >= 1 "
                               f"(got {max_batch}, {max_queue}, {workers})")
-        if max_wait_ms < 0 or item_timeout_s <= 0 or batch_timeout_s <= 0:
+        if max_wait_ms < 0 or (item_timeout_s is not None and item_timeout_s <= 0) or batch_timeout_s <= 0:
             raise ConfigError(f"{name} batcher: max_wait_ms must be >= 0 and the timeouts > 0 "
                               f"(got {max_wait_ms}, {item_timeout_s}, {batch_timeout_s})")
         self.fn = fn
         self.max_batch = max_batch
         self.max_wait_s = max_wait_ms / 1000
+        self.max_queue = max_queue
         self.item_timeout_s = item_timeout_s
         self.batch_timeout_s = batch_timeout_s
         self.workers = workers
         self.isolate_errors = isolate_errors
         self.name = name
         self.on_batch = on_batch
+        self.inline = inline
         self.stats = BatcherStats()
-        self._queue: asyncio.Queue[_Entry[T, R]] = asyncio.Queue(max_queue)
+        self._shared = executor
         self._executor: ThreadPoolExecutor | None = None
-        self._consumer: asyncio.Task[None] | None = None
+        self._pending: deque[_Entry[T, R]] = deque()
+        self._alone: deque[_Entry[T, R]] = deque()
+        """Items of a failed batch, each to run on its own."""
+        self._running: set[int] = set()
+        self._in_flight: dict[int, list[_Entry[T, R]]] = {}
+        self._timer: asyncio.Handle | asyncio.TimerHandle | None = None
+        self._timer_soon = False
+        self._room: asyncio.Event | None = None
         self._closed = False
 
     @property
     def queued(self) -> int:
         """Items waiting for a batch."""
-        return self._queue.qsize()
+        return len(self._pending) + len(self._alone)
 
     async def submit(self, item: T) -> R:
         """Queue one item and wait for its result.
@@ -161,12 +187,20 @@ class MicroBatcher(Generic[T, R]):
         """
         if self._closed:
             raise BatcherClosedError(f"{self.name} batcher is closed (the daemon is stopping); the call must end")
-        self._start()
-        future: asyncio.Future[R] = asyncio.get_running_loop().create_future()
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[R] = loop.create_future()
         self.stats.submitted += 1
         try:
             async with asyncio.timeout(self.item_timeout_s):
-                await self._queue.put(_Entry(item, future))
+                while len(self._pending) >= self.max_queue and not self._closed:
+                    if self._room is None:
+                        self._room = asyncio.Event()
+                    self._room.clear()
+                    await self._room.wait()
+                if self._closed:
+                    raise BatcherClosedError(f"{self.name} batcher closed")
+                self._pending.append(_Entry(item, future))
+                self._schedule(loop)
                 return await future
         except TimeoutError:
             if future.done() and not future.cancelled():
@@ -178,110 +212,146 @@ class MicroBatcher(Generic[T, R]):
                 "model is overloaded or hung: lower max_calls or check the model") from None
 
     async def close(self) -> None:
-        """Stop the consumer; queued and running callers get BatcherClosedError. Idempotent."""
+        """Queued and running callers get BatcherClosedError; new ones are refused. Idempotent."""
         self._closed = True
-        if self._consumer is not None:
-            self._consumer.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._consumer
-            self._consumer = None
-        while not self._queue.empty():
-            self._fail([self._queue.get_nowait()], BatcherClosedError(f"{self.name} batcher closed"))
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        waiting = [*self._pending, *self._alone, *(e for batch in self._in_flight.values() for e in batch)]
+        self._pending.clear()
+        self._alone.clear()
+        self._in_flight.clear()
+        self._fail(waiting, BatcherClosedError(f"{self.name} batcher closed"))
+        if self._room is not None:
+            self._room.set()
         if self._executor is not None:
             self._executor.shutdown(wait=False, cancel_futures=True)
             self._executor = None
 
-    # ---- the consumer ---------------------------------------------------------------------------
+    # ---- scheduling -----------------------------------------------------------------------------
 
-    def _start(self) -> None:
-        if self._consumer is None or self._consumer.done():
-            self._consumer = asyncio.get_running_loop().create_task(self._consume(), name=f"{self.name}-batcher")
-
-    async def _consume(self) -> None:
-        loop = asyncio.get_running_loop()
-        while True:
-            batch = [await self._queue.get()]  # idle: sleeps here, no polling
-            deadline = loop.time() + self.max_wait_s
-            while len(batch) < self.max_batch:
-                if not self._queue.empty():
-                    batch.append(self._queue.get_nowait())
-                    continue
-                remaining = deadline - loop.time()
-                if remaining <= 0:
-                    break
-                try:
-                    async with asyncio.timeout(remaining):
-                        batch.append(await self._queue.get())
-                except TimeoutError:
-                    break
-            live = [entry for entry in batch if not entry.future.done()]
-            self.stats.skipped += len(batch) - len(live)
-            if not live:
-                continue
-            try:
-                await self._run(live)
-            except asyncio.CancelledError:
-                self._fail(live, BatcherClosedError(f"{self.name} batcher closed while a batch ran"))
-                raise
-            except Exception:  # a bug here must not kill the consumer and strand every later caller
-                _LOGGER.exception("%s batcher: unexpected failure; failing this batch only", self.name)
-                self._fail(live, BatchError(f"{self.name}: internal batcher failure"))
-
-    async def _run(self, batch: list[_Entry[T, R]]) -> None:
-        try:
-            results = await self._call([entry.item for entry in batch])
-        except BatchTimeoutError as exc:
-            self._fail(batch, exc)
+    def _schedule(self, loop: asyncio.AbstractEventLoop) -> None:
+        """A flush for what is queued: now (a full batch, no wait, retries) or once max_wait has passed."""
+        if self._closed or not (self._pending or self._alone) or len(self._running) >= self.workers:
             return
-        except Exception as exc:
-            self.stats.errors += 1
-            if not self.isolate_errors or len(batch) == 1:
-                _LOGGER.warning("%s batcher: batch of %d failed: %s", self.name, len(batch), exc,
-                                extra={"event": "batch_error", "batcher": self.name})
-                self._fail(batch, exc)
+        soon = self.max_wait_s == 0 or len(self._pending) >= self.max_batch or bool(self._alone)
+        if self._timer is not None:
+            if self._timer_soon or not soon:
                 return
-            _LOGGER.warning("%s batcher: batch of %d failed (%s); retrying its items one by one", self.name,
-                            len(batch), exc, extra={"event": "batch_error", "batcher": self.name})
-            for entry in batch:
-                if not entry.future.done():
-                    await self._run([entry])
-            return
-        for entry, result in zip(batch, results, strict=True):
-            if not entry.future.done():
-                entry.future.set_result(result)
+            self._timer.cancel()
+        self._timer_soon = soon
+        self._timer = loop.call_soon(self._flush) if soon else loop.call_later(self.max_wait_s, self._flush)
 
-    async def _call(self, items: list[T]) -> Sequence[R]:
-        """fn(items) on the pool, cut off after batch_timeout_s."""
+    def _flush(self) -> None:
+        self._timer = None
+        loop = asyncio.get_running_loop()
+        while len(self._running) < self.workers and (self._pending or self._alone):
+            batch = self._take()
+            if batch:
+                self._start(batch, loop)
+            if self.inline:
+                break  # one batch per iteration, as a simulated call expects
+        if self._room is not None and len(self._pending) < self.max_queue:
+            self._room.set()
+        self._schedule(loop)
+
+    def _take(self) -> list[_Entry[T, R]]:
+        source = self._alone if self._alone else self._pending
+        size = 1 if source is self._alone else self.max_batch
+        batch: list[_Entry[T, R]] = []
+        while source and len(batch) < size:
+            entry = source.popleft()
+            if entry.future.done():  # its caller gave up or was cancelled
+                self.stats.skipped += 1
+                continue
+            batch.append(entry)
+        return batch
+
+    def _start(self, batch: list[_Entry[T, R]], loop: asyncio.AbstractEventLoop) -> None:
+        items = [entry.item for entry in batch]
+        started = time.perf_counter()
+        if self.inline:
+            try:
+                results: Sequence[R] | None = self.fn(items)
+                error: BaseException | None = None
+            except Exception as exc:  # noqa: BLE001 - handed to the batch's callers
+                results, error = None, exc
+            self._account(len(items), started)
+            self._finish(batch, results, error)
+            return
+        token = id(batch)
+        self._running.add(token)
+        self._in_flight[token] = batch
+        running = loop.run_in_executor(self._pool(), self.fn, items)
+        watchdog = loop.call_later(self.batch_timeout_s, self._cut_off, running, token)
+
+        def done(task: asyncio.Future) -> None:
+            watchdog.cancel()
+            if token not in self._running:
+                return  # cut off (its callers were failed already) or closed: a late result is dropped
+            self._running.discard(token)
+            self._in_flight.pop(token, None)
+            self._account(len(items), started)
+            if task.cancelled():
+                self._fail(batch, BatcherClosedError(f"{self.name} batcher closed while a batch ran"))
+            else:
+                error = task.exception()
+                self._finish(batch, task.result() if error is None else None, error)
+            self._schedule(loop)
+
+        running.add_done_callback(done)
+
+    def _pool(self) -> ThreadPoolExecutor:
+        if self._shared is not None:
+            return self._shared
         if self._executor is None:
             self._executor = ThreadPoolExecutor(self.workers, thread_name_prefix=f"{self.name}-batch")
-        started = time.perf_counter()
-        running = asyncio.get_running_loop().run_in_executor(self._executor, self.fn, items)
-        try:
-            async with asyncio.timeout(self.batch_timeout_s):
-                results = await running
-        except TimeoutError:
-            self.stats.hung += 1
-            _LOGGER.error("%s batcher: a batch of %d ran past %g s; failing its callers and moving later batches "
-                          "to a fresh thread pool (the stuck thread is abandoned; restart the service if this "
-                          "repeats)", self.name, len(items), self.batch_timeout_s,
-                          extra={"event": "batch_hung", "batcher": self.name})
-            _abandon(1)
+        return self._executor
+
+    def _cut_off(self, running: asyncio.Future, token: int) -> None:
+        """The batch ran past batch_timeout_s: fail its callers, abandon its thread, go on on a fresh pool."""
+        batch = self._in_flight.pop(token, [])
+        self._running.discard(token)
+        self.stats.hung += 1
+        _LOGGER.error("%s batcher: a batch of %d ran past %g s; failing its callers and moving later batches "
+                      "to a fresh thread pool (the stuck thread is abandoned; restart the service if this "
+                      "repeats)", self.name, len(batch), self.batch_timeout_s,
+                      extra={"event": "batch_hung", "batcher": self.name})
+        _abandon(1)
+        if self._executor is not None:
             self._executor.shutdown(wait=False, cancel_futures=True)
-            self._executor = None
-            raise BatchTimeoutError(f"{self.name}: the model ran past {self.batch_timeout_s:g} s and was cut "
-                                    "off") from None
-        finally:
-            seconds = time.perf_counter() - started
-            self.stats.batches += 1
-            self.stats.items += len(items)
-            self.stats.largest_batch = max(self.stats.largest_batch, len(items))
-            if self.on_batch is not None:
-                with contextlib.suppress(Exception):
-                    self.on_batch(len(items), seconds)
-        if results is None or len(results) != len(items):
-            raise BatchError(f"{self.name}: fn returned {0 if results is None else len(results)} results "
-                             f"for {len(items)} items")
-        return results
+        self._shared = None  # a shared pool has a stuck thread too: this batcher goes on on its own
+        self._executor = None
+        self._fail(batch, BatchTimeoutError(f"{self.name}: the model ran past {self.batch_timeout_s:g} s and "
+                                            "was cut off"))
+        self._schedule(asyncio.get_running_loop())
+
+    def _account(self, size: int, started: float) -> None:
+        self.stats.batches += 1
+        self.stats.items += size
+        self.stats.largest_batch = max(self.stats.largest_batch, size)
+        if self.on_batch is not None:
+            with contextlib.suppress(Exception):
+                self.on_batch(size, time.perf_counter() - started)
+
+    def _finish(self, batch: list[_Entry[T, R]], results: Sequence[R] | None, error: BaseException | None) -> None:
+        if error is None and (results is None or len(results) != len(batch)):
+            error = BatchError(f"{self.name}: fn returned {0 if results is None else len(results)} results "
+                               f"for {len(batch)} items")
+        if error is None:
+            for entry, result in zip(batch, results, strict=True):  # type: ignore[arg-type]
+                if not entry.future.done():
+                    entry.future.set_result(result)
+            return
+        self.stats.errors += 1
+        if self.isolate_errors and len(batch) > 1:
+            _LOGGER.warning("%s batcher: batch of %d failed (%s); retrying its items one by one", self.name,
+                            len(batch), error, extra={"event": "batch_error", "batcher": self.name})
+            self._alone.extend(batch)
+            return
+        _LOGGER.warning("%s batcher: batch of %d failed: %s", self.name, len(batch), error,
+                        extra={"event": "batch_error", "batcher": self.name})
+        self._fail(batch, error)
 
     def _fail(self, batch: list[_Entry[Any, Any]], error: BaseException) -> None:
         for entry in batch:

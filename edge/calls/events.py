@@ -68,6 +68,9 @@ class AudioIn(SystemEvent):
 
     pcm: np.ndarray
     at_s: float
+    power: float | None = None
+    """Its mean square less its squared mean (int16 scale), when the transport measured it (servers
+    do, for all calls' frames at once); None: the voice detector measures it."""
 
 
 @dataclass
@@ -85,6 +88,14 @@ class UserStoppedSpeaking(SystemEvent):
     reason: str = "silence"
     """"silence" (the endpoint) or "max_length" (cut)."""
     wall: float = field(default_factory=_now)
+
+
+@dataclass
+class EarlyUtterance(SystemEvent):
+    """The caller has paused for call.early_asr_ms: the utterance the turn is if it ends at this pause
+    (recognition may start on it now); None: they went on speaking, drop it."""
+
+    utterance: Utterance | None
 
 
 @dataclass
@@ -164,6 +175,8 @@ class Transcript(DataEvent, Uninterruptible):
     raw_text: str | None = None
     asr_ms: float = 0.0
     wall: float = field(default_factory=_now)
+    prepared: dict[str, Any] | None = None
+    """Understanding already done on it during the endpoint's silence ("intents", "prosody"), if any."""
 
 
 @dataclass

@@ -5,22 +5,41 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections import deque
-from typing import Final
+from typing import Any, Final
 
 import numpy as np
 
 from edge.asr.language import CallLanguage
-from edge.audio.endpoint import FRAME_MS, Endpointer, EndpointSettings, NoInputTimer
+from edge.audio.endpoint import (
+    FRAME_MS,
+    Endpointer,
+    EndpointSettings,
+    NoInputTimer,
+    VadState,
+)
 from edge.audio.prosody import measure
 from edge.audio.vad import VoiceDetector
-from edge.calls.events import (AudioIn, BotStartedSpeaking, BotStoppedSpeaking, CallEnded, ListenFor, NoInput,
-                               SystemEvent, Transcript, Understood, UserStartedSpeaking, UserStoppedSpeaking,
-                               Utterance)
+from edge.calls.events import (
+    AudioIn,
+    BotStartedSpeaking,
+    BotStoppedSpeaking,
+    CallEnded,
+    EarlyUtterance,
+    ListenFor,
+    NoInput,
+    SystemEvent,
+    Transcript,
+    Understood,
+    UserStartedSpeaking,
+    UserStoppedSpeaking,
+    Utterance,
+)
 from edge.calls.pipeline import Stage
-from edge.calls.runtime import Runtime
+from edge.calls.runtime import Heard, Runtime
 from edge.config import CallConfig
 from edge.nlu.emotion import MoodTracker
 
@@ -35,14 +54,22 @@ class VadStage(Stage):
     Knows whether the bot is speaking (BotStarted/StoppedSpeaking come
     upstream from the output stage): speech that starts then is `over_bot`
     and ends after the short overlap silence.
+
+    With `early_ms`, a pause of that long inside a turn sends the utterance
+    the turn would be if it ended there (`EarlyUtterance`), so recognition
+    can use the rest of the endpoint's silence; `EarlyUtterance(None)` when
+    the caller goes on.
     """
 
     name = "vad"
 
-    def __init__(self, detector: VoiceDetector, config: CallConfig) -> None:
+    def __init__(self, detector: VoiceDetector, config: CallConfig, early_ms: int = 0) -> None:
         super().__init__()
         self.detector = detector
         self.config = config
+        self.early_ms = early_ms
+        self._early_at: int | None = None
+        """last_speech_ms of the EarlyUtterance sent for the pause in progress."""
         self.endpointer = Endpointer(EndpointSettings(start_ms=config.start_ms, silence_ms=config.silence_ms,
                                                       max_utterance_ms=config.max_utterance_ms))
         self.no_input = NoInputTimer(config.no_input_ms)
@@ -51,6 +78,10 @@ class VadStage(Stage):
         self._ring: deque[tuple[int, np.ndarray]] = deque(maxlen=ring)
         self._utterance: list[tuple[int, np.ndarray]] = []
         self._over_bot = False
+        self._fifo: deque[tuple[np.ndarray, float | asyncio.Future]] = deque()
+        self._waiting = False
+        self._draining = False
+        self._drainer: asyncio.Task | None = None
         self.bot_speaking = False
         self.ended = False
 
@@ -60,7 +91,7 @@ class VadStage(Stage):
 
     async def on_system(self, event: SystemEvent, upstream: bool) -> None:
         if isinstance(event, AudioIn):
-            await self._audio(event.pcm)
+            await self._audio(event.pcm, event.power)
             return  # caller audio stops here
         if isinstance(event, BotStartedSpeaking):
             self.bot_speaking = True
@@ -79,14 +110,56 @@ class VadStage(Stage):
             self.detector.close()
         await self.push(event, upstream)
 
-    async def _audio(self, frame: np.ndarray) -> None:
+    async def _audio(self, frame: np.ndarray, power: float | None = None) -> None:
+        """Queue the frame with its confidence (or the future of it) and work through what is known, in
+        order: a frame whose windows are still being scored holds back the frames after it, but never
+        the reading of them (so a call does not fall behind by one model round trip per window)."""
         if self.ended:
             return
+        submit = getattr(self.detector, "submit", None)  # batched across calls; doubles may lack it
+        if submit is not None:
+            handle = submit(frame) if power is None else submit(frame, power)
+        else:
+            score = getattr(self.detector, "confidence_async", None)
+            handle = await score(frame) if score is not None else self.detector.confidence(frame)
+        self._fifo.append((frame, handle))
+        if not self._waiting and not self._draining:
+            await self._drain()
+
+    async def _drain(self) -> None:
+        self._draining = True
+        try:
+            while self._fifo and not self.ended:
+                frame, handle = self._fifo[0]
+                if isinstance(handle, asyncio.Future):
+                    if not handle.done():
+                        self._waiting = True
+                        handle.add_done_callback(self._resume)
+                        return
+                    confidence = 0.0 if handle.cancelled() or handle.exception() else handle.result()
+                    if not handle.cancelled() and handle.exception() is not None:
+                        _LOGGER.warning("call %s: the VAD failed on a frame (%s); heard as silence", self.call_id,
+                                        handle.exception())
+                else:
+                    confidence = handle
+                self._fifo.popleft()
+                await self._step(frame, confidence)
+        finally:
+            self._draining = False
+
+    def _resume(self, _done: asyncio.Future) -> None:
+        self._waiting = False
+        if not self.ended and not self._draining:
+            self._drainer = asyncio.get_running_loop().create_task(self._drain(), name=f"vad-{self.call_id}")
+
+    async def stopped(self) -> None:
+        if self._drainer is not None and not self._drainer.done():
+            self._drainer.cancel()
+
+    async def _step(self, frame: np.ndarray, confidence: float) -> None:
         frame_start = self.now_ms
         self._ring.append((frame_start, frame))
         started_now = False
-        score = getattr(self.detector, "confidence_async", None)  # batched across calls; doubles may lack it
-        confidence = await score(frame) if score is not None else self.detector.confidence(frame)
         for change in self.endpointer.update(confidence):
             if change.kind == "start":
                 restart = change.at_ms == self.now_ms  # a turn cut at max length goes straight on
@@ -102,45 +175,193 @@ class VadStage(Stage):
                 await self._finish(change.at_ms, change.reason)
         if self.endpointer.in_turn and not started_now:
             self._utterance.append((frame_start, frame))
+            if self.early_ms:
+                await self._early()
         if not self.endpointer.in_turn and self.no_input.expired(self.now_ms):
             await self.push(NoInput(self.now_ms / 1000))
 
-    async def _finish(self, end_ms: int, reason: str) -> None:
+    async def _early(self) -> None:
+        """A long enough pause: the utterance so far, for recognition to start on; the caller went on: drop it."""
+        ep = self.endpointer
+        if ep.state is VadState.STOPPING:
+            last = ep.last_speech_ms
+            if self._early_at != last and self.early_ms <= self.now_ms - last < ep.settings.silence_ms:
+                self._early_at = last
+                await self.push(EarlyUtterance(self._cut(last, "silence")))
+        elif self._early_at is not None:
+            self._early_at = None
+            await self.push(EarlyUtterance(None))
+
+    def _cut(self, end_ms: int, reason: str) -> Utterance:
+        """The turn's utterance if it ends at end_ms."""
         frames = [f for t, f in self._utterance if t < end_ms + TAIL_MS]
         start_ms = self._utterance[0][0] if self._utterance else end_ms
-        self._utterance = []
         pcm = np.concatenate(frames) if frames else np.zeros(0, np.int16)
         silence = self.endpointer.settings.silence_ms
+        return Utterance(pcm, start_ms / 1000, end_ms / 1000, self._over_bot, reason, silence)
+
+    async def _finish(self, end_ms: int, reason: str) -> None:
+        utterance = self._cut(end_ms, reason)
+        self._utterance = []
+        self._early_at = None
         await self.push(UserStoppedSpeaking(end_ms / 1000, reason))
-        await self.push(Utterance(pcm, start_ms / 1000, end_ms / 1000, self._over_bot, reason, silence))
+        await self.push(utterance)
         self.endpointer.set_silence(self.node_silence_ms)
         if not self.bot_speaking:
             self.no_input.arm(self.now_ms)
 
 
 class AsrStage(Stage):
-    """Utterance -> Transcript through the shared recognizer (batched across calls)."""
+    """Utterance -> Transcript through the shared recognizer (batched across calls).
+
+    With `early`, recognition runs while the caller speaks and the endpointer waits: each
+    `EarlyUtterance` (a pause) starts recognizing the audio since the previous pause (a piece; pauses
+    are where the recognizer's own VAD would cut too), and a candidate transcript of the whole turn so
+    far, with its intents and prosody. If the turn ends at that pause, the candidate is the result,
+    often ready by then; if the caller goes on, the candidate is dropped but the pieces stay, so at the
+    end of a long turn only its last piece is left to recognize. Pieces' texts are joined as the
+    recognizer joins its own segments.
+    """
 
     name = "asr"
 
-    def __init__(self, runtime: Runtime) -> None:
+    def __init__(self, runtime: Runtime, early: bool = False) -> None:
         super().__init__()
         self.runtime = runtime
         self.language = CallLanguage(runtime.config.asr.language)
+        self.early = early
+        self._turn: float | None = None
+        """start_s of the turn the pieces belong to."""
+        self._pieces: list[tuple[int, asyncio.Task[Heard]]] = []
+        """(end sample, recognition of the samples since the previous piece's end), in order."""
+        self._candidate: tuple[tuple, asyncio.Task] | None = None
+        self.early_used = 0
+        """Turns whose transcript was the candidate made at their last pause."""
+        self.early_pieces = 0
+        """Pieces recognized while the caller was still speaking or pausing."""
+        self.early_dropped = 0
+        """Candidates dropped because the caller went on (their pieces were kept)."""
+
+    async def on_system(self, event: SystemEvent, upstream: bool) -> None:
+        if isinstance(event, EarlyUtterance):
+            if self.early:
+                self._drop_candidate()
+                if event.utterance is not None:
+                    utterance = event.utterance
+                    self._add_piece(utterance)
+                    task = asyncio.get_running_loop().create_task(
+                        self._prepare(utterance, list(self._pieces)), name=f"early-asr-{self.call_id}")
+                    self._candidate = (_key(utterance), task)
+            return  # goes no further
+        if isinstance(event, CallEnded):
+            self._forget(cancel=True)
+        await self.push(event, upstream)
 
     async def process(self, event) -> None:
         if not isinstance(event, Utterance):
             await self.push(event)
             return
         started = time.perf_counter()
+        candidate = self._take_candidate(event)
+        prepared = None
         try:
-            heard = await self.runtime.recognize(_clean(event.pcm), self.language.code)
+            if candidate is not None:
+                heard, prepared = await candidate
+            elif self.early and self._continues(event):
+                self._add_piece(event)
+                heard = await _joined(list(self._pieces))
+            else:
+                heard = await self.runtime.recognize(_clean(event.pcm), self.language.code)
             text, raw = heard.text, heard.raw_text
             self.language.observe(text)
         except Exception:  # a failed decode is heard as nothing; the call goes on
             _LOGGER.exception("call %s: recognition failed; treating the turn as unreadable", self.call_id)
             text, raw = "", None
-        await self.push(Transcript(text, event, raw, (time.perf_counter() - started) * 1000))
+        finally:
+            if self._turn == event.start_s:
+                self._forget(cancel=False)  # the turn is over; a later one starts its own pieces
+        await self.push(Transcript(text, event, raw, (time.perf_counter() - started) * 1000, prepared=prepared))
+
+    async def stopped(self) -> None:
+        self._forget(cancel=True)
+
+    def _continues(self, utterance: Utterance) -> bool:
+        """The utterance is the turn the pieces were cut from, and reaches past them."""
+        return (bool(self._pieces) and self._turn == utterance.start_s
+                and len(utterance.pcm) >= self._pieces[-1][0])
+
+    def _add_piece(self, utterance: Utterance) -> None:
+        """Recognize the samples of `utterance` past the last piece (a new turn starts the list afresh)."""
+        if not self._continues(utterance):
+            self._forget(cancel=False)
+            self._turn = utterance.start_s
+        done = self._pieces[-1][0] if self._pieces else 0
+        if len(utterance.pcm) > done:
+            pcm = _clean(utterance.pcm[done:])
+            task = asyncio.get_running_loop().create_task(self.runtime.recognize(pcm, self.language.code),
+                                                          name=f"asr-piece-{self.call_id}")
+            task.add_done_callback(_quiet)
+            self._pieces.append((len(utterance.pcm), task))
+            self.early_pieces += 1
+
+    async def _prepare(self, utterance: Utterance,
+                       pieces: list[tuple[int, asyncio.Task[Heard]]]) -> tuple[Heard, dict[str, Any]]:
+        """The turn's transcript if it ends here, then its intents and prosody (as NluStage would)."""
+        heard = await _joined(pieces)
+        prepared: dict[str, Any] = {}
+        if heard.text:
+            try:
+                prepared["intents"] = await self.runtime.classify(heard.text)
+            except Exception:  # noqa: BLE001 - NluStage tries again and logs it
+                _LOGGER.debug("call %s: early intents failed; the turn asks again", self.call_id)
+            if self.runtime.cues is not None:
+                pcm = _clean(utterance.pcm)
+                prepared["prosody"] = await self.runtime.run(lambda: measure(pcm, heard.text))
+        return heard, prepared
+
+    def _take_candidate(self, utterance: Utterance) -> asyncio.Task | None:
+        if self._candidate is None:
+            return None
+        key, task = self._candidate
+        self._candidate = None
+        if key == _key(utterance):
+            self.early_used += 1
+            return task
+        task.cancel()
+        return None
+
+    def _drop_candidate(self) -> None:
+        if self._candidate is not None:
+            self._candidate[1].cancel()
+            self._candidate = None
+            self.early_dropped += 1
+
+    def _forget(self, cancel: bool) -> None:
+        """Let go of the pieces (cancelled when the call is over: nobody will read them)."""
+        if cancel:
+            self._drop_candidate()
+            for _, task in self._pieces:
+                task.cancel()
+        self._pieces = []
+        self._turn = None
+
+
+async def _joined(pieces: list[tuple[int, asyncio.Task[Heard]]]) -> Heard:
+    """The pieces' transcripts as one (shielded: a dropped candidate leaves the pieces running)."""
+    heard = [await asyncio.shield(task) for _, task in pieces]
+    raws = [h.raw_text for h in heard if h.raw_text is not None]
+    return Heard("".join(h.text for h in heard).strip(), "".join(raws) if raws else None,
+                 sum(h.seconds for h in heard))
+
+
+def _quiet(task: asyncio.Task) -> None:
+    """A piece nobody awaited (its turn went another way) must not log 'exception never retrieved'."""
+    if not task.cancelled():
+        task.exception()
+
+
+def _key(utterance: Utterance) -> tuple:
+    return utterance.start_s, utterance.end_s, len(utterance.pcm), utterance.over_bot
 
 
 def _clean(pcm: np.ndarray) -> np.ndarray:
@@ -168,13 +389,19 @@ class NluStage(Stage):
             await self.push(event)
             return
         intents = prosody = mood = None
+        prepared = event.prepared or {}
         if event.text:
-            try:
-                intents = await self.runtime.classify(event.text)
-            except Exception:
-                _LOGGER.exception("call %s: intent model failed; the turn goes on without intents", self.call_id)
+            intents = prepared.get("intents")
+            if intents is None:
+                try:
+                    intents = await self.runtime.classify(event.text)
+                except Exception:
+                    _LOGGER.exception("call %s: intent model failed; the turn goes on without intents",
+                                      self.call_id)
             if self.mood is not None:
-                pcm = _clean(event.utterance.pcm)
-                prosody = await self.runtime.run(lambda: measure(pcm, event.text))
+                prosody = prepared.get("prosody")
+                if prosody is None:
+                    pcm = _clean(event.utterance.pcm)
+                    prosody = await self.runtime.run(lambda: measure(pcm, event.text))
                 mood = self.mood.hear(event.text, prosody)
         await self.push(Understood(event, intents, prosody, mood))

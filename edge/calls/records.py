@@ -14,6 +14,7 @@ Example:
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import logging
@@ -172,6 +173,13 @@ class Records:
                 _LOGGER.exception("call records: %s failed", getattr(write, "__name__", "a write"))
 
         self._writer.submit(run)
+
+    async def start_call_async(self, *args: Any, **kwargs: Any) -> str:
+        """`start_call` on the writer thread when there is one (a server: the event loop does not wait on
+        SQLite, nor on the writes queued before it), else here and now; returns the call id."""
+        if self._writer is None:
+            return self.start_call(*args, **kwargs)
+        return await asyncio.wrap_future(self._writer.submit(self.start_call, *args, **kwargs))
 
     def start_call(self, lead: dict[str, str], script: str, script_version: int, started_at: str, *,
                    lead_id: int | None = None, call_id: str | None = None, campaign_id: int | None = None,

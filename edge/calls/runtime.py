@@ -4,9 +4,12 @@ A `Runtime` holds the recognizer, the intent model, the synthesizer (with
 its prompt cache), the script, the knowledge base and the VAD model pool.
 Calls never load a model. Work from many calls is batched: recognitions
 that arrive together go to one `decode` (sherpa-onnx `decode_streams`),
-texts to one intent `predict`. On a server the batches run on a small
-thread pool (`call.offload`), so the event loop keeps the 20 ms media clock;
-the simulator runs them inline, which keeps a simulated call deterministic.
+texts to one intent `predict`. On a server the batches run on small thread
+pools (`call.offload`), so the event loop keeps the 20 ms media clock:
+recognition on `call.workers` threads, and the short work of a reply
+(intents, tone of voice, speech synthesis) on `call.reply_workers` threads
+of its own, so a reply never waits behind other calls' recognition. The
+simulator runs them inline, which keeps a simulated call deterministic.
 
 Example:
     >>> runtime = Runtime.load(config.load(None))     # once
@@ -19,14 +22,15 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any, Generic, TypeVar
+from typing import Any, TypeVar
 
 import numpy as np
 
 from edge.audio.vad import EnergyGate, SileroPool, VoiceDetector
+from edge.calls.batcher import MicroBatcher
 from edge.config import CallConfig, Config
 from edge.dialog.engine import Classifier
 from edge.dialog.script import Script
@@ -43,124 +47,6 @@ so small batches let the first of a burst of turns be answered sooner, and the r
 run on every worker thread at once (a burst of 50 turns queued ~2.9 s behind one decoding thread)."""
 T = TypeVar("T")
 R = TypeVar("R")
-
-
-class Batcher(Generic[T, R]):
-    """Collects requests from many calls and runs them as one batch.
-
-    `await submit(item)` returns `fn([...items])[i]`. Requests made in the same
-    event-loop iteration (inline) or while batches are running (offload) go
-    into the next batch, up to `max_batch`; at most `parallel` batches run at once.
-
-    One call's bad input must not cost the others: a batch that raises is run
-    again one item at a time, so only the failing item gets the error. With
-    offload, a batch still running after `timeout_s` (a hung model) fails its
-    callers with BatchTimeoutError and later batches go to a fresh thread pool
-    (the stuck thread is abandoned and counted, as edge.calls.batcher does).
-    """
-
-    def __init__(self, fn: Callable[[list[T]], Sequence[R]], executor: ThreadPoolExecutor | None = None,
-                 max_batch: int = 32, name: str = "batch", timeout_s: float = 5.0, parallel: int = 1) -> None:
-        self.fn = fn
-        self.executor = executor
-        self.max_batch = max_batch
-        self.name = name
-        self.timeout_s = timeout_s
-        self.parallel = parallel
-        self._pending: list[tuple[T, asyncio.Future]] = []
-        self._alone: list[tuple[T, asyncio.Future]] = []
-        """Items of a failed batch, each run again on its own."""
-        self._scheduled = False
-        self._running = 0
-        self.batches = 0
-        self.items = 0
-        self.hung = 0
-
-    async def submit(self, item: T) -> R:
-        loop = asyncio.get_running_loop()
-        future = loop.create_future()
-        self._pending.append((item, future))
-        if not self._scheduled and self._running < self.parallel:
-            self._scheduled = True
-            loop.call_soon(self._flush)
-        return await future
-
-    def _flush(self) -> None:
-        self._scheduled = False
-        self._pending = [(item, future) for item, future in self._pending if not future.cancelled()]
-        self._alone = [(item, future) for item, future in self._alone if not future.done()]
-        if self._running >= self.parallel or not (self._pending or self._alone):
-            return
-        if self._alone:
-            batch = [self._alone.pop(0)]
-        else:
-            batch, self._pending = self._pending[:self.max_batch], self._pending[self.max_batch:]
-        items = [item for item, _ in batch]
-        self.batches += 1
-        self.items += len(items)
-        if self.executor is None:
-            try:
-                self._deliver(batch, self.fn(items), None)
-            except Exception as exc:
-                self._deliver(batch, None, exc)
-            self._after()
-            return
-        self._running += 1
-        loop = asyncio.get_running_loop()
-        done = loop.run_in_executor(self.executor, self.fn, items)
-        watchdog = loop.call_later(self.timeout_s, self._cut_off, done, batch)
-
-        def finished(task: asyncio.Future) -> None:
-            watchdog.cancel()
-            if getattr(task, "cut_off", False):
-                return  # its callers were failed already; a late result is dropped
-            self._running -= 1
-            if task.cancelled():
-                self._deliver(batch, None, asyncio.CancelledError())
-            else:
-                self._deliver(batch, task.result() if task.exception() is None else None, task.exception())
-            self._after()
-
-        done.add_done_callback(finished)
-        self._after()  # more queued and a worker free: start the next batch now
-
-    def _cut_off(self, done: asyncio.Future, batch) -> None:
-        """The batch ran past timeout_s: fail its callers, abandon its thread, go on on a fresh pool."""
-        from edge.calls.batcher import _abandon
-        from edge.errors import BatchTimeoutError
-
-        done.cut_off = True  # type: ignore[attr-defined]
-        self.hung += 1
-        _LOGGER.error("%s: a batch of %d ran past %g s (a hung model); failing its calls' turns and moving later "
-                      "batches to a fresh thread (restart the service if this repeats)", self.name, len(batch),
-                      self.timeout_s, extra={"event": "batch_hung", "batcher": self.name})
-        _abandon(1)
-        self.executor = ThreadPoolExecutor(self.parallel, thread_name_prefix=f"{self.name}-after-hang")
-        error = BatchTimeoutError(f"{self.name}: the model ran past {self.timeout_s:g} s and was cut off")
-        for _, future in batch:
-            if not future.done():
-                future.set_exception(error)
-        self._running -= 1
-        self._after()
-
-    def _after(self) -> None:
-        if (self._pending or self._alone) and not self._scheduled and self._running < self.parallel:
-            self._scheduled = True
-            asyncio.get_running_loop().call_soon(self._flush)
-
-    def _deliver(self, batch, results, error: BaseException | None) -> None:
-        if error is None and (results is None or len(results) != len(batch)):
-            error = RuntimeError(f"{self.name}: batch of {len(batch)} gave {0 if results is None else len(results)}")
-        if error is not None and len(batch) > 1 and not isinstance(error, asyncio.CancelledError):
-            self._alone.extend(batch)  # find the item that fails; the others get their results
-            return
-        for index, (_, future) in enumerate(batch):
-            if future.done():
-                continue
-            if error is not None:
-                future.set_exception(error)
-            else:
-                future.set_result(results[index])
 
 
 @dataclass(frozen=True)
@@ -190,7 +76,10 @@ class Runtime:
     vad: SileroPool | None = None
     cues: MoodCues | None = None
     executor: ThreadPoolExecutor | None = None
-    _batchers: dict[str, Batcher] = field(default_factory=dict, repr=False)
+    """Recognition's threads (None: inline)."""
+    reply_executor: ThreadPoolExecutor | None = None
+    """Threads for intents, prosody and synthesis (None: `executor`)."""
+    _batchers: dict[str, MicroBatcher] = field(default_factory=dict, repr=False)
 
     @classmethod
     def load(cls, config: Config, *, recognizer: Any = None, classifier: Classifier | None = None,
@@ -225,12 +114,14 @@ class Runtime:
 
             knowledge = (KnowledgeBase.open(config.kb.database, rrf_k=config.kb.rrf_k)
                          if config.kb.database is not None else KnowledgeBase.builtin())
-        executor = ThreadPoolExecutor(call.workers, thread_name_prefix="models") if call.offload else None
+        executor = ThreadPoolExecutor(call.workers, thread_name_prefix="asr") if call.offload else None
+        reply_executor = (ThreadPoolExecutor(call.reply_workers, thread_name_prefix="reply")
+                          if call.offload else None)
         runtime = cls(config=config, script=script, classifier=classifier, recognizer=recognizer,
                       synthesizer=synthesizer, raw_synthesizer=raw, knowledge=knowledge,
                       vad=SileroPool(call.vad_threshold, offload=call.offload),
                       cues=default_cues() if call.mood else None,
-                      executor=executor)
+                      executor=executor, reply_executor=reply_executor)
         runtime.warm_up()
         _LOGGER.info("call runtime loaded in %.2f s (asr %s)", time.perf_counter() - started,
                      getattr(recognizer, "info", {}))
@@ -280,10 +171,24 @@ class Runtime:
             self.vad = SileroPool(self.call_config.vad_threshold)
         return VoiceDetector(self.vad, EnergyGate(self.call_config.energy_gate_dbfs))
 
-    def _batcher(self, name: str, fn: Callable, max_batch: int | None = None, parallel: int = 1) -> Batcher:
+    @property
+    def _reply_pool(self) -> ThreadPoolExecutor | None:
+        return self.reply_executor if self.reply_executor is not None and self.executor is not None else self.executor
+
+    @property
+    def offloaded(self) -> bool:
+        """Model work runs on worker threads (a server), not inline (the simulator, tests)."""
+        return self.executor is not None
+
+    def _batcher(self, name: str, fn: Callable, max_batch: int | None = None, parallel: int = 1,
+                 executor: ThreadPoolExecutor | None = None) -> MicroBatcher:
+        """Requests of one event-loop iteration (inline) or made while batches run (offload) form the next
+        batch; a hung model is cut off after call.model_timeout_s; no caller-side time limit."""
         if name not in self._batchers:
-            self._batchers[name] = Batcher(fn, self.executor, max_batch or self.config.asr.max_batch, name,
-                                           self.call_config.model_timeout_s, parallel)
+            self._batchers[name] = MicroBatcher(
+                fn, max_batch=max_batch or self.config.asr.max_batch, max_wait_ms=0, item_timeout_s=None,
+                batch_timeout_s=self.call_config.model_timeout_s, workers=parallel, name=name,
+                executor=executor if executor is not None else self.executor, inline=self.executor is None)
         return self._batchers[name]
 
     async def recognize(self, pcm: np.ndarray, language: str | None = None) -> Heard:
@@ -298,13 +203,13 @@ class Runtime:
 
     async def classify(self, text: str):
         """Intents of one text (batched with other calls' texts)."""
-        return await self._batcher("intent", self.classifier.predict).submit(text)
+        return await self._batcher("intent", self.classifier.predict, executor=self._reply_pool).submit(text)
 
     async def run(self, fn: Callable[[], R]) -> R:
-        """Run blocking model work on the worker threads (or inline)."""
+        """Run blocking reply work (prosody, synthesis) on the reply threads (or inline)."""
         if self.executor is None:
             return fn()
-        return await asyncio.get_running_loop().run_in_executor(self.executor, fn)
+        return await asyncio.get_running_loop().run_in_executor(self._reply_pool, fn)
 
     def sentences(self, text: str, cached: bool) -> Iterator:
         """Per-sentence audio chunks (a generator: each `next()` synthesizes one sentence)."""
@@ -346,5 +251,6 @@ class Runtime:
     def close(self) -> None:
         if self.vad is not None:
             self.vad.close()
-        if self.executor is not None:
-            self.executor.shutdown(wait=False, cancel_futures=True)
+        for pool in (self.executor, self.reply_executor):
+            if pool is not None:
+                pool.shutdown(wait=False, cancel_futures=True)

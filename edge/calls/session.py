@@ -91,12 +91,13 @@ class CallSession:
         runtime, config = self.runtime, self.runtime.call_config
         if self.records is not None:
             # Keyed by the transport's call id, so the daemon's ledger row (and a dialler's row placed
-            # with CALL_UUID) and this record are one call; recovery after a crash relies on it. Written
-            # here, not queued: a replayed id gets a fresh one, and the turns need the id it returns.
+            # with CALL_UUID) and this record are one call; recovery after a crash relies on it. Awaited
+            # before the call goes on (on the writer thread of a server's records): a replayed id gets a
+            # fresh one, and the turns need the id it returns.
             try:
-                self.call_id = self.records.start_call(self.lead, runtime.script.name, runtime.script.version,
-                                                       self.start.isoformat(timespec="seconds"),
-                                                       call_id=self.call.call_id)
+                self.call_id = await self.records.start_call_async(
+                    self.lead, runtime.script.name, runtime.script.version,
+                    self.start.isoformat(timespec="seconds"), call_id=self.call.call_id)
             except CallWithdrawnError as exc:  # reached us after the dialler booked a retry: not a word
                 _LOGGER.warning("%s", exc, extra={"event": "call_withdrawn", **self.call.info.log_fields()})
                 await self.call.hangup()
@@ -105,7 +106,11 @@ class CallSession:
         asr_info = dict(getattr(runtime.recognizer, "info", {}) or {})
         dialogue_stage = DialogueStage(self.dialogue, config, self.start, asr_info, self._on_turn)
         output = OutputStage(self.call, lambda: self.t_s)
-        stages = [VadStage(detector, config), AsrStage(runtime),
+        # Early recognition on a server only: the unpaced simulator runs models inline, and a recognizer that
+        # is told what the callee says (the oracle) takes one line per recognition.
+        early = runtime.offloaded and config.early_asr_ms > 0 and not hasattr(runtime.recognizer, "said")
+        asr = AsrStage(runtime, early=early)
+        stages = [VadStage(detector, config, early_ms=config.early_asr_ms if early else 0), asr,
                   NluStage(runtime, MoodTracker(runtime.cues) if runtime.cues is not None else None),
                   dialogue_stage, TtsStage(runtime), output]
         pipeline = Pipeline(stages, self.call_id, self._sink)
@@ -115,10 +120,10 @@ class CallSession:
         reason = "local_hangup"
         try:
             await pipeline.push(CallStarted(self.call_id))
-            async for frame in self.call.audio():
+            async for frame, power in self.call.audio_with_power():
                 self.t_s = frames * FRAME_MS / 1000
                 frames += 1
-                await pipeline.push(AudioIn(frame, self.t_s))
+                await pipeline.push(AudioIn(frame, self.t_s, power))
                 if self.t_s >= config.max_call_s:
                     _LOGGER.warning("call %s: longer than call.max_call_s (%d s); hanging up", self.call_id,
                                     config.max_call_s)
@@ -135,6 +140,7 @@ class CallSession:
         report = self._finish(reason, dialogue_stage)
         stats = {"frames": frames, "wall_s": round(time.perf_counter() - started, 3),
                  "vad": vars(detector.stats), "pauses": output.pauses,
+                 "early_asr": {"used": asr.early_used, "pieces": asr.early_pieces, "dropped": asr.early_dropped},
                  "stage_errors": {stage.name: stage.errors for stage in stages if stage.errors}}
         return CallResult(report, self.events, stats)
 

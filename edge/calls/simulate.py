@@ -94,7 +94,7 @@ async def simulate(runtime: Runtime, script: CallerScript, *, lead: dict[str, st
     if speed is None and runtime.executor is not None:
         # Unpaced, the simulated clock only stands still while work runs inline; on worker threads it
         # would race ahead of the models.
-        runtime = dataclasses.replace(runtime, executor=None, _batchers={})
+        runtime = dataclasses.replace(runtime, executor=None, reply_executor=None, _batchers={})
     said = getattr(runtime.recognizer, "said", None)
     callee = SimulatedCallee(script.lines, voice or CalleeVoice.from_directives(script.directives), timing=timing,
                              on_say=said, audio_for=audio_for, seed=seed)

@@ -43,6 +43,7 @@ WIRE_RATE_HZ: Final = 8000
 MAX_WRITE_BUFFER: Final = 64 * 1024
 """Bytes of bot audio waiting in the socket before the peer counts as stalled (~3 s)."""
 _AUDIO_HEADER: Final = bytes((Kind.AUDIO,)) + (320).to_bytes(2, "big")
+_AUDIO_FRAME_BYTES: Final = len(_AUDIO_HEADER) + 320
 _HANGUP: Final = encode_hangup()
 
 
@@ -74,6 +75,11 @@ class _Connection(asyncio.Protocol, Wire):
 
     def data_received(self, data: bytes) -> None:
         self.last_rx = self._loop.time()
+        call = self.call
+        if (len(data) == _AUDIO_FRAME_BYTES and data[:3] == _AUDIO_HEADER and call is not None
+                and not self._decoder.buffered):  # the usual read: exactly one 20 ms audio frame
+            call._feed_audio(np.frombuffer(data, dtype="<i2", offset=3))
+            return
         try:
             frames = self._decoder.feed(data)
         except ProtocolError as exc:

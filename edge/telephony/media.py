@@ -21,7 +21,7 @@ import asyncio
 import enum
 import logging
 from collections import deque
-from collections.abc import AsyncIterator, Callable, Iterable, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Final, Generic, Protocol, TypeVar
 
@@ -29,10 +29,9 @@ import numpy as np
 
 from edge.errors import InputError
 from edge.telephony.privacy import mask_phone
-from edge.telephony.resample import process_many, resampler
+from edge.telephony.resample import Upsample2x, process_block, process_many, resampler
 
-__all__ = ["AudioBatcher", "CallHandler", "CallInfo", "CallStats", "Dtmf", "EndReason", "MediaCall", "Wire",
-           "prepare_frames"]
+__all__ = ["AudioBatcher", "CallHandler", "CallInfo", "CallStats", "Dtmf", "EndReason", "MediaCall", "Wire"]
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -41,6 +40,8 @@ T = TypeVar("T")
 RUNTIME_RATE_HZ: Final = 16000
 FRAME_MS: Final = 20
 FRAME_SAMPLES: Final = RUNTIME_RATE_HZ * FRAME_MS // 1000
+RENDER_FRAMES: Final = 10
+"""Bot audio is resampled for the wire this many frames (200 ms) at a time, as it is sent."""
 DTMF_DIGITS: Final = frozenset("0123456789*#ABCD")
 
 
@@ -172,11 +173,19 @@ class AudioBatcher:
     it one frame at a time; the first one schedules a flush with
     `loop.call_soon`, which runs after every callback of the current
     iteration, so no frame waits longer than that.
+
+    The usual case, every call with whole 20 ms wire frames (one, or a few
+    when the loop ran late), is one pass per chunk length over a (calls,
+    samples) block: the resampling, and each frame's power (what the voice
+    detector's energy gate compares), so no numpy work is left per call and
+    frame.
     """
 
     def __init__(self) -> None:
         self._pending: dict[MediaCall, list[np.ndarray]] = {}
         self._scheduled = False
+        self.flushes = 0
+        self.frames = 0
 
     def add(self, call: MediaCall, pcm_wire: np.ndarray) -> None:
         self._pending.setdefault(call, []).append(pcm_wire)
@@ -193,8 +202,46 @@ class AudioBatcher:
         pending, self._pending = self._pending, {}
         if not pending:
             return
-        calls = list(pending)
-        chunks = [parts[0] if len(parts) == 1 else np.concatenate(parts) for parts in pending.values()]
+        self.flushes += 1
+        groups: dict[int, list[tuple[MediaCall, np.ndarray]]] = {}
+        others: list[MediaCall] = []
+        for call, parts in pending.items():
+            chunk = parts[0] if len(parts) == 1 else np.concatenate(parts)
+            wire_frame = FRAME_SAMPLES * call.wire_rate_hz // RUNTIME_RATE_HZ
+            if (len(chunk) and len(chunk) % wire_frame == 0 and len(chunk) <= 8 * wire_frame
+                    and isinstance(call._up, Upsample2x) and not len(call._partial)):
+                groups.setdefault(len(chunk), []).append((call, chunk))  # whole frames (one, or a few late)
+            else:
+                others.append(call)
+        for group in groups.values():
+            calls = [call for call, _ in group]
+            try:
+                frames, power = self._frames(calls, [chunk for _, chunk in group])
+            except Exception:
+                _LOGGER.exception("batched resampling failed; resampling call by call")
+                others += calls
+                continue
+            per_call = len(frames) // len(calls)
+            self.frames += len(frames)
+            for index, call in enumerate(calls):
+                for row in range(index * per_call, (index + 1) * per_call):
+                    call._accept_frame(frames[row].copy(), power[row])  # its own row: must not pin the block
+        if others:
+            self._chunks(others, [parts[0] if len(parts) == 1 else np.concatenate(parts)
+                                  for parts in (pending[call] for call in others)])
+
+    @staticmethod
+    def _frames(calls: list[MediaCall], chunks: list[np.ndarray]) -> tuple[np.ndarray, list[float]]:
+        """Whole wire frames, the same number per call -> 16 kHz frames (rows, each call's in order) and
+        each one's power."""
+        out = process_block([call._up for call in calls], np.stack(chunks))
+        frames = out.reshape(-1, FRAME_SAMPLES)
+        x = frames.astype(np.float32)
+        mean = x.sum(axis=1) * (1.0 / FRAME_SAMPLES)
+        power = np.einsum("ij,ij->i", x, x) * (1.0 / FRAME_SAMPLES) - mean * mean
+        return frames, power.tolist()
+
+    def _chunks(self, calls: list[MediaCall], chunks: list[np.ndarray]) -> None:
         try:
             outputs = process_many([(call._up, chunk) for call, chunk in zip(calls, chunks, strict=True)])
         except Exception:
@@ -207,25 +254,6 @@ class AudioBatcher:
                     outputs.append(np.zeros(0, dtype=np.int16))
         for call, pcm in zip(calls, outputs, strict=True):
             call._accept(pcm)
-
-
-def prepare_frames(calls: Iterable[MediaCall]) -> None:
-    """Resample the next outbound frame of many calls in one go (the clock calls this before a tick)."""
-    todo = []
-    for call in calls:
-        if call._prepared is None:
-            pcm = call._take_runtime_frame()
-            if pcm is not None:
-                todo.append((call, pcm))
-    if not todo:
-        return
-    try:
-        frames = process_many([(call._down, pcm) for call, pcm in todo])
-    except Exception:
-        _LOGGER.exception("batched resampling of bot audio failed; resampling call by call")
-        frames = [call._down.process(pcm) for call, pcm in todo]
-    for (call, _), frame in zip(todo, frames, strict=True):
-        call._prepared = frame
 
 
 class CallHandler(Protocol):
@@ -263,12 +291,15 @@ class MediaCall:
         self._batcher = batcher
         self._up = resampler(wire_rate_hz, RUNTIME_RATE_HZ)
         self._down = resampler(RUNTIME_RATE_HZ, wire_rate_hz)
-        self._prepared: np.ndarray | None = None
         self._max_queued = max_queued_frames
-        self._audio_q: _Inbox[np.ndarray] = _Inbox()
+        self._audio_q: _Inbox[tuple[np.ndarray, float | None]] = _Inbox()
         self._dtmf_q: _Inbox[Dtmf] = _Inbox()
         self._partial = np.zeros(0, dtype=np.int16)
-        self._out = bytearray()  # queued bot audio, 16 kHz int16 LE; resampled a frame at a time on the clock
+        self._frames: deque[bytes] = deque()
+        """Bot audio ready for the wire, 20 ms frames (rendered RENDER_FRAMES at a time as they are sent)."""
+        self._queued: deque[np.ndarray] = deque()
+        """Bot audio not rendered yet, 16 kHz, in order."""
+        self._queued_samples = 0
         self._played = asyncio.Event()
         self._played.set()
         self._ended = asyncio.Event()
@@ -293,15 +324,24 @@ class MediaCall:
     @property
     def queued_playback_s(self) -> float:
         """Seconds of bot audio queued and not yet sent."""
-        return (len(self._out) // 2 + (FRAME_SAMPLES if self._prepared is not None else 0)) / RUNTIME_RATE_HZ
+        return (len(self._frames) * FRAME_SAMPLES + self._queued_samples) / RUNTIME_RATE_HZ
 
     async def audio(self) -> AsyncIterator[np.ndarray]:
         """The caller's audio: 320-sample (20 ms) int16 frames at 16 kHz, until the call ends."""
         while True:
-            frame = await self._audio_q.get()
-            if frame is None:
+            item = await self._audio_q.get()
+            if item is None:
                 return
-            yield frame
+            yield item[0]
+
+    async def audio_with_power(self) -> AsyncIterator[tuple[np.ndarray, float | None]]:
+        """`audio()`, each frame with its power: the mean square of its samples less the square of their
+        mean (int16 scale, DC removed), when the server measured it for many calls at once; else None."""
+        while True:
+            item = await self._audio_q.get()
+            if item is None:
+                return
+            yield item
 
     async def dtmf(self) -> AsyncIterator[Dtmf]:
         """The caller's keypad digits, until the call ends."""
@@ -322,15 +362,17 @@ class MediaCall:
             raise InputError(f"play() takes 1-D int16 audio at 16 kHz, got {pcm16.dtype} {pcm16.shape}")
         if self.ended or len(pcm16) == 0:
             return
-        self._out += pcm16.astype("<i2", copy=False).tobytes()
+        self._queued.append(pcm16)
+        self._queued_samples += len(pcm16)
         self._played.clear()
         self._wire.start_output()
 
     def clear_playback(self) -> float:
         """Drop the queued bot audio (barge-in); returns the seconds dropped."""
         dropped = self.queued_playback_s
-        self._out.clear()
-        self._prepared = None
+        self._frames.clear()
+        self._queued.clear()
+        self._queued_samples = 0
         self._down.reset()
         self._played.set()
         self.stats.playback_cleared_s += dropped
@@ -372,40 +414,70 @@ class MediaCall:
             pcm = np.concatenate([self._partial, pcm])
         whole = len(pcm) // FRAME_SAMPLES * FRAME_SAMPLES
         for start in range(0, whole, FRAME_SAMPLES):
-            if len(self._audio_q) >= self._max_queued:
-                self._audio_q.drop_oldest()
-                self.stats.frames_in_dropped += 1
-            self._audio_q.put(pcm[start:start + FRAME_SAMPLES])
-            self.stats.frames_in += 1
+            self._accept_frame(pcm[start:start + FRAME_SAMPLES], None)
         self._partial = pcm[whole:]
+
+    def _accept_frame(self, frame: np.ndarray, power: float | None) -> None:
+        """One whole 16 kHz frame (and its power, if measured) for audio()."""
+        if self.ended:
+            return
+        if len(self._audio_q) >= self._max_queued:
+            self._audio_q.drop_oldest()
+            self.stats.frames_in_dropped += 1
+        self._audio_q.put((frame, power))
+        self.stats.frames_in += 1
 
     def _feed_dtmf(self, digit: str) -> None:
         if not self.ended:
             self._dtmf_q.put(Dtmf(digit, round(self._clock() - self._t0, 3)))
 
-    def _take_runtime_frame(self) -> np.ndarray | None:
-        """The next 20 ms of queued bot audio at 16 kHz (zero-padded), or None."""
-        if not self._out or self.ended:
-            return None
-        raw = bytes(self._out[:FRAME_SAMPLES * 2])
-        del self._out[:FRAME_SAMPLES * 2]
-        if len(raw) < FRAME_SAMPLES * 2:
-            raw += bytes(FRAME_SAMPLES * 2 - len(raw))
-        return np.frombuffer(raw, dtype="<i2")
+    def _render(self) -> None:
+        """Resample the next RENDER_FRAMES frames of queued audio for the wire, in one pass.
+
+        A few frames at a time, as they are sent: a reply's seconds of audio are not resampled in one
+        go on the event loop when it is queued (with many calls replying at once, that held the 20 ms
+        clock up); the samples are those of resampling frame by frame. A part-frame waits for the next
+        play() to continue it; it is zero-padded only when nothing else is queued.
+        """
+        want = RENDER_FRAMES * FRAME_SAMPLES
+        parts: list[np.ndarray] = []
+        got = 0
+        while self._queued and got < want:
+            head = self._queued[0]
+            take = min(len(head), want - got)
+            if take == len(head):
+                parts.append(self._queued.popleft())
+            else:
+                parts.append(head[:take])
+                self._queued[0] = head[take:]
+            got += take
+        if not parts:
+            return
+        pcm = np.asarray(parts[0] if len(parts) == 1 else np.concatenate(parts), dtype=np.int16)
+        whole = len(pcm) // FRAME_SAMPLES * FRAME_SAMPLES
+        if whole and whole < len(pcm):
+            self._queued.appendleft(pcm[whole:])  # continued by the next play(), or padded later
+            pcm = pcm[:whole]
+        elif not whole:  # the end of the audio: zero-padded to a whole frame
+            pcm = np.concatenate([pcm, np.zeros(FRAME_SAMPLES - len(pcm), dtype=np.int16)])
+        self._queued_samples -= min(len(pcm), self._queued_samples)
+        count = len(pcm) // FRAME_SAMPLES
+        data = np.asarray(self._down.frames(pcm, FRAME_SAMPLES), dtype="<i2").tobytes()
+        step = len(data) // count
+        self._frames.extend(data[i:i + step] for i in range(0, len(data), step))
 
     def _next_frame(self) -> bytes | None:
         """The next wire frame of bot audio (slin16 LE, 20 ms), or None when none is queued."""
-        frame, self._prepared = self._prepared, None
-        if frame is None:
-            pcm = self._take_runtime_frame()
-            frame = self._down.process(pcm) if pcm is not None else None
-        if frame is None or self.ended:
+        if not self._frames and self._queued and not self.ended:
+            self._render()
+        if not self._frames or self.ended:
             self._played.set()
             return None
-        if not self._out:
+        frame = self._frames.popleft()
+        if not self._frames and not self._queued:
             self._played.set()
         self.stats.frames_out += 1
-        return frame.astype("<i2", copy=False).tobytes()
+        return frame
 
     def _end(self, reason: EndReason) -> None:
         """Mark the call ended (first reason wins); iterators finish, waiters wake."""

@@ -37,7 +37,6 @@ import asyncio
 import contextlib
 import logging
 from dataclasses import dataclass
-from collections.abc import Callable
 from typing import Final, Protocol
 
 __all__ = ["ClockStats", "FrameClock", "Output"]
@@ -77,8 +76,6 @@ class FrameClock:
         self.max_lag_s = max_lag_s
         self.stats = ClockStats()
         self._outputs: dict[Output, None] = {}
-        self.prepare: Callable[[list[Output]], None] | None = None
-        """Called with the outputs just before each tick (to resample every call's frame in one go)."""
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
 
@@ -132,13 +129,7 @@ class FrameClock:
 
     def _tick_all(self) -> None:
         self.stats.ticks += 1
-        outputs = list(self._outputs)
-        if self.prepare is not None:
-            try:
-                self.prepare(outputs)
-            except Exception:
-                _LOGGER.exception("the frame clock's prepare hook failed; outputs send unprepared")
-        for output in outputs:
+        for output in list(self._outputs):
             try:
                 more = output.tick()
             except Exception:

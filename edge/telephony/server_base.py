@@ -10,7 +10,7 @@ from collections.abc import Callable
 from typing import Any, Final, Protocol
 
 from edge.errors import ConfigError
-from edge.telephony.media import AudioBatcher, CallHandler, EndReason, MediaCall, prepare_frames
+from edge.telephony.media import AudioBatcher, CallHandler, EndReason, MediaCall
 from edge.telephony.pacer import FrameClock
 
 __all__ = ["ServerOptions", "ServerStats"]
@@ -69,10 +69,6 @@ class Connection(Protocol):
         """End the call (if any) for `reason` and close the connection."""
 
 
-def _prepare_outputs(outputs: list[Any]) -> None:
-    prepare_frames(call for output in outputs if (call := getattr(output, "call", None)) is not None)
-
-
 class CallRegistry:
     """Handler tasks of one server: a dict cleared by a done-callback, a sweep for timeouts, and stop.
 
@@ -87,7 +83,6 @@ class CallRegistry:
         self.options = options
         self.stats = ServerStats()
         self.clock = FrameClock()
-        self.clock.prepare = _prepare_outputs
         self.batcher = AudioBatcher()
         self.tasks: dict[Connection, asyncio.Task[None]] = {}
         self.gate: Callable[[], tuple[str, str] | None] | None = None

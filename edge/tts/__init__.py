@@ -19,7 +19,7 @@ from pathlib import Path
 
 from edge.config import TtsConfig
 from edge.tts.base import AudioChunk, Synthesizer, SynthesisSettings, split_sentences
-from edge.tts.cache import CachedSynthesizer, PromptCache
+from edge.tts.cache import CachedSynthesizer, PromptCache, RecentSentences
 
 __all__ = ["AudioChunk", "CachedSynthesizer", "PromptCache", "Synthesizer", "SynthesisSettings", "open",
            "split_sentences", "uncached"]
@@ -80,9 +80,12 @@ class _Defaults:
 
 
 def uncached(synthesizer: Synthesizer) -> Synthesizer:
-    """The same voice and defaults without the prompt cache (for lines said once, like answers)."""
+    """The same voice and defaults without the on-disk prompt cache (for lines not in the script, like
+    answers); the sentences said lately are kept in memory (many calls asking the same question at once
+    synthesize its answer once)."""
     if isinstance(synthesizer, _Defaults) and isinstance(synthesizer.inner, CachedSynthesizer):
         plain = _Defaults.__new__(_Defaults)
-        plain.inner, plain.voice_id, plain.defaults = synthesizer.inner.inner, synthesizer.voice_id, synthesizer.defaults
+        plain.inner, plain.voice_id, plain.defaults = (RecentSentences(synthesizer.inner.inner),
+                                                       synthesizer.voice_id, synthesizer.defaults)
         return plain
     return synthesizer
