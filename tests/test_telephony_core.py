@@ -219,8 +219,15 @@ def test_bot_audio_is_resampled_when_queued_and_leaves_in_order_with_the_tail_pa
         long = rng.integers(-20000, 20000, 16000 * 5).astype(np.int16)
         await call.play(long)
         assert not call._frames and call.queued_playback_s == pytest.approx(5.0)
+        call._next_frame()  # a talk spurt starts with a call-specific first render, then RENDER_FRAMES each
+        assert len(call._frames) == call._first_render - 1 and call.queued_playback_s == pytest.approx(5.0 - 0.02)
+        while call._frames:
+            call._next_frame()
         call._next_frame()
-        assert len(call._frames) == RENDER_FRAMES - 1 and call.queued_playback_s == pytest.approx(5.0 - 0.02)
+        assert len(call._frames) == RENDER_FRAMES - 1
+        # Calls that start talking together render on different ticks.
+        phases = {MediaCall(CallInfo(f"call-{k}", "test"))._first_render for k in range(20)}
+        assert len(phases) >= 5 and all(1 <= p <= RENDER_FRAMES for p in phases)
 
     run(main())
 

@@ -17,6 +17,7 @@ Example:
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import Callable
@@ -44,6 +45,8 @@ from edge.telephony.media import MediaCall
 _LOGGER = logging.getLogger(__name__)
 
 KEEP_RESULTS = 100
+CATCH_UP_FRAMES = 4
+"""Caller frames a session handles in one event-loop turn when it is behind."""
 TURN_MARKS = ("asr_final", "nlu_done", "reply_chosen", "first_audio")
 """Per-turn timing marks, ms after the end of the caller's speech (the endpoint)."""
 
@@ -120,10 +123,19 @@ class CallSession:
         reason = "local_hangup"
         try:
             await pipeline.push(CallStarted(self.call_id))
+            in_a_row = 0
             async for frame, power in self.call.audio_with_power():
                 self.t_s = frames * FRAME_MS / 1000
                 frames += 1
                 await pipeline.push(AudioIn(frame, self.t_s, power))
+                in_a_row += 1
+                if in_a_row >= CATCH_UP_FRAMES and self.call.queued_audio_frames:
+                    # Behind (the loop was held up): catch up a few frames per loop turn, so the 20 ms
+                    # audio clock and the other calls get their turns in between.
+                    in_a_row = 0
+                    await asyncio.sleep(0)
+                elif not self.call.queued_audio_frames:
+                    in_a_row = 0
                 if self.t_s >= config.max_call_s:
                     _LOGGER.warning("call %s: longer than call.max_call_s (%d s); hanging up", self.call_id,
                                     config.max_call_s)

@@ -49,17 +49,22 @@ class TtsStage(Stage):
             chunks = self.runtime.sentences(text, cached)
             while True:
                 try:
-                    chunk = await self.runtime.run(lambda chunks=chunks: next(chunks, None))
+                    # A script line's sentences come from the prompt cache: all of them in one trip to the
+                    # reply thread (one trip per sentence left gaps between short sentences when the
+                    # thread was busy). An answer is synthesized a sentence at a time, the first sent first.
+                    batch = await self.runtime.run(lambda chunks=chunks, cached=cached:
+                                                   list(chunks) if cached else [next(chunks, None)])
                 except Exception:
                     _LOGGER.exception("call %s: synthesis failed for %r; skipping it", self.call_id, text[:40])
                     break
-                if chunk is None:
+                for chunk in batch:
+                    if chunk is None or len(chunk.audio) == 0:
+                        continue
+                    await self.push(BotAudio(event.turn, chunk.text, chunk.audio, event.interruptible, first,
+                                             getattr(chunk, "cached", False)))
+                    first = False
+                if cached or batch[0] is None:
                     break
-                if len(chunk.audio) == 0:
-                    continue
-                await self.push(BotAudio(event.turn, chunk.text, chunk.audio, event.interruptible, first,
-                                         getattr(chunk, "cached", False)))
-                first = False
         await self.push(ReplyDone(event.turn, event.ended))
 
 

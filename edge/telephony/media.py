@@ -300,6 +300,10 @@ class MediaCall:
         self._queued: deque[np.ndarray] = deque()
         """Bot audio not rendered yet, 16 kHz, in order."""
         self._queued_samples = 0
+        self._first_render = 1 + sum(info.call_id.encode()) % RENDER_FRAMES
+        """Frames in the first render of a talk spurt: calls that start talking together (a campaign's
+        calls hear the same greeting at the same moment) then render on different ticks."""
+        self._spurt = True
         self._played = asyncio.Event()
         self._played.set()
         self._ended = asyncio.Event()
@@ -320,6 +324,11 @@ class MediaCall:
     @property
     def end_reason(self) -> EndReason | None:
         return self._end_reason
+
+    @property
+    def queued_audio_frames(self) -> int:
+        """Caller frames received and not read from audio() yet (a handler that fell behind)."""
+        return len(self._audio_q)
 
     @property
     def queued_playback_s(self) -> float:
@@ -362,6 +371,8 @@ class MediaCall:
             raise InputError(f"play() takes 1-D int16 audio at 16 kHz, got {pcm16.dtype} {pcm16.shape}")
         if self.ended or len(pcm16) == 0:
             return
+        if not self._frames and not self._queued:
+            self._spurt = True
         self._queued.append(pcm16)
         self._queued_samples += len(pcm16)
         self._played.clear()
@@ -439,7 +450,8 @@ class MediaCall:
         clock up); the samples are those of resampling frame by frame. A part-frame waits for the next
         play() to continue it; it is zero-padded only when nothing else is queued.
         """
-        want = RENDER_FRAMES * FRAME_SAMPLES
+        want = (self._first_render if self._spurt else RENDER_FRAMES) * FRAME_SAMPLES
+        self._spurt = False
         parts: list[np.ndarray] = []
         got = 0
         while self._queued and got < want:
