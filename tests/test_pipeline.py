@@ -140,3 +140,41 @@ def test_batcher_runs_requests_of_many_calls_together_inline_and_on_threads():
     with ThreadPoolExecutor(1) as pool:
         assert run(go(pool)) == [2 * i for i in range(20)]
     assert sum(sizes) == 20 and max(sizes) == 8
+
+
+def test_tts_stage_sends_cached_lines_with_the_first_answer_sentence_in_one_trip():
+    """Script lines (prompt cache) come in one trip to the reply thread together with the first sentence
+    of an answer after them; the rest of an answer a sentence per trip; the order is the reply's."""
+    from types import SimpleNamespace
+
+    from edge.calls.events import BotAudio
+    from edge.calls.speak import TtsStage
+
+    class Runtime:
+        def __init__(self):
+            self.trips = []
+
+        def sentences(self, text, cached):
+            return iter([SimpleNamespace(text=s, audio=np.ones(160, np.int16), cached=cached)
+                         for s in text.split("|")])
+
+        async def run(self, fn):
+            batch, index = fn()
+            self.trips.append([c.text for c in batch])
+            return batch, index
+
+    async def go():
+        runtime, sink = Runtime(), Collect()
+        pipeline = Pipeline([TtsStage(runtime), sink])
+        pipeline.start()
+        parts = [SimpleNamespace(text="l1|l2", kind="line"), SimpleNamespace(text="a1|a2|a3", kind="answer"),
+                 SimpleNamespace(text="l3", kind="line")]
+        await pipeline.push(BotReply(1, "...", parts, "node", True, False))
+        await pipeline.idle()
+        await pipeline.stop()
+        return runtime.trips, [e for e in sink.seen if isinstance(e, BotAudio)]
+
+    trips, audio = run(go())
+    assert trips == [["l1", "l2", "a1"], ["a2"], ["a3"], ["l3"]]
+    assert [a.text for a in audio] == ["l1", "l2", "a1", "a2", "a3", "l3"]
+    assert [a.first for a in audio] == [True] + [False] * 5

@@ -44,28 +44,42 @@ class TtsStage(Stage):
             await self.push(event)
             return
         parts = [(p.text, p.kind != "answer") for p in event.parts if p.text] or [(event.text, True)]
+        pending = [(text, cached, self.runtime.sentences(text, cached)) for text, cached in parts]
         first = True
-        for text, cached in parts:
-            chunks = self.runtime.sentences(text, cached)
-            while True:
-                try:
-                    # A script line's sentences come from the prompt cache: all of them in one trip to the
-                    # reply thread (one trip per sentence left gaps between short sentences when the
-                    # thread was busy). An answer is synthesized a sentence at a time, the first sent first.
-                    batch = await self.runtime.run(lambda chunks=chunks, cached=cached:
-                                                   list(chunks) if cached else [next(chunks, None)])
-                except Exception:
-                    _LOGGER.exception("call %s: synthesis failed for %r; skipping it", self.call_id, text[:40])
-                    break
-                for chunk in batch:
-                    if chunk is None or len(chunk.audio) == 0:
-                        continue
-                    await self.push(BotAudio(event.turn, chunk.text, chunk.audio, event.interruptible, first,
-                                             getattr(chunk, "cached", False)))
-                    first = False
-                if cached or batch[0] is None:
-                    break
+        index = 0
+        while index < len(pending):
+            batch, index = await self.runtime.run(lambda start=index: self._take(pending, start))
+            for chunk in batch:
+                if len(chunk.audio) == 0:
+                    continue
+                await self.push(BotAudio(event.turn, chunk.text, chunk.audio, event.interruptible, first,
+                                         getattr(chunk, "cached", False)))
+                first = False
         await self.push(ReplyDone(event.turn, event.ended))
+
+    def _take(self, pending: list, index: int) -> tuple[list, int]:
+        """On the reply thread: the next sentences of the reply from part `index` on, and where to go on.
+
+        Script lines come from the prompt cache, so every cached part's sentences come in one trip, and
+        with them the first sentence of the answer that follows (a short line before an answer left a gap
+        while the answer's first sentence waited its turn on a busy reply thread); an answer is
+        otherwise synthesized a sentence per trip, so its first sentence goes out first.
+        """
+        batch = []
+        while index < len(pending):
+            text, cached, chunks = pending[index]
+            try:
+                if cached:
+                    batch += list(chunks)
+                else:
+                    chunk = next(chunks, None)
+                    if chunk is not None:
+                        batch.append(chunk)
+                        return batch, index
+            except Exception:
+                _LOGGER.exception("call %s: synthesis failed for %r; skipping it", self.call_id, text[:40])
+            index += 1
+        return batch, index
 
 
 class OutputStage(Stage):
