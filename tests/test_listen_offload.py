@@ -10,28 +10,14 @@ import pytest
 from edge.audio.vad import EnergyGate, SileroPool, VoiceDetector
 from edge.calls.events import AudioIn, CallEnded, EarlyUtterance, Transcript, Utterance, UserStoppedSpeaking
 from edge.calls.listen import AsrStage, VadStage
-from edge.calls.pipeline import Pipeline, Stage
+from edge.calls.pipeline import Pipeline
 from edge.calls.runtime import Heard
 from edge.config import AsrConfig, CallConfig
+from tests.test_pipeline import Collect
 
 
 def run(coro, timeout=30.0):
     return asyncio.run(asyncio.wait_for(coro, timeout))
-
-
-class Collect(Stage):
-    name = "collect"
-
-    def __init__(self):
-        super().__init__()
-        self.seen = []
-
-    async def process(self, event):
-        self.seen.append(event)
-
-    async def on_system(self, event, upstream):
-        self.seen.append(event)
-        await self.push(event, upstream)
 
 
 def caller_audio(speech, turns=2):

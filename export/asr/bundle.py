@@ -92,9 +92,14 @@ def _stage(work: Path, name: str, files: dict[str, Path], rescoring: bool) -> Pa
     return folder
 
 
+def _file_entries(folder: Path) -> dict:
+    """The manifest's "files": sha256 and size of every file in ``folder`` but the manifest."""
+    return {p.name: {"sha256": sha256_file(p), "bytes": p.stat().st_size}
+            for p in sorted(folder.iterdir()) if p.name != MANIFEST}
+
+
 def _manifest(folder: Path, model_file: dict, rescoring_settings: dict | None, extra: dict | None = None) -> dict:
-    files = {p.name: {"sha256": sha256_file(p), "bytes": p.stat().st_size}
-             for p in sorted(folder.iterdir()) if p.name != MANIFEST}
+    files = _file_entries(folder)
     manifest = {"kind": "asr", "format_version": FORMAT_VERSION,
                 "model": {"backend": "sherpa-onnx", "kind": "zipformer_ctc",
                           "files": {"model": model_file["model"], "tokens": "tokens.txt"},
@@ -274,8 +279,7 @@ def update_rescoring(bundle: Path, work: Path, train: list[dict], limit: int | N
         return {"tuning": tuning, **result}
     for name, path in files.items():
         shutil.copy(path, bundle / name)
-    manifest["files"] = {p.name: {"sha256": sha256_file(p), "bytes": p.stat().st_size}
-                         for p in sorted(bundle.iterdir()) if p.name != MANIFEST}
+    manifest["files"] = _file_entries(bundle)
     manifest["rescoring"] = _rescoring_section(bundle, _settings(tuning))
     metrics = manifest.setdefault("metrics", {})
     metrics["heldout_int8"] = result["cer"]
