@@ -39,6 +39,15 @@ def test_meeting_without_decision_maker_is_b():
     assert outcome(bot).grade == "B" and outcome(bot).decision_maker is False
 
 
+@pytest.mark.parametrize("answer, decides", [("对的", True), ("是我", True), ("不是 要问老板", False)])
+def test_a_plain_answer_to_who_decides(answer, decides):
+    # the bot asked 是您这边拍板，还是……？: a plain yes means the caller decides, a no does not
+    bot = dialogue(["好的", "二十来个人", "有兴趣 约个时间吧", "周五上午十点", "是的", answer])
+    assert bot.state.outcome == "meeting_booked"
+    assert outcome(bot).decision_maker is decides
+    assert outcome(bot).grade == ("A" if decides else "B")
+
+
 def test_time_given_with_agreement_skips_the_question():
     bot = dialogue(["好的", "三十个人", "那就下周二下午两点演示吧"])
     assert bot.state.node == "confirm_meeting"

@@ -78,9 +78,9 @@ def test_negated_times_and_correction_base():
 
 
 def test_a_second_time_right_after_the_first_is_not_its_minutes():
-    # "是四点" heard as "十四点": 三点十四 would be 3:14, but the 点 after 十四 makes it an hour of its own
-    mentions = find_times("不对不是三点十四点", NOW)
-    assert [(m.hour, m.minute, m.negated) for m in mentions] == [(15, 0, True), (14, 0, False)]
+    # 三点十四 would be 3:14, but the 点 after 十四 makes it an hour of its own
+    mentions = find_times("三点十四点", NOW)
+    assert [(m.hour, m.minute, m.negated) for m in mentions] == [(15, 0, False), (14, 0, False)]
     assert [(m.hour, m.minute) for m in find_times("三点四点都行", NOW)] == [(15, 0), (16, 0)]
     assert [(m.hour, m.minute) for m in find_times("三点十四", NOW)] == [(15, 14)]
     assert [(m.hour, m.minute) for m in find_times("三点十四分", NOW)] == [(15, 14)]
@@ -88,6 +88,18 @@ def test_a_second_time_right_after_the_first_is_not_its_minutes():
     # the same for a weekday: 下周三点 is next week at three (a lone 点 is no time), 下周三三点 next Wednesday
     assert [(m.day.isoformat(), m.hour) for m in find_times("下周三点", NOW)] == [("2025-03-10", 15)]
     assert [(m.day.isoformat(), m.hour) for m in find_times("下周三三点", NOW)] == [("2025-03-12", 15)]
+
+
+def test_same_sound_slips_no_caller_means_are_mended():
+    # after 不是三点 the correction's 是 heard as 十 (both shi): "not three, four", not "not three, fourteen"
+    mentions = find_times("不对不是三点十四点", NOW)
+    assert [(m.text, m.hour, m.negated) for m in mentions] == [("三点", 15, True), ("四点", 16, False)]
+    assert [m.hour for m in find_times("不是三点半十五点", NOW)] == [15, 17]
+    # a day then "next week" is no time: Cantonese 下昼/上昼 (afternoon/morning) heard as 下周/上周
+    assert [(m.day.isoformat(), m.hour) for m in find_times("明天下周三点", NOW)] == [("2025-03-06", 15)]
+    assert [(m.day.isoformat(), m.hour) for m in find_times("后天上周十点", NOW)] == [("2025-03-07", 10)]
+    assert [m.day.isoformat() for m in find_times("明天下周三", NOW)] == ["2025-03-06", "2025-03-12"]
+    assert [(m.day.isoformat(), m.hour) for m in find_times("下周三点", NOW)] == [("2025-03-10", 15)]
 
 
 @pytest.mark.parametrize("text, value", [("二十五", 25), ("一千五", 1500), ("三万五", 35000), ("两百", 200),
