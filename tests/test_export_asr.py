@@ -125,3 +125,19 @@ def test_update_rescoring_adds_the_cantonese_table_to_an_older_bundle(tmp_path):
     assert updated["rescoring"]["lms"] == {"yue": "lm_yue.json"}
     assert updated["metrics"]["heldout_int8"]["all"]["sentences"] == 4  # 2 texts x clean/phone
     assert updated["rescoring"]["settings"]["keep_bonus"] == updated["metrics"]["rescoring_tuning"]["keep_bonus"]
+
+
+def test_text_only_lines_never_overlap_a_held_out_text(tmp_path, monkeypatch):
+    from export.asr import lexicon, texts
+
+    extra = tmp_path / "lm_texts_yue.txt"
+    extra.write_text("# comment\n听日见\n听日见啦 唔该\n后日下昼得闲\n得闲\n\n", encoding="utf-8")
+    monkeypatch.setitem(texts.LM_TEXT_FILES, "yue", extra)
+    kept, dropped = texts.lm_texts("yue", ["听日见", "得"])
+    # equal to a held-out text, or containing one of 3+ characters: dropped; a 1-character one does not count
+    assert kept == ["后日下昼得闲", "得闲"] and dropped == 2
+    assert texts.lm_texts("xx", []) == ([], 0)
+    files = lexicon.write_language_lms(tmp_path, [{"text": "几多钱", "lang": "yue"}, {"text": "多少钱", "lang": "cmn"}],
+                                       ["听日见"])
+    counts = json.loads(files["lm_yue.json"].read_text(encoding="utf-8"))["counts"]
+    assert "下昼" in counts[1] and "几多" in counts[1] and "多少" not in counts[1] and "日见" not in counts[1]

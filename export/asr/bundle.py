@@ -192,7 +192,7 @@ def write_bundle(work: Path, out: Path, seed: int = 1234, limit: int | None = No
     vocab = json.loads((work / "vocab.json").read_text(encoding="utf-8"))
     split = json.loads((work / "split.json").read_text(encoding="utf-8"))
     tuning_texts, report_texts = split_tuning(load_texts(work / "split.json"), seed)
-    files = lexicon.write(work, split["train"], vocab)
+    files = lexicon.write(work, split["train"], vocab, [t["text"] for t in split["test"]])
     int8_folder = _stage(work, "stage-int8", {int8.name: int8, "tokens.txt": tokens, **files}, rescoring=True)
     tuning = tune_rescoring(tuning_texts, int8_folder, limit)
     samples = render(report_texts, limit)
@@ -267,11 +267,12 @@ def update_rescoring(bundle: Path, work: Path, train: list[dict], limit: int | N
     lines = (bundle / "tokens.txt").read_text(encoding="utf-8").splitlines()
     vocab = [line.rsplit(maxsplit=1)[0] for line in lines if line.strip() and not line.startswith("<blk>")]
     work.mkdir(parents=True, exist_ok=True)
-    files = {**lexicon.write_lexicons(work, vocab), **lexicon.write_language_lms(work, train)}
+    texts = json.loads(heldout.read_text(encoding="utf-8"))
+    held_out = [t["text"] for part in ("tuning", "test") for t in texts[part]]
+    files = {**lexicon.write_lexicons(work, vocab), **lexicon.write_language_lms(work, train, held_out)}
     model = manifest["model"]["files"]["model"]
     stage = _stage(work, "stage-rescoring", {model: bundle / model, "tokens.txt": bundle / "tokens.txt", **files,
                                              "lm.json": bundle / "lm.json"}, rescoring=True)
-    texts = json.loads(heldout.read_text(encoding="utf-8"))
     tuning = tune_rescoring(texts["tuning"], stage, limit)
     result = score(_open(stage), render(texts["test"], limit), _rescorer(stage, _settings(tuning)))
     _LOGGER.info("held-out with the language given: %s", json.dumps(result["cer"]))

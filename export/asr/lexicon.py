@@ -8,7 +8,9 @@ sound is right, the character is not. The bundle therefore carries
   *jat* there), for Cantonese calls;
 - ``lm.json``: character uni/bi/trigram counts of the training texts (the
   corpus' training families and script lines; never the held-out ones);
-  ``lm_yue.json`` the same over the Cantonese ones alone.
+  ``lm_yue.json`` the same over the Cantonese ones alone, plus Cantonese
+  text-only lines (export/asr/data/lm_texts_yue.txt, less any overlapping
+  a held-out text): the corpus has few Cantonese rows.
 edge/asr/rescore.py picks, among same-sound characters, the sequence the
 domain n-gram prefers, with a bonus for keeping what the acoustic model said.
 """
@@ -16,12 +18,15 @@ domain n-gram prefers, with a bonus for keeping what the acoustic model said.
 from __future__ import annotations
 
 import json
+import logging
 import re
 from collections import Counter
 from pathlib import Path
 
 from edge.asr.text import normalize
 from edge.tts.espeak import phonemes
+
+_LOGGER = logging.getLogger(__name__)
 
 _TONE = {"cmn": re.compile(r"[0-9ˈˌ\-]|ɜ$"), "yue": re.compile(r"[0-9ˈˌ\-ɜ]")}
 """Tone and stress marks in espeak-ng's phonemes; its Cantonese puts the tone-3 mark ɜ before a final
@@ -80,23 +85,31 @@ def write_lexicons(out_dir: Path, vocab: list[str]) -> dict[str, Path]:
     return out
 
 
-def write_language_lms(out_dir: Path, train: list[dict]) -> dict[str, Path]:
-    """Each of LANGUAGE_LMS' n-grams over its own training texts -> {file name: path}."""
+def write_language_lms(out_dir: Path, train: list[dict], held_out: list[str]) -> dict[str, Path]:
+    """Each of LANGUAGE_LMS' n-grams over its own training texts plus its text-only lines (less any that
+    overlap ``held_out``) -> {file name: path}."""
+    from export.asr.texts import lm_texts
+
     out = {}
     for language, name in LANGUAGE_LMS.items():
-        out[name] = _write_json(out_dir / name, build_ngrams([t["text"] for t in train if t["lang"] == language]))
+        extra, dropped = lm_texts(language, held_out)
+        _LOGGER.info("%s n-gram: %d training texts + %d text-only lines (%d dropped: they overlap held-out texts)",
+                     language, sum(t["lang"] == language for t in train), len(extra), dropped)
+        texts = [t["text"] for t in train if t["lang"] == language] + extra
+        out[name] = _write_json(out_dir / name, build_ngrams(texts))
     return out
 
 
-def write(out_dir: Path, train: list[dict], vocab: list[str]) -> dict[str, Path]:
+def write(out_dir: Path, train: list[dict], vocab: list[str], held_out: list[str]) -> dict[str, Path]:
     """The rescoring files -> {file name: path}.
 
     Args:
         train: the training texts, ``{"text", "lang"}`` each.
+        held_out: every held-out text (tuning and test), which no text-only line may overlap.
     """
     out = write_lexicons(out_dir, vocab)
     out["lm.json"] = _write_json(out_dir / "lm.json", build_ngrams([t["text"] for t in train]))
-    return {**out, **write_language_lms(out_dir, train)}
+    return {**out, **write_language_lms(out_dir, train, held_out)}
 
 
 def _write_json(path: Path, data: dict) -> Path:

@@ -14,13 +14,15 @@ import random
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Final
+from typing import Final, Iterable
 
 from edge.asr.text import normalize
 from edge.errors import CorpusError
 
 DATA_DIR: Final = Path(__file__).resolve().parent / "data"
 LINES_FILE: Final = DATA_DIR / "lines.tsv"
+LM_TEXT_FILES: Final = {"yue": DATA_DIR / "lm_texts_yue.txt"}
+"""Text-only material per language: counted into that language's n-gram, never spoken in training."""
 LANG_OF_DIALECT: Final = {"mandarin": "cmn", "sichuanese": "cmn", "cantonese": "yue"}
 _DIGIT = re.compile(r"[0-9]")
 
@@ -85,6 +87,26 @@ def split(utterances: list[Utterance], test_fraction: float = 0.08, seed: int = 
     held_texts = {normalize(u.text) for u in test}
     train = [u for u in utterances if u.group not in held and normalize(u.text) not in held_texts]
     return TextSplit(train=train, test=_dedupe(test))
+
+
+def lm_texts(language: str, held_out: Iterable[str], min_overlap: int = 3) -> tuple[list[str], int]:
+    """A language's text-only lines (LM_TEXT_FILES), less any that equal or contain a held-out text of
+    ``min_overlap`` characters or more -> (lines kept, lines dropped): the held-out CER stays held out."""
+    path = LM_TEXT_FILES.get(language)
+    if path is None or not path.exists():
+        return [], 0
+    held = {normalize(t) for t in held_out}
+    long_held = [h for h in held if len(h) >= min_overlap]
+    kept, dropped = [], 0
+    for line in path.read_text(encoding="utf-8").splitlines():
+        text = normalize(line)
+        if not text or line.startswith("#"):
+            continue
+        if text in held or any(h in text for h in long_held):
+            dropped += 1
+            continue
+        kept.append(text)
+    return kept, dropped
 
 
 def with_cantonese_readings(utterances: list[Utterance], fraction: float = 0.5, seed: int = 7) -> list[Utterance]:
