@@ -75,6 +75,14 @@ def test_negated_times_and_correction_base():
     later = find_times("后天吧", NOW)[0]
     assert resolve(later, NOW, base).isoformat() == "2025-03-07T15:00:00+08:00"
     assert find_times("三点不行 四点吧", NOW)[0].negated
+    assert not find_times("是不是三点", NOW)[0].negated  # a question, not a denial
+
+
+@pytest.mark.parametrize("text, hour, negated", [("唔系三点", 15, True), ("听日上昼十点", 10, False),
+                                                 ("挨晚六点", 18, False), ("系唔系三点", 15, False)])
+def test_cantonese_time_words(text, hour, negated):
+    (mention,) = [m for m in extract(text, NOW) if m.kind == "time"]
+    assert (mention.value.hour, mention.negated) == (hour, negated)
 
 
 def test_a_second_time_right_after_the_first_is_not_its_minutes():

@@ -60,7 +60,7 @@ _PATTERNS: Final = [
 _SCANNER: Final = re.compile("|".join(f"(?P<{kind}>{pattern})" for kind, pattern in _PATTERNS))
 _KINDS: Final = [kind for kind, _ in _PATTERNS]
 _GLUE: Final = re.compile(r"[\s的,，、]{0,2}")
-_NEG_BEFORE: Final = re.compile(r"(不是|不要|别|不能|不在)\s*$")
+_NEG_BEFORE: Final = re.compile(r"((?<!是)不是|不要|别|不能|不在)\s*$")  # 是不是三点 asks, it does not deny
 _NEG_AFTER: Final = re.compile(r"^\s*(都|也|已经|全)?(不行|不方便|没空|不可以|不太行|没时间|不在|有事|不合适|不好|排满|满了|"
                                r"约满|有安排|要加班|加班|开会)")
 _DAY_THEN_WEEK: Final = re.compile(rf"(?<=今天|明天|后天|明日|今日)([上下])周(?=$|[\s,，]|{_N}(?:点|时))")
