@@ -146,3 +146,21 @@ def test_a_cantonese_call_mixes_in_the_cantonese_n_gram():
     assert shared_only("下周三", "yue") == "下周三"
     assert mixed("下周三", "yue") == "下昼三"
     assert mixed("下周三", "cmn") == "下周三"  # a Mandarin call never uses the Cantonese n-gram
+
+
+def test_an_utterance_without_cantonese_forms_is_guessed_by_the_n_grams_when_the_bundle_says_so():
+    lm_all = _lm(["我们下周三开会", "一下", "后一下"] * 4 + ["后日下昼三点"])
+    lm_yue = _lm(["后日下昼三点", "后日见", "后日先", "见下"])
+    table = {"周": "zau", "昼": "zau", "下": "ha", "一": "jat", "日": "jat"}
+
+    def rescorer(margin):
+        settings = RescoreSettings(keep_bonus=1.0, language_lm_weight=0.75, guess_margin=margin)
+        return Rescorer(CMN, lm_all, settings, {"yue": table}, {"yue": lm_yue})
+
+    assert rescorer(None).guess("后日见") == "cmn"  # no written Cantonese form: Mandarin
+    assert rescorer(0.0).guess("后日见") == "yue"  # the Cantonese n-gram likes it far better
+    assert rescorer(0.0).guess("我们下周三开会") == "cmn"
+    assert rescorer(0.0).guess("系啊") == "yue"  # a written form still decides first
+    assert rescorer(50.0).guess("后日见") == "cmn"  # a margin it does not clear
+    # the guess picks the sound table: only Cantonese hears 一 as 日
+    assert rescorer(0.0)("后一见") == "后日见" and rescorer(None)("后一见") == "后一见"

@@ -40,6 +40,10 @@ class RescoreSettings:
     language_lm_weight: float = 0.0
     """Share of a language's own n-gram (e.g. ``lm_yue.json``) in the mix for a call in that language; the
     rest is the n-gram of all texts, where Mandarin dominates (下周三 outweighs 下昼三 for a Cantonese caller)."""
+    guess_margin: float | None = None
+    """When the call's language is unknown and an utterance has no Cantonese form (听一见), take it as
+    Cantonese still if the Cantonese n-gram likes it better than the shared one by this many nats per
+    character; None: only the written forms decide."""
 
 
 class Rescorer:
@@ -123,13 +127,25 @@ class Rescorer:
             return self.lm.logprob(history, char)
         return math.log(weight * own.prob(history, char) + (1 - weight) * self.lm.prob(history, char))
 
+    def guess(self, text: str) -> str:
+        """The language of one utterance on its own: its written forms, then the n-grams' likelihood ratio."""
+        guessed = lang.guess(text)
+        cantonese = self._language_lms.get("yue")
+        if guessed == "yue" or cantonese is None or self.settings.guess_margin is None:
+            return guessed
+        history, ratio = "^", 0.0
+        for char in text + "$":
+            ratio += cantonese.logprob(history, char) - self.lm.logprob(history, char)
+            history = (history + char)[-(self.order - 1):]
+        return "yue" if ratio / (len(text) + 1) > self.settings.guess_margin else guessed
+
     def __call__(self, text: str, language: str | None = None) -> str:
         """Args:
             language: the call's language ("cmn", "yue"); None guesses it from ``text`` alone.
         """
         if not text:
             return text
-        given, language = language, language or lang.guess(text)
+        given, language = language, language or self.guess(text)
         table = self._tables.get(language, self._tables["cmn"])
         # A caller known to speak Mandarin does not say 搵 or 嘅: no Cantonese-only character is put in
         # (the shared n-gram likes 要搵), and where the model wrote one (it hears both languages) a

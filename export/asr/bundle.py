@@ -31,6 +31,7 @@ _LOGGER = logging.getLogger(__name__)
 OPSET_VERSION = 17
 KEEP_BONUS_GRID = (0.5, 1.0, 2.0, 3.0, 4.0, 6.0)
 LANGUAGE_LM_GRID = (0.0, 0.25, 0.5, 0.75, 0.9)
+GUESS_MARGIN_GRID = (None, -0.5, 0.0, 0.25, 0.5, 1.0)
 
 
 def export_onnx(work: Path) -> tuple[Path, Path]:
@@ -165,16 +166,23 @@ def tune_rescoring(tuning: list[dict], stage_folder: Path, limit: int | None = N
                                 _rescorer(stage_folder, {"keep_bonus": keep, "language_lm_weight": weight}))
                  for weight in (LANGUAGE_LM_GRID if own and _language_files(stage_folder)[1] else (0.0,))}
     weight = min(by_weight, key=lambda w: (by_weight[w], w))
-    _LOGGER.info("tuning CER by keep bonus: %s (no rescoring %.4f); by own n-gram weight: %s", by_bonus,
-                 cer_of(samples, hypotheses, None), by_weight)
-    return {"keep_bonus": keep, "language_lm_weight": weight, "tuning_sentences": len(samples),
+    # where the call's language is unknown (its first turn): all tuning texts, each language guessed
+    chosen = {"keep_bonus": keep, "language_lm_weight": weight}
+    by_margin = {margin: cer_of(samples, hypotheses, _rescorer(stage_folder, {**chosen, "guess_margin": margin}),
+                                language_given=False)
+                 for margin in (GUESS_MARGIN_GRID if own else (None,))}
+    margin = min(by_margin, key=lambda m: (by_margin[m], m is not None, -(m or 0)))
+    _LOGGER.info("tuning CER by keep bonus: %s (no rescoring %.4f); by own n-gram weight: %s; language guessed, "
+                 "by guess margin: %s", by_bonus, cer_of(samples, hypotheses, None), by_weight, by_margin)
+    return {**chosen, "guess_margin": margin, "tuning_sentences": len(samples),
             "tuning_cer": {str(k): v for k, v in by_bonus.items()},
             "tuning_cer_own_language_by_weight": {str(k): v for k, v in by_weight.items()},
+            "tuning_cer_language_guessed_by_margin": {str(k): v for k, v in by_margin.items()},
             "tuning_cer_no_rescoring": cer_of(samples, hypotheses, None)}
 
 
 def _settings(tuning: dict) -> dict:
-    return {"keep_bonus": tuning["keep_bonus"], "language_lm_weight": tuning["language_lm_weight"]}
+    return {key: tuning[key] for key in ("keep_bonus", "language_lm_weight", "guess_margin") if key in tuning}
 
 
 def write_bundle(work: Path, out: Path, seed: int = 1234, limit: int | None = None) -> dict:
