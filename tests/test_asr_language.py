@@ -54,6 +54,15 @@ def test_call_language_follows_the_share_of_cantonese_utterances():
     auto.observe("大概三十个人")
     auto.observe("得啊约个时间")
     assert auto.code == "yue"  # one Cantonese form in three utterances
+    late = CallLanguage()
+    late.observe("喂系你讲")
+    assert late.code is None  # one plain utterance does not make a call Mandarin ...
+    late.observe("我哋间公司有五十几个销售")
+    assert late.code == "yue"  # ... so the next one's 哋 is heard, and counts
+    plain = CallLanguage()
+    plain.observe("你好")
+    plain.observe("五十个人")
+    assert plain.code == "cmn"
     mandarin = CallLanguage()
     for text in ("你好请讲", "五十个人左右", "听起来还可以约个时间吧", "后天上午十点", "对"):
         mandarin.observe(text)
@@ -81,7 +90,8 @@ class _Recording:
 
     async def recognize(self, pcm, language=None):
         self.languages.append(language)
-        return Heard(self.texts.pop(0))
+        text = self.texts.pop(0)
+        return Heard(*text) if isinstance(text, tuple) else Heard(text)
 
 
 def _hear_all(runtime, count):
@@ -99,6 +109,10 @@ def test_the_asr_stage_tells_the_recognizer_the_language_the_call_has_shown():
     runtime = _Recording(["喂咩事", "大概三十个人", "听一下周三点"])
     assert _hear_all(runtime, 3) == ["喂咩事", "大概三十个人", "听一下周三点"]
     assert runtime.languages == [None, "yue", "yue"]
+    # the call's language comes from what the acoustic model heard, not the rescored text
+    rewritten = _Recording(["喂系你讲", "五十个人", ("我底间公司", "我哋间公司"), "好"])
+    _hear_all(rewritten, 4)
+    assert rewritten.languages == [None, None, "cmn", "yue"]
     fixed = _Recording(["喂咩事", "好"], setting="cmn")
     _hear_all(fixed, 2)
     assert fixed.languages == ["cmn", "cmn"]

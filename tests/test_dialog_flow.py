@@ -280,3 +280,20 @@ def test_wechat_question_and_a_plain_yes():
 def test_bare_count_elsewhere_is_not_a_head_count():
     bot = dialogue(["好的", "三十人", "要二十个"])
     assert bot.state.goal()["company_size"] == 30
+
+
+@pytest.mark.parametrize("text, outcome_", [("听日再打嚟啦", "callback_booked"), ("唔好再打嚟啦", "do_not_call"),
+                                             ("明天下午别再打来了", "do_not_call")])
+def test_a_do_not_call_read_into_a_timed_call_again_is_a_callback(text, outcome_):
+    # a classifier that learnt 唔好再打嚟 reads every 再打嚟 as do-not-call
+    models = KeywordClassifier({text: ["complaint_do_not_call"]})
+    bot = dialogue(["喂", "而家唔得闲", text], classifier=models)
+    assert bot.state.outcome == outcome_
+    assert outcome(bot).dnc is (outcome_ == "do_not_call")
+
+
+def test_a_callback_time_is_no_agreement_to_a_demo():
+    models = KeywordClassifier({"你周四上午十一点再打过来吧": ["busy_call_later", "agree_meeting"]})
+    bot = dialogue(["喂", "我在开会", "你周四上午十一点再打过来吧"], classifier=models)
+    assert bot.state.outcome == "callback_booked"
+    assert outcome(bot).grade == "C"  # not B: the caller agreed to a call, not to a demo

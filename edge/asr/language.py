@@ -18,6 +18,8 @@ AUTO: Final = "auto"
 YUE_SHARE: Final = 0.3
 """A call is Cantonese once this share of its utterances carries a Cantonese form: not every Cantonese
 sentence has one (大概三十个人), and one misheard character (问 -> 搵) must not flip a Mandarin call."""
+MANDARIN_AFTER: Final = 2
+"""Utterances without a Cantonese form it takes to call a call Mandarin; before, each guesses for itself."""
 _MARKS = Path(__file__).resolve().parents[1] / "data" / "cantonese_marks.txt"
 
 
@@ -61,11 +63,17 @@ class CallLanguage:
     @property
     def code(self) -> str | None:
         """The language to decode the next utterance with; None before anything was heard (guess per text)."""
-        if self._fixed or not self._heard:
+        if self._fixed:
             return self._fixed
-        return "yue" if self._cantonese >= max(1.0, YUE_SHARE * self._heard) else "cmn"
+        if self._heard and self._cantonese >= max(1.0, YUE_SHARE * self._heard):
+            return "yue"
+        # one plain first utterance (喂系你讲) does not make a call Mandarin: a Mandarin call would have
+        # the next one's Cantonese forms rewritten (哋 -> 底) and never show it is Cantonese
+        return "cmn" if self._heard >= MANDARIN_AFTER else None
 
     def observe(self, text: str) -> None:
+        """Args:
+            text: what the acoustic model heard, before rescoring (which may rewrite Cantonese forms)."""
         if text:
             self._heard += 1
             self._cantonese += looks_cantonese(text)

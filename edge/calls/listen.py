@@ -273,7 +273,7 @@ class AsrStage(Stage):
             else:
                 heard = await self.runtime.recognize(_clean(event.pcm), self.language.code)
             text, raw = heard.text, heard.raw_text
-            self.language.observe(text)
+            self.language.observe(raw if raw is not None else text)
         except Exception:  # a failed decode is heard as nothing; the call goes on
             _LOGGER.exception("call %s: recognition failed; treating the turn as unreadable", self.call_id)
             text, raw = "", None

@@ -148,7 +148,8 @@ class Dialogue:
         timings["slots"] = _ms(mark)
         mark = time.perf_counter()
         turn = policy.CallerTurn(text, labels, mentions, overlap, mood or "neutral",
-                                 bare=bool(mentions) and only_values(text, mentions, self.lexicon))
+                                 bare=bool(mentions) and only_values(text, mentions, self.lexicon),
+                                 refuses=self.lexicon.refuses(text))
         self.state, decision = policy.step(self.script, self.state, turn, now)
         timings["policy"] = _ms(mark)
         mark = time.perf_counter()

@@ -52,6 +52,8 @@ class CallerTurn:
     """How the caller sounded (edge.nlu.emotion): positive, neutral, impatient or angry."""
     bare: bool = False
     """The words are slot values alone (明天下午四点吧): an answer to the question asked."""
+    refuses: bool = False
+    """The words tell the bot not to do something (不要, 唔好: edge/data/lexicon.yaml `refusals`)."""
 
 
 @dataclass(frozen=True)
@@ -119,6 +121,14 @@ def step(script: Script, state: DialogueState, turn: CallerTurn, now: datetime) 
         labels = ["confirm_yes"]
     if "wrong_person" in labels and any(m.kind == "role" and m.cue and not m.negated for m in turn.mentions):
         labels.remove("wrong_person")  # 我是老板 says who the caller is: the right person (models confuse the two)
+    timed = any(m.kind == "time" and not m.negated for m in turn.mentions)
+    if "complaint_do_not_call" in labels and timed and not turn.refuses:
+        # 听日再打嚟啦: "call again" at a time, with no 不要/唔好, asks for a callback; models that learnt
+        # 唔好再打嚟 read it as do-not-call, which is never undone (a callback is cheap to get wrong)
+        labels = list(dict.fromkeys("busy_call_later" if label == "complaint_do_not_call" else label
+                                    for label in labels))
+    if {"agree_meeting", "busy_call_later"} <= set(labels) and timed and node.ask == "callback_time":
+        labels.remove("agree_meeting")  # asked when to call back, 周四上午再打过来吧 agrees to no demo
     if turn.bare and node.ask:
         # A bare value answers the question the bot asked; intents a model reads into it (a time ->
         # agree_meeting) must neither send the call elsewhere nor grade it (asked for a callback

@@ -41,6 +41,12 @@ class Lexicon:
     channels: dict[str, str]
     """form -> channel name."""
     stopwords: tuple[str, ...] = ()
+    refusals: tuple[str, ...] = ()
+    """Words that tell the bot not to do something (不要, 唔好): matched on the original text."""
+
+    def refuses(self, text: str) -> bool:
+        text = unicodedata.normalize("NFKC", text[:MAX_TEXT_CHARS]).lower()
+        return any(word in text for word in self.refusals)
 
     @functools.cached_property
     def _dialect_re(self) -> re.Pattern:
@@ -129,10 +135,13 @@ def load(path: str | Path = DEFAULT_LEXICON) -> Lexicon:
                                 tuple(phrases))
     channels = {form: str(name) for name, values in section("channels").items()
                 for form in forms("channels", name, values)}
-    stopwords = data.get("stopwords") or []
-    if not isinstance(stopwords, list) or not all(isinstance(w, str) and w.strip() for w in stopwords):
-        raise ConfigError(f"{path}: stopwords must be a list of words")
-    return Lexicon(dialect, synonyms, suppliers, roles, channels, tuple(_norm(w) for w in stopwords))
+    lists = {}
+    for key in ("stopwords", "refusals"):
+        words = data.get(key) or []
+        if not isinstance(words, list) or not all(isinstance(w, str) and w.strip() for w in words):
+            raise ConfigError(f"{path}: {key} must be a list of words")
+        lists[key] = tuple(_norm(w) for w in words)
+    return Lexicon(dialect, synonyms, suppliers, roles, channels, **lists)
 
 
 def _norm(word: str) -> str:
