@@ -297,3 +297,11 @@ def test_a_callback_time_is_no_agreement_to_a_demo():
     bot = dialogue(["喂", "我在开会", "你周四上午十一点再打过来吧"], classifier=models)
     assert bot.state.outcome == "callback_booked"
     assert outcome(bot).grade == "C"  # not B: the caller agreed to a call, not to a demo
+
+
+def test_a_denied_time_with_no_new_one_is_asked_again_not_read_back():
+    bot = dialogue(["好的", "三十个人", "可以 约个时间吧", "明天下午三点", "不是三点"])
+    assert bot.state.node == "ask_meeting_time"
+    assert "约定的时间" not in bot.log[-1].bot  # the placeholder for a missing time
+    bot = dialogue(["好的", "三十个人", "可以 约个时间吧", "明天下午三点", "不是三点", "四点吧"])
+    assert bot.state.goal()["meeting_time"] == "2025-03-06T16:00:00+08:00"

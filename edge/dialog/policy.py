@@ -164,8 +164,11 @@ def step(script: Script, state: DialogueState, turn: CallerTurn, now: datetime) 
         if node.ask and node.ask in decision.changed and state.value(node.ask) is not None and \
                 (target is None or target == node.name):
             target = node.next
-        if node.confirms and node.confirms in decision.changed and state.value(node.confirms) is not None:
-            target = node.name  # a corrected value: read the new one back
+        if node.confirms and node.confirms in decision.changed:
+            if state.value(node.confirms) is not None:
+                target = node.name  # a corrected value: read the new one back
+            elif target is None:
+                target = _asker(script, node.confirms)  # 不是三点 and no new time: ask for it again
         said_something = bool(labels) or bool(decision.changed)
         if target is None and not decision.parts and not repeat and node.default and said_something:
             target = node.default
@@ -194,6 +197,11 @@ def step(script: Script, state: DialogueState, turn: CallerTurn, now: datetime) 
             decision.parts.append(Part("line", node.rephrase or node.reprompt or node.say[0]))
     decision.node = state.node
     return state, decision
+
+
+def _asker(script: Script, slot: str) -> str | None:
+    """The node that asks for `slot`, if the script has one."""
+    return next((node.name for node in script.nodes.values() if node.ask == slot), None)
 
 
 def _dominant(script: Script, node: Node, labels: list[str]) -> str | None:
