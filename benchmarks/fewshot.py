@@ -87,7 +87,7 @@ def main() -> None:
         pool = [e.text for e in split.train if e.labels == (held,)]
         for space, use_head in (("head", True), ("classifier", False)):
             for k in args.ks:
-                f1s, deltas = [], []
+                f1s, deltas, precisions, recalls, oos = [], [], [], [], []
                 for draw in range(args.draws):
                     store = FewShotStore(":memory:")
                     store.add(held, random.Random(draw).sample(pool, k))
@@ -95,9 +95,14 @@ def main() -> None:
                     report = evaluate(gold, [r.labels for r in fewshot.predict([e.text for e in test])],
                                       model.other_label)
                     f1s.append(report.per_label[held].f1)
+                    precisions.append(report.per_label[held].precision)
+                    recalls.append(report.per_label[held].recall)
                     deltas.append(others(report) - others(base))
+                    oos.append((report.oos_false_positive_rate or 0.0) - (base.oos_false_positive_rate or 0.0))
                 rows.append({"space": space, "intent": held, "k": k, "f1": round(sum(f1s) / len(f1s), 4),
-                             "f1_min": round(min(f1s), 4),
+                             "f1_min": round(min(f1s), 4), "precision": round(sum(precisions) / len(precisions), 4),
+                             "recall": round(sum(recalls) / len(recalls), 4),
+                             "out_of_scope_fp_rate_change": round(sum(oos) / len(oos), 4),
                              "others_macro_f1_change": round(sum(deltas) / len(deltas), 4),
                              "others_macro_f1_without": round(others(base), 4),
                              "test_support": sum(g == (held,) for g in gold)})
@@ -109,16 +114,20 @@ def main() -> None:
              "seen). `head`: prototypes in the few-shot head's space (export/fewshot_head.py); `classifier`: "
              "in the classifier's pooled embedding (before the head).", "",
              f"Command: `python {' '.join(sys.argv)}`", "",
-             "| space | intent | k | F1 (mean) | F1 (worst draw) | others' macro-F1 change | test n |",
-             "|---|---|---|---|---|---|---|"]
+             "| space | intent | k | F1 (mean) | F1 (worst draw) | P | R | others' macro-F1 change | "
+             "out-of-scope FP rate change | test n |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
         lines.append(f"| {r['space']} | {r['intent']} | {r['k']} | {r['f1']:.4f} | {r['f1_min']:.4f} | "
-                     f"{r['others_macro_f1_change']:+.4f} | {r['test_support']} |")
+                     f"{r['precision']:.2f} | {r['recall']:.2f} | {r['others_macro_f1_change']:+.4f} | "
+                     f"{r['out_of_scope_fp_rate_change']:+.4f} | {r['test_support']} |")
     for space in ("head", "classifier"):
         for k in args.ks:
             sel = [r for r in rows if r["k"] == k and r["space"] == space]
-            lines.append(f"| **{space}, mean** | | {k} | {sum(r['f1'] for r in sel) / len(sel):.4f} | | "
-                         f"{sum(r['others_macro_f1_change'] for r in sel) / len(sel):+.4f} | |")
+            mean = lambda key: sum(r[key] for r in sel) / len(sel)  # noqa: E731
+            lines.append(f"| **{space}, mean** | | {k} | {mean('f1'):.4f} | | {mean('precision'):.2f} | "
+                         f"{mean('recall'):.2f} | {mean('others_macro_f1_change'):+.4f} | "
+                         f"{mean('out_of_scope_fp_rate_change'):+.4f} | |")
     lines += ["", "Head builds (one per held-out intent, H excluded):", "",
               "| held out | build s | validation intents (dev) | best dev accuracy | best episode |", "|---|---|---|---|---|"]
     for held, build in heads.items():
