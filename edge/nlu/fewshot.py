@@ -108,11 +108,14 @@ class FewShotIntentModel:
     """An IntentModel plus the few-shot intents of a store; same predict() call."""
 
     def __init__(self, model: IntentModel, store: FewShotStore, margin: float = DEFAULT_MARGIN,
-                 use_head: bool = True):
-        """use_head=False ignores the bundle's few-shot head (benchmarks compare both spaces)."""
+                 use_head: bool = True, take_other: bool = True):
+        """use_head=False ignores the bundle's few-shot head (benchmarks compare both spaces);
+        take_other=False makes a turn the classifier calls "other" beat the trained centroids too, the
+        rule before (benchmarks compare both)."""
         self.model = model
         self.store = store
         self.margin = margin
+        self.take_other = take_other
         self.head = FewShotHead.load(model.bundle, model.labels) if use_head else None
         self._cache: tuple[tuple, list[_Prototype]] | None = None
 
@@ -170,7 +173,8 @@ class FewShotIntentModel:
     def _nearest_trained(self, embeddings: np.ndarray) -> np.ndarray:
         """Similarity to the nearest trained intent's centroid, "other" included (NaN if the bundle has
         none). Counting "other" matters: without it, out-of-scope turns fell to few-shot intents
-        (benchmarks/fewshot.py: 123 false positives against 18 on one held-out intent at k=10)."""
+        (benchmarks/fewshot.py: 123 false positives against 18 on one held-out intent at k=10, classifier
+        space, when every turn had to beat the centroids; now only turns with a trained answer do)."""
         centroids = self.head.centroids if self.head is not None else self.model.centroids
         if centroids is None:
             return np.full(len(embeddings), np.nan)
@@ -184,7 +188,7 @@ class FewShotIntentModel:
         unchanged = IntentResult(result.label, result.score, result.labels, scores)
         if sim < proto.threshold:
             return unchanged
-        if result.label == self.model.other_label:
+        if result.label == self.model.other_label and self.take_other:
             # The classifier finds no trained intent here, and the turn clears the few-shot intent's own
             # threshold: take it, however near a trained centroid is. An intent the classifier never saw
             # mostly lands in "other", and its turns share few n-grams with the k examples while a
@@ -192,8 +196,8 @@ class FewShotIntentModel:
             # benchmarks/results/fewshot.md: held-out turns lost to a nearer trained centroid).
             wins = True
         elif np.isnan(nearest_trained):
-            # Older bundle without centroids: win over a less confident trained answer.
-            wins = sim >= result.score
+            # Older bundle without centroids: win over "other" and over a less confident trained answer.
+            wins = result.label == self.model.other_label or sim >= result.score
         else:
             # Against a trained answer, like with like: the prototype must be nearer than every trained
             # intent's centroid ("other" included).
