@@ -33,7 +33,7 @@ from edge.bundle import MANIFEST, sha256_file
 from edge.nlu.engines import open_engine
 from export import episodes
 from export.corpus import augment, corpus_hash, load_split
-from export.embedder import EmbedderConfig, FewShotEmbedder, export_onnx
+from export.embedder import DIALECT_ALIASES, EmbedderConfig, FewShotEmbedder, export_onnx
 from export.teacher import char_encoder
 
 _LOGGER = logging.getLogger(__name__)
@@ -66,7 +66,8 @@ def build(bundle_dir: str | Path, corpus: Sequence[str] = ("export/data/intents"
     dev = _items(split.dev, exclude)
     labels = sorted({i.label for i in train})
 
-    embedder = FewShotEmbedder(EmbedderConfig(vocab_size=model.tokenizer.get_vocab_size()))
+    embedder = FewShotEmbedder(EmbedderConfig(vocab_size=model.tokenizer.get_vocab_size(), aliases=DIALECT_ALIASES),
+                               token_to_id=model.tokenizer.token_to_id)
     texts = [i.text for i in train]
     embedder.fit_idf((f["input_ids"], f["attention_mask"])
                      for f in (encode(texts[s:s + 256]) for s in range(0, len(texts), 256)))
@@ -100,8 +101,9 @@ def build(bundle_dir: str | Path, corpus: Sequence[str] = ("export/data/intents"
                               "intents kept out of the episodes; test never read"},
             "objective": "prototypical episodes (cosine to the mean of support utterances, support and "
                          "query from different families), per-feature weights of an IDF-initialised "
-                         "character 1-2-gram bag",
-            "embedder": embedder.config.to_dict(), "episodes": config.to_dict(),
+                         "character 1-2-gram bag; dialect characters read as Mandarin ones (aliases_used)",
+            "embedder": embedder.config.to_dict(), "aliases_used": embedder.aliases_used,
+            "episodes": config.to_dict(),
             "training": {k: v for k, v in history.items()},
             "onnx_vs_torch_max_abs_diff": parity,
             "duration_s": round(time.perf_counter() - started, 1),
