@@ -20,8 +20,8 @@ it per held-out intent.
 from __future__ import annotations
 
 import warnings
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
-from typing import Callable
 from pathlib import Path
 
 import torch
