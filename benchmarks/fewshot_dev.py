@@ -28,7 +28,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-RULES = {"other": {"take_other": True}, "centroid": {"take_other": False}}
+RULES = {"other": {}, "centroid": {"other_slack": 0.0}}
 """other: a turn the classifier calls "other" goes to a few-shot intent whose threshold it clears
 (the runtime's rule); centroid: every turn must also beat the nearest trained centroid (the rule before)."""
 
@@ -61,6 +61,8 @@ def main() -> None:
     parser.add_argument("--intents", nargs="*", default=None, help="held out in turn (default: every trained intent)")
     parser.add_argument("--ks", nargs="+", type=int, default=[5, 10, 20])
     parser.add_argument("--draws", type=int, default=3)
+    parser.add_argument("--slacks", nargs="*", type=float, default=None,
+                        help="compare these other_slack values instead of RULES (inf: no comparison)")
     parser.add_argument("--out", type=Path, default=None, help="write the rows here as JSON")
     args = parser.parse_args()
 
@@ -75,36 +77,40 @@ def main() -> None:
     gold = [e.labels for e in dev]
     texts = [e.text for e in dev]
     intents = args.intents or [label for label in model.labels if label != model.other_label]
+    rules = {f"slack {x:g}": {"other_slack": x} for x in args.slacks} if args.slacks else RULES
     rows = []
     for held in intents:
         masked = _Masked(model, held)
         base = evaluate(gold, [r.labels for r in masked.predict(texts)], model.other_label)
         others = lambda report: np.mean([s.f1 for l, s in report.per_label.items() if l != held])  # noqa: E731
         pool = [e.text for e in split.train if e.labels == (held,)]
-        for rule, options in RULES.items():
+        for rule, options in rules.items():
             fewshot = FewShotIntentModel(masked, FewShotStore(":memory:"), **options)
             if fewshot.head is not None:
                 centroids = fewshot.head.centroids.copy()
                 centroids[model.labels.index(held)] = 0.0
                 fewshot.head = dataclasses.replace(fewshot.head, centroids=centroids)
             for k in args.ks:
-                f1s, deltas = [], []
+                f1s, deltas, oos = [], [], []
                 for draw in range(args.draws):
                     fewshot.store.remove(held)
                     fewshot.store.add(held, random.Random(draw).sample(pool, min(k, len(pool))))
                     report = evaluate(gold, [r.labels for r in fewshot.predict(texts)], model.other_label)
                     f1s.append(report.per_label[held].f1)
                     deltas.append(others(report) - others(base))
+                    oos.append((report.oos_false_positive_rate or 0.0) - (base.oos_false_positive_rate or 0.0))
                 rows.append({"rule": rule, "intent": held, "k": k, "f1": round(float(np.mean(f1s)), 4),
-                             "others_macro_f1_change": round(float(np.mean(deltas)), 4)})
+                             "others_macro_f1_change": round(float(np.mean(deltas)), 4),
+                             "out_of_scope_fp_rate_change": round(float(np.mean(oos)), 4)})
         print(held, [(r["rule"], r["k"], r["f1"]) for r in rows if r["intent"] == held], file=sys.stderr)
     print(f"dev split, {len(intents)} intents held out in turn, {args.draws} draws; bundle {model.bundle.root}")
-    print("| rule | k | mean F1 | others' macro-F1 change |\n|---|---|---|---|")
-    for rule in RULES:
+    print("| rule | k | mean F1 | others' macro-F1 change | out-of-scope FP rate change |\n|---|---|---|---|---|")
+    for rule in rules:
         for k in args.ks:
             sel = [r for r in rows if r["rule"] == rule and r["k"] == k]
             print(f"| {rule} | {k} | {np.mean([r['f1'] for r in sel]):.4f} | "
-                  f"{np.mean([r['others_macro_f1_change'] for r in sel]):+.4f} |")
+                  f"{np.mean([r['others_macro_f1_change'] for r in sel]):+.4f} | "
+                  f"{np.mean([r['out_of_scope_fp_rate_change'] for r in sel]):+.4f} |")
     if args.out:
         args.out.write_text(json.dumps({"command": sys.argv, "rows": rows}, indent=1) + "\n", encoding="utf-8")
 
