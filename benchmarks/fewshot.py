@@ -28,6 +28,17 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 
+VARIANTS = {
+    "head": ("bundle-head", {}),
+    "head, centroid rule": ("bundle-head", {"other_slack": 0.0}),
+    "head, no comparison": ("bundle-head", {"other_slack": float("inf")}),
+    "head, no aliases": ("bundle-head-no-aliases", {}),
+    "head, before": ("bundle-head-no-aliases", {"other_slack": 0.0}),
+    "classifier": ("bundle-head", {"use_head": False}),
+}
+"""Name -> (head build, FewShotIntentModel options): the runtime, ablations, and the classifier's space."""
+
+
 def write_csv(path: Path, examples) -> None:
     with open(path, "w", encoding="utf-8", newline="") as handle:
         writer = csv.writer(handle)
@@ -70,34 +81,42 @@ def main() -> None:
             write_csv(work / "test.csv", [e for e in test if keep(e)])
             run(ExportOptions(corpus=[str(work / "train.csv")], test=str(work / "test.csv"), out=str(work / "bundle"),
                               teacher_epochs=0, student_epochs=args.student_epochs, slim=True, progress=False))
+        for name, aliases in (("bundle-head", None), ("bundle-head-no-aliases", {})):
+            with_head = work / name
+            if not (args.reuse and (with_head / fewshot_head.HEAD_FILE).exists()):
+                shutil.rmtree(with_head, ignore_errors=True)
+                shutil.copytree(work / "bundle", with_head)
+                config = episodes.EpisodeConfig(**({"episodes": args.head_episodes} if args.head_episodes else {}))
+                t0 = time.perf_counter()
+                fewshot_head.build(with_head, [args.corpus], exclude=[held], episode_config=config, aliases=aliases)
+                print(f"{held}: {name} built in {time.perf_counter() - t0:.0f} s", file=sys.stderr)
         with_head = work / "bundle-head"
-        if not (args.reuse and (with_head / fewshot_head.HEAD_FILE).exists()):
-            shutil.rmtree(with_head, ignore_errors=True)
-            shutil.copytree(work / "bundle", with_head)
-            config = episodes.EpisodeConfig(**({"episodes": args.head_episodes} if args.head_episodes else {}))
-            t0 = time.perf_counter()
-            fewshot_head.build(with_head, [args.corpus], exclude=[held], episode_config=config)
-            print(f"{held}: head built in {time.perf_counter() - t0:.0f} s", file=sys.stderr)
         heads[held] = json.loads((with_head / "manifest.json").read_text(encoding="utf-8"))["fewshot_head"]["build"]
         model = IntentModel.load(with_head)
+        models = {"bundle-head": model, "bundle-head-no-aliases": IntentModel.load(work / "bundle-head-no-aliases")}
         gold = [e.labels for e in test]
         others = lambda report: sum(s.f1 for l, s in report.per_label.items() if l != held) / max(  # noqa: E731
             1, sum(1 for l in report.per_label if l != held))
         base = evaluate(gold, [r.labels for r in model.predict([e.text for e in test])], model.other_label)
         pool = [e.text for e in split.train if e.labels == (held,)]
-        for space, use_head in (("head", True), ("classifier", False)):
+        for space, (bundle_name, options) in VARIANTS.items():
             for k in args.ks:
-                f1s, deltas = [], []
+                f1s, deltas, precisions, recalls, oos = [], [], [], [], []
                 for draw in range(args.draws):
                     store = FewShotStore(":memory:")
                     store.add(held, random.Random(draw).sample(pool, k))
-                    fewshot = FewShotIntentModel(model, store, use_head=use_head)
+                    fewshot = FewShotIntentModel(models[bundle_name], store, **options)
                     report = evaluate(gold, [r.labels for r in fewshot.predict([e.text for e in test])],
                                       model.other_label)
                     f1s.append(report.per_label[held].f1)
+                    precisions.append(report.per_label[held].precision)
+                    recalls.append(report.per_label[held].recall)
                     deltas.append(others(report) - others(base))
+                    oos.append((report.oos_false_positive_rate or 0.0) - (base.oos_false_positive_rate or 0.0))
                 rows.append({"space": space, "intent": held, "k": k, "f1": round(sum(f1s) / len(f1s), 4),
-                             "f1_min": round(min(f1s), 4),
+                             "f1_min": round(min(f1s), 4), "precision": round(sum(precisions) / len(precisions), 4),
+                             "recall": round(sum(recalls) / len(recalls), 4),
+                             "out_of_scope_fp_rate_change": round(sum(oos) / len(oos), 4),
                              "others_macro_f1_change": round(sum(deltas) / len(deltas), 4),
                              "others_macro_f1_without": round(others(base), 4),
                              "test_support": sum(g == (held,) for g in gold)})
@@ -106,19 +125,26 @@ def main() -> None:
     lines = ["# Few-shot intents", "",
              "Each intent held out of the classifier *and* of the few-shot head, then added back from k "
              f"training examples ({args.draws} draws); scored on the held-out test split (families never "
-             "seen). `head`: prototypes in the few-shot head's space (export/fewshot_head.py); `classifier`: "
-             "in the classifier's pooled embedding (before the head).", "",
+             "seen). `head`: the runtime (prototypes in the few-shot head's space, export/fewshot_head.py); "
+             "`classifier`: in the classifier's pooled embedding (bundles without a head). Ablations on the same "
+             "bundles: `head, centroid rule`: a turn the classifier calls other must also beat the trained "
+             "centroids (the rule before); `head, no comparison`: any turn the classifier calls other goes to a few-shot intent whose threshold it clears (no centroid comparison); `head, no aliases`: a head built without the dialect aliases; "
+             "`head, before`: both (the method before this change).", "",
              f"Command: `python {' '.join(sys.argv)}`", "",
-             "| space | intent | k | F1 (mean) | F1 (worst draw) | others' macro-F1 change | test n |",
-             "|---|---|---|---|---|---|---|"]
+             "| space | intent | k | F1 (mean) | F1 (worst draw) | P | R | others' macro-F1 change | "
+             "out-of-scope FP rate change | test n |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
         lines.append(f"| {r['space']} | {r['intent']} | {r['k']} | {r['f1']:.4f} | {r['f1_min']:.4f} | "
-                     f"{r['others_macro_f1_change']:+.4f} | {r['test_support']} |")
-    for space in ("head", "classifier"):
+                     f"{r['precision']:.2f} | {r['recall']:.2f} | {r['others_macro_f1_change']:+.4f} | "
+                     f"{r['out_of_scope_fp_rate_change']:+.4f} | {r['test_support']} |")
+    for space in VARIANTS:
         for k in args.ks:
             sel = [r for r in rows if r["k"] == k and r["space"] == space]
-            lines.append(f"| **{space}, mean** | | {k} | {sum(r['f1'] for r in sel) / len(sel):.4f} | | "
-                         f"{sum(r['others_macro_f1_change'] for r in sel) / len(sel):+.4f} | |")
+            mean = lambda key: sum(r[key] for r in sel) / len(sel)  # noqa: E731
+            lines.append(f"| **{space}, mean** | | {k} | {mean('f1'):.4f} | | {mean('precision'):.2f} | "
+                         f"{mean('recall'):.2f} | {mean('others_macro_f1_change'):+.4f} | "
+                         f"{mean('out_of_scope_fp_rate_change'):+.4f} | |")
     lines += ["", "Head builds (one per held-out intent, H excluded):", "",
               "| held out | build s | validation intents (dev) | best dev accuracy | best episode |", "|---|---|---|---|---|"]
     for held, build in heads.items():

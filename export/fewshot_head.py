@@ -33,7 +33,7 @@ from edge.bundle import MANIFEST, sha256_file
 from edge.nlu.engines import open_engine
 from export import episodes
 from export.corpus import augment, corpus_hash, load_split
-from export.embedder import EmbedderConfig, FewShotEmbedder, export_onnx
+from export.embedder import DIALECT_ALIASES, EmbedderConfig, FewShotEmbedder, export_onnx
 from export.teacher import char_encoder
 
 _LOGGER = logging.getLogger(__name__)
@@ -50,8 +50,12 @@ def _items(examples, exclude: Sequence[str]) -> list[episodes.Item]:
 
 
 def build(bundle_dir: str | Path, corpus: Sequence[str] = ("export/data/intents",), exclude: Sequence[str] = (),
-          episode_config: episodes.EpisodeConfig | None = None, seed: int = 1234) -> dict:
-    """Train, export and add the head to the bundle; returns the manifest's "fewshot_head" entry."""
+          episode_config: episodes.EpisodeConfig | None = None, seed: int = 1234,
+          aliases: dict[str, str] | None = None) -> dict:
+    """Train, export and add the head to the bundle; returns the manifest's "fewshot_head" entry.
+
+    aliases: characters read as others (default DIALECT_ALIASES; {} for none, as benchmarks compare).
+    """
     from edge.nlu.intent import IntentModel
 
     started = time.perf_counter()
@@ -66,7 +70,9 @@ def build(bundle_dir: str | Path, corpus: Sequence[str] = ("export/data/intents"
     dev = _items(split.dev, exclude)
     labels = sorted({i.label for i in train})
 
-    embedder = FewShotEmbedder(EmbedderConfig(vocab_size=model.tokenizer.get_vocab_size()))
+    aliases = DIALECT_ALIASES if aliases is None else aliases
+    embedder = FewShotEmbedder(EmbedderConfig(vocab_size=model.tokenizer.get_vocab_size(), aliases=dict(aliases)),
+                               token_to_id=model.tokenizer.token_to_id)
     texts = [i.text for i in train]
     embedder.fit_idf((f["input_ids"], f["attention_mask"])
                      for f in (encode(texts[s:s + 256]) for s in range(0, len(texts), 256)))
@@ -100,8 +106,9 @@ def build(bundle_dir: str | Path, corpus: Sequence[str] = ("export/data/intents"
                               "intents kept out of the episodes; test never read"},
             "objective": "prototypical episodes (cosine to the mean of support utterances, support and "
                          "query from different families), per-feature weights of an IDF-initialised "
-                         "character 1-2-gram bag",
-            "embedder": embedder.config.to_dict(), "episodes": config.to_dict(),
+                         "character 1-2-gram bag; dialect characters read as Mandarin ones (aliases_used)",
+            "embedder": embedder.config.to_dict(), "aliases_used": embedder.aliases_used,
+            "episodes": config.to_dict(),
             "training": {k: v for k, v in history.items()},
             "onnx_vs_torch_max_abs_diff": parity,
             "duration_s": round(time.perf_counter() - started, 1),
@@ -132,11 +139,13 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--exclude", nargs="*", default=[], help="intents the head must never see (benchmarks)")
     parser.add_argument("--episodes", type=int, default=episodes.EpisodeConfig.episodes)
     parser.add_argument("--seed", type=int, default=1234)
+    parser.add_argument("--no-aliases", action="store_true", help="read dialect characters as they are (benchmarks)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     torch.set_num_threads(1)
     entry = build(args.bundle, args.corpus, args.exclude,
-                  episodes.EpisodeConfig(episodes=args.episodes, seed=args.seed), seed=args.seed)
+                  episodes.EpisodeConfig(episodes=args.episodes, seed=args.seed), seed=args.seed,
+                  aliases={} if args.no_aliases else None)
     print(json.dumps({k: v for k, v in entry.items() if k != "build"} |
                      {"duration_s": entry["build"]["duration_s"],
                       "best_dev_accuracy": entry["build"]["training"]["best_dev_accuracy"],

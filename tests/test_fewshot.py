@@ -69,3 +69,33 @@ def test_cli_add_list_remove(tmp_path):
     assert runner.invoke(cli, ["intent", "remove", "ask_invoice"], env=env).exit_code == 0
     result = runner.invoke(cli, ["intent", "remove", "ask_invoice"], env=env)
     assert result.exit_code == 1 and "no few-shot intent named 'ask_invoice'" in result.output
+
+
+def test_fusion_rule_gives_turns_the_classifier_calls_other_some_slack(model):
+    """A few-shot match above its own threshold takes a turn the classifier calls "other" when it trails
+    the nearest trained centroid by less than OTHER_SLACK; against a trained answer it must beat every
+    trained centroid."""
+    import numpy as np
+
+    from edge.nlu.fewshot import OTHER_SLACK, _Prototype
+    from edge.nlu.intent import IntentResult
+
+    fewshot = FewShotIntentModel(model, FewShotStore(":memory:"))
+    assert fewshot.other_slack == OTHER_SLACK == 0.1
+    proto = [_Prototype("ask_invoice", np.zeros(1, dtype=np.float32), threshold=0.2)]
+    other = IntentResult(model.other_label, 0.9, [model.other_label], {model.other_label: 0.9})
+    price = IntentResult("ask_price", 0.6, ["ask_price"], {"ask_price": 0.6})
+    fuse = lambda result, sim, near: fewshot._fuse(result, np.array([sim]), proto, near)  # noqa: E731
+    assert fuse(other, 0.3, 0.35).labels == ["ask_invoice"]  # trails the nearest trained centroid by 0.05
+    assert fuse(other, 0.3, 0.35).score == pytest.approx(0.3)
+    assert fuse(other, 0.3, 0.45).label == model.other_label  # trails by 0.15: too far
+    assert fuse(other, 0.15, 0.05).label == model.other_label  # below the intent's own threshold
+    assert fuse(price, 0.3, 0.35).label == "ask_price"  # a trained answer with a nearer centroid stays
+    assert fuse(price, 0.6, 0.5).labels == ["ask_invoice"]  # the prototype beats every trained centroid
+    assert fuse(price, 0.3, 0.35).scores["ask_invoice"] == pytest.approx(0.3)
+    before = FewShotIntentModel(model, FewShotStore(":memory:"), other_slack=0.0)
+    assert before._fuse(other, np.array([0.3]), proto, 0.35).label == model.other_label
+    # In the classifier's own (dense) space "other" turns still have to beat the centroids.
+    dense = FewShotIntentModel(model, FewShotStore(":memory:"), use_head=False)
+    assert dense._fuse(other, np.array([0.3]), proto, 0.35).label == model.other_label
+    assert dense._fuse(other, np.array([0.6]), proto, 0.5).label == "ask_invoice"

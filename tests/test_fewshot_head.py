@@ -83,13 +83,15 @@ def test_bundle_without_head_still_serves_few_shot_intents(bundle_copy):
 def test_runtime_embedding_matches_the_export_model(bundle_copy):
     """A head made by the export code, loaded by the runtime: same vectors as torch."""
     torch = pytest.importorskip("torch")
-    from export.embedder import EmbedderConfig, FewShotEmbedder, export_onnx
+    from export.embedder import DIALECT_ALIASES, EmbedderConfig, FewShotEmbedder, export_onnx
     from export.fewshot_head import CENTROIDS_FILE, HEAD_FILE, _add_to_manifest
     from export.teacher import char_encoder
 
     model = IntentModel.load(bundle_copy)
     encode = char_encoder(model.encoder)
-    embedder = FewShotEmbedder(EmbedderConfig(vocab_size=model.tokenizer.get_vocab_size()))
+    embedder = FewShotEmbedder(EmbedderConfig(vocab_size=model.tokenizer.get_vocab_size(), aliases=DIALECT_ALIASES),
+                               token_to_id=model.tokenizer.token_to_id)
+    assert embedder.aliases_used["佢"] == "他"
     feeds = encode(SENTENCES)
     embedder.fit_idf([(feeds["input_ids"], feeds["attention_mask"])])
     with torch.no_grad():
@@ -101,3 +103,14 @@ def test_runtime_embedding_matches_the_export_model(bundle_copy):
                                    "dim": embedder.out_dim, "threshold_floor": 0.1, "build": {}})
     fewshot = FewShotIntentModel(IntentModel.load(bundle_copy), FewShotStore(":memory:"))
     assert np.abs(fewshot.embed(SENTENCES) - expected).max() < 1e-5
+
+
+def test_shipped_head_reads_dialect_characters_as_mandarin():
+    """佢唔喺度 (Cantonese) and 他不在度 are one bag in the head's space; the classifier still tells them apart."""
+    model = IntentModel.load(DEFAULT_INTENT_DIR)
+    fewshot = FewShotIntentModel(model, FewShotStore(":memory:"))
+    cantonese, mandarin, other = fewshot.embed(["佢唔喺度", "他不在度", "你们多少钱"])
+    assert float(cantonese @ mandarin) > 0.999
+    assert float(cantonese @ other) < 0.5
+    aliases = model.bundle.manifest[MANIFEST_KEY]["build"]["aliases_used"]
+    assert aliases["佢"] == "他" and "系" not in aliases
