@@ -160,6 +160,12 @@ def test_a_cantonese_call_mixes_in_the_cantonese_n_gram():
     assert shared_only("下周三", "yue") == "下周三"
     assert mixed("下周三", "yue") == "下昼三"
     assert mixed("下周三", "cmn") == "下周三"  # a Mandarin call never uses the Cantonese n-gram
+    per_language = Rescorer(CMN, lm_all, RescoreSettings(keep_bonus=1.0, language_lm_weight={"yue": 0.75}),
+                            {"yue": table}, {"yue": lm_yue})
+    assert per_language("下周三", "yue") == "下昼三"
+    other = Rescorer(CMN, lm_all, RescoreSettings(keep_bonus=1.0, language_lm_weight={"cmn": 0.75}),
+                     {"yue": table}, {"yue": lm_yue})
+    assert other("下周三", "yue") == "下周三"  # a weight for another language leaves Cantonese calls alone
 
 
 def test_an_utterance_without_cantonese_forms_is_guessed_by_the_n_grams_when_the_bundle_says_so():
@@ -178,3 +184,14 @@ def test_an_utterance_without_cantonese_forms_is_guessed_by_the_n_grams_when_the
     assert rescorer(50.0).guess("后日见") == "cmn"  # a margin it does not clear
     # the guess picks the sound table: only Cantonese hears 一 as 日
     assert rescorer(0.0)("后一见") == "后日见" and rescorer(None)("后一见") == "后一见"
+
+
+def test_mandarin_by_default_guess_does_not_mix_in_the_mandarin_n_gram():
+    lm_all = _lm(["下周三开会", "下昼三点", "下昼三点"])  # the shared n-gram has the Cantonese texts too
+    lm_cmn = _lm(["下周三开会"] * 8)
+    rescorer = Rescorer(CMN, lm_all, RescoreSettings(keep_bonus=0.0, language_lm_weight={"cmn": 0.9}),
+                        {}, {"cmn": lm_cmn})
+    text = "下周三点"  # no Cantonese form: guessed Mandarin, for want of evidence
+    assert rescorer.guess(text) == "cmn"
+    assert rescorer(text, "cmn") == "下周三点"  # a call known to be Mandarin: its own n-gram keeps 下周
+    assert rescorer(text) == "下昼三点"  # a guess: the shared n-gram alone

@@ -84,7 +84,8 @@ def test_tiny_export_end_to_end(tmp_path):
     main(["export", "--work", str(work), "--out", str(out), "--limit", "2"])
     manifest = json.loads((out / "manifest.json").read_text(encoding="utf-8"))
     assert manifest["kind"] == "asr" and set(manifest["files"]) == {"model.int8.onnx", "tokens.txt", "lexicon.tsv",
-                                                                    "lexicon_yue.tsv", "lm.json", "lm_yue.json"}
+                                                                    "lexicon_yue.tsv", "lm.json", "lm_yue.json",
+                                                                    "lm_cmn.json"}
     assert manifest["rescoring"]["lexicons"] == {"yue": "lexicon_yue.tsv"}
     assert "heldout_int8" in manifest["metrics"] and manifest["build"]["train"]["steps"] > 0
     assert (out.parent / "vad" / "manifest.json").is_file()
@@ -103,7 +104,7 @@ def test_update_rescoring_adds_the_cantonese_table_to_an_older_bundle(tmp_path):
     bundle = tmp_path / "asr"
     shutil.copytree(ROOT / "edge/models/default/asr", bundle)
     manifest = json.loads((bundle / "manifest.json").read_text(encoding="utf-8"))
-    for name in ("lexicon_yue.tsv", "lm_yue.json"):
+    for name in ("lexicon_yue.tsv", "lm_yue.json", "lm_cmn.json"):
         (bundle / name).unlink(missing_ok=True)
         manifest["files"].pop(name, None)
     manifest["rescoring"] = {"files": ["lexicon.tsv", "lm.json"], "settings": {"keep_bonus": 3.0}}
@@ -122,7 +123,7 @@ def test_update_rescoring_adds_the_cantonese_table_to_an_older_bundle(tmp_path):
     assert Rescorer.from_bundle(model).languages == ("cmn", "yue")
     updated = model.manifest
     assert updated["rescoring"]["lexicons"] == {"yue": "lexicon_yue.tsv"}
-    assert updated["rescoring"]["lms"] == {"yue": "lm_yue.json"}
+    assert updated["rescoring"]["lms"] == {"yue": "lm_yue.json", "cmn": "lm_cmn.json"}
     assert updated["metrics"]["heldout_int8"]["all"]["sentences"] == 4  # 2 texts x clean/phone
     assert updated["rescoring"]["settings"]["keep_bonus"] == updated["metrics"]["rescoring_tuning"]["keep_bonus"]
 

@@ -8,9 +8,9 @@ search scores sequences with a Witten-Bell interpolated character trigram
 best sequence wins. Pure Python, ~0.1 ms per character; no torch, no espeak.
 
 Which characters sound alike depends on the language: a bundle may carry a
-Cantonese table too (``lexicon_yue.tsv``: 日/一 are both *jat*) and an
-n-gram of the Cantonese texts alone (``lm_yue.json``, mixed with the shared
-one), used when the call is Cantonese (edge/asr/language.py).
+Cantonese table too (``lexicon_yue.tsv``: 日/一 are both *jat*), and each
+language may have an n-gram of its own texts (``lm_yue.json``, ``lm_cmn.json``),
+mixed with the shared one for a call in that language (edge/asr/language.py).
 """
 
 from __future__ import annotations
@@ -37,9 +37,10 @@ class RescoreSettings:
     """Hypotheses kept per position."""
     max_candidates: int = 12
     """Most same-sound characters considered per position (most frequent first)."""
-    language_lm_weight: float = 0.0
-    """Share of a language's own n-gram (e.g. ``lm_yue.json``) in the mix for a call in that language; the
-    rest is the n-gram of all texts, where Mandarin dominates (下周三 outweighs 下昼三 for a Cantonese caller)."""
+    language_lm_weight: float | dict[str, float] = 0.0
+    """Share of a language's own n-gram (e.g. ``lm_yue.json``) in the mix for a call in that language, one for
+    all or per language code; the rest is the n-gram of all texts, where Mandarin dominates (下周三 outweighs
+    下昼三 for a Cantonese caller)."""
     guess_margin: float | None = None
     """When the call's language is unknown and an utterance has no Cantonese form (听一见), take it as
     Cantonese still if the Cantonese n-gram likes it better than the shared one by this many nats per
@@ -123,6 +124,8 @@ class Rescorer:
         """log P(char | history): the n-gram of all texts, mixed with ``language``'s own where it has one."""
         own = self._language_lms.get(language) if language else None
         weight = self.settings.language_lm_weight
+        if isinstance(weight, dict):
+            weight = weight.get(language, 0.0) if language else 0.0
         if own is None or weight <= 0:
             return self.lm.logprob(history, char)
         return math.log(weight * own.prob(history, char) + (1 - weight) * self.lm.prob(history, char))
@@ -151,6 +154,9 @@ class Rescorer:
         # (the shared n-gram likes 要搵), and where the model wrote one (it hears both languages) a
         # same-sound Mandarin one replaces it (搵 -> 问).
         foreign = lang.cantonese_characters() if given == "cmn" else frozenset()
+        # Mandarin is only the guess where nothing showed Cantonese (喂系你讲 could be either): its own n-gram,
+        # which would pull a Cantonese caller's words to Mandarin ones, waits until the call is known
+        mixed = None if given is None and language == "cmn" else language
         keep = self.settings.keep_bonus
         beams: list[tuple[float, str]] = [(0.0, "^")]
         for char in text:
@@ -162,10 +168,10 @@ class Rescorer:
                 history = hyp[-(self.order - 1):]
                 for option in options:
                     bonus = keep if option == char else 0.0
-                    scored.append((score + self.logprob(history, option, language) + bonus, hyp + option))
+                    scored.append((score + self.logprob(history, option, mixed) + bonus, hyp + option))
             scored.sort(key=lambda item: -item[0])
             beams = scored[: self.settings.beam]
-        best = max(beams, key=lambda item: item[0] + self.logprob(item[1][-(self.order - 1):], "$", language))
+        best = max(beams, key=lambda item: item[0] + self.logprob(item[1][-(self.order - 1):], "$", mixed))
         return best[1][1:]
 
 

@@ -153,7 +153,9 @@ def split_tuning(test: list[dict], seed: int, share: float = 1 / 3) -> tuple[lis
 def tune_rescoring(tuning: list[dict], stage_folder: Path, limit: int | None = None) -> dict:
     """Pick the keep bonus, then the weight of a language's own n-gram, that give the lowest CER on the
     tuning texts (never trained on), each text rescored as a call in its language; ties go to the larger
-    bonus and the smaller weight (trust the acoustic model and the shared n-gram)."""
+    bonus and the smaller weight (trust the acoustic model and the shared n-gram). Each language's own
+    n-gram gets its weight from that language's texts; the guess margin (first turns of calls in an unknown
+    language) from all texts, each language guessed."""
     from export.asr.heldout import cer_of, raw_hypotheses, render
 
     samples = render(tuning, limit)
@@ -161,22 +163,27 @@ def tune_rescoring(tuning: list[dict], stage_folder: Path, limit: int | None = N
     by_bonus = {bonus: cer_of(samples, hypotheses, _rescorer(stage_folder, {"keep_bonus": bonus}))
                 for bonus in KEEP_BONUS_GRID}
     keep = min(by_bonus, key=lambda b: (by_bonus[b], -b))
-    own = [i for i, s in enumerate(samples) if s.lang in LANGUAGE_LMS]
-    by_weight = {weight: cer_of([samples[i] for i in own], [hypotheses[i] for i in own],
-                                _rescorer(stage_folder, {"keep_bonus": keep, "language_lm_weight": weight}))
-                 for weight in (LANGUAGE_LM_GRID if own and _language_files(stage_folder)[1] else (0.0,))}
-    weight = min(by_weight, key=lambda w: (by_weight[w], w))
+    weights, by_weight = {}, {}
+    for code in _language_files(stage_folder)[1]:  # each language's own n-gram weight, on its own texts
+        own = [i for i, s in enumerate(samples) if s.lang == code]
+        if not own:
+            continue
+        by_weight[code] = {w: cer_of([samples[i] for i in own], [hypotheses[i] for i in own],
+                                     _rescorer(stage_folder, {"keep_bonus": keep, "language_lm_weight": {code: w}}))
+                           for w in LANGUAGE_LM_GRID}
+        weights[code] = min(by_weight[code], key=lambda w: (by_weight[code][w], w))
     # where the call's language is unknown (its first turn): all tuning texts, each language guessed
-    chosen = {"keep_bonus": keep, "language_lm_weight": weight}
+    chosen = {"keep_bonus": keep, "language_lm_weight": weights}
     by_margin = {margin: cer_of(samples, hypotheses, _rescorer(stage_folder, {**chosen, "guess_margin": margin}),
                                 language_given=False)
-                 for margin in (GUESS_MARGIN_GRID if own else (None,))}
+                 for margin in (GUESS_MARGIN_GRID if "yue" in weights else (None,))}
     margin = min(by_margin, key=lambda m: (by_margin[m], m is not None, -(m or 0)))
     _LOGGER.info("tuning CER by keep bonus: %s (no rescoring %.4f); by own n-gram weight: %s; language guessed, "
                  "by guess margin: %s", by_bonus, cer_of(samples, hypotheses, None), by_weight, by_margin)
     return {**chosen, "guess_margin": margin, "tuning_sentences": len(samples),
             "tuning_cer": {str(k): v for k, v in by_bonus.items()},
-            "tuning_cer_own_language_by_weight": {str(k): v for k, v in by_weight.items()},
+            "tuning_cer_own_language_by_weight": {code: {str(k): v for k, v in cers.items()}
+                                                  for code, cers in by_weight.items()},
             "tuning_cer_language_guessed_by_margin": {str(k): v for k, v in by_margin.items()},
             "tuning_cer_no_rescoring": cer_of(samples, hypotheses, None)}
 

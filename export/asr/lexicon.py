@@ -10,7 +10,8 @@ sound is right, the character is not. The bundle therefore carries
   corpus' training families and script lines; never the held-out ones);
   ``lm_yue.json`` the same over the Cantonese ones alone, plus Cantonese
   text-only lines (export/asr/data/lm_texts_yue.txt, less any overlapping
-  a held-out text): the corpus has few Cantonese rows.
+  a held-out text): the corpus has few Cantonese rows; ``lm_cmn.json``
+  likewise for Mandarin calls.
 edge/asr/rescore.py picks, among same-sound characters, the sequence the
 domain n-gram prefers, with a bonus for keeping what the acoustic model said.
 """
@@ -35,8 +36,8 @@ consonant (八 baaɜt), so there it goes wherever it stands."""
 
 LEXICONS = {"cmn": "lexicon.tsv", "yue": "lexicon_yue.tsv"}
 """Sound table per language (espeak-ng voice) -> its file in the bundle."""
-LANGUAGE_LMS = {"yue": "lm_yue.json"}
-"""Languages with an n-gram of their own texts (Mandarin is most of lm.json already)."""
+LANGUAGE_LMS = {"yue": "lm_yue.json", "cmn": "lm_cmn.json"}
+"""Languages with an n-gram of their own texts and text-only lines, mixed with lm.json for their calls."""
 
 
 def sound_key(char: str, voice: str = "cmn") -> str | None:
