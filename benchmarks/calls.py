@@ -22,8 +22,9 @@ Reported per N: turn latency p50/p95/p99 at the caller (end of its speech ->
 first non-silent bot frame), audio underruns (gaps > 40 ms between the bot's
 frames inside its talk spurts; gaps that span the caller's own turn are not
 underruns), calls completed (every turn answered, call closed cleanly), ledger
-outcomes, the daemon's CPU (% of one core over the calls' wall time), peak RSS
-(VmHWM), errors and refusals from its /metrics, and this process's sending
+outcomes, the daemon's CPU (% of one core over the calls' wall time; its
+recognition worker processes included), peak RSS (VmHWM of the daemon plus its
+workers' own peaks), errors and refusals from its /metrics, and this process's sending
 clock lateness (a starved client shows up there, not as a server fault).
 With the echo handler the latency is transport + daemon overhead only.
 
@@ -289,7 +290,7 @@ class Caller(asyncio.Protocol):
 
 class Daemon:
     def __init__(self, data_dir: Path, calls: int, handler: str | None, start_timeout_s: float,
-                 profile: Path | None = None) -> None:
+                 profile: Path | None = None, config: Path | None = None) -> None:
         self.data_dir = data_dir
         self.log = data_dir.parent / f"serve-{calls}.log"
         command = [sys.executable, "-m", "edge.cli", "serve", "--data-dir", str(data_dir),
@@ -297,6 +298,8 @@ class Daemon:
                    "--max-calls", str(calls + 10)]
         if handler:
             command += ["--handler", handler]
+        if config is not None:
+            command += ["--config", str(config)]
         from edge.server.admin_api import store_new_token
 
         self.token = store_new_token(data_dir / "admin.token")  # the daemon keeps only its hash
@@ -321,15 +324,34 @@ class Daemon:
     def port(self) -> int:
         return int(self.ready["ports"]["audiosocket"])
 
+    def tree(self) -> list[int]:
+        """The daemon and its child processes (the recognition workers)."""
+        pids = [self.proc.pid]
+        with contextlib.suppress(OSError):
+            for task in Path(f"/proc/{self.proc.pid}/task").iterdir():
+                pids += [int(p) for p in (task / "children").read_text().split()]
+        return pids
+
     def cpu_seconds(self) -> float:
-        fields = Path(f"/proc/{self.proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        """CPU of the daemon and its children, live and exited (restarted workers)."""
+        total = 0
+        for pid in self.tree():
+            with contextlib.suppress(OSError):
+                fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+                total += int(fields[11]) + int(fields[12]) + (int(fields[13]) + int(fields[14])
+                                                              if pid == self.proc.pid else 0)
+        return total / os.sysconf("SC_CLK_TCK")
 
     def status_kb(self, key: str) -> int:
-        for line in Path(f"/proc/{self.proc.pid}/status").read_text().splitlines():
-            if line.startswith(key + ":"):
-                return int(line.split()[1])
-        return 0
+        """A /proc status figure (VmRSS, VmHWM) summed over the daemon and its children: the sum of the
+        processes' own peaks for VmHWM (an upper bound of the peak of the sum)."""
+        total = 0
+        for pid in self.tree():
+            with contextlib.suppress(OSError):
+                for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+                    if line.startswith(key + ":"):
+                        total += int(line.split()[1])
+        return total
 
     async def metrics(self) -> dict[str, float]:
         """Selected samples from /metrics (plain HTTP/1.0 over loopback)."""
@@ -368,7 +390,7 @@ async def run_level(calls: int, audio: list[np.ndarray], args: argparse.Namespac
     data_dir = workdir / f"data-{calls}{'-profiled' if profile else ''}"
     load_before = round(os.getloadavg()[0], 2)
     profile_path = workdir / f"serve-{calls}.prof" if profile else None
-    daemon = Daemon(data_dir, calls, args.handler, args.start_timeout_s, profile_path)
+    daemon = Daemon(data_dir, calls, args.handler, args.start_timeout_s, profile_path, args.config)
     loop = asyncio.get_running_loop()
     rng = np.random.default_rng(calls)
     noise = frames_of(rng.normal(0, 30, WIRE_RATE).astype("<i2"))
@@ -710,6 +732,8 @@ def main() -> None:
     parser.add_argument("--max-seconds", type=float, default=900.0, help="stop starting levels after this")
     parser.add_argument("--profile", type=int, default=None, metavar="N",
                         help="then run N calls once more with the daemon under cProfile: where its CPU time goes")
+    parser.add_argument("--config", type=Path, default=None,
+                        help="TOML config for the daemons (default: built-in defaults), e.g. [call] asr_processes")
     parser.add_argument("--keep", action="store_true", help="keep the daemons' logs and data directories")
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results")
     parser.add_argument("--from-json", type=Path, default=None, help="re-render the report of an earlier run")

@@ -436,7 +436,12 @@ class CallConfig:
     energy_gate_dbfs: float = -45.0
     """Frames quieter than this (RMS, dB below full scale) skip the VAD model: silence costs nothing."""
     workers: int = 2
-    """Worker threads for speech recognition, shared by all calls on a server."""
+    """Worker threads for speech recognition, shared by all calls on a server, when call.asr_processes is 0."""
+    asr_processes: int = 1
+    """Worker processes that run speech recognition (decoding and rescoring) on a server (call.offload), so it
+    does not compete with the event loop for the GIL; 0 runs it on call.workers threads in the daemon. Each
+    process holds its own copy of the recognizer (~120 MB RSS for the built-in one: two processes took the
+    50-call benchmark to 534 MB, past its 500 MB limit). The simulator and tests (offload off) never start one."""
     reply_workers: int = 1
     """Worker threads for the rest of a reply's model work (intents, tone of voice, synthesis), apart from
     recognition so a reply never queues behind other calls' recognition bursts."""
@@ -475,6 +480,9 @@ class CallConfig:
             raise ConfigError(f"call.energy_gate_dbfs must be in [-90, -10], got {self.energy_gate_dbfs}")
         if not 1 <= self.workers <= 16:
             raise ConfigError(f"call.workers must be in [1, 16], got {self.workers}")
+        if not 0 <= self.asr_processes <= 8:
+            raise ConfigError(f"call.asr_processes must be in [0, 8] (0: recognition in the daemon), got "
+                              f"{self.asr_processes}")
         if not 1 <= self.reply_workers <= 16:
             raise ConfigError(f"call.reply_workers must be in [1, 16], got {self.reply_workers}")
         if self.early_asr_ms and not 120 <= self.early_asr_ms <= 5000:

@@ -77,3 +77,43 @@ def transcribe(recognizer: Recognizer, pcm16: np.ndarray, chunk_ms: int = 0, lan
         recognizer.decode([stream])
         finals += [r for r in stream.results() if r.is_final]
     return finals
+
+
+def decode_segments(recognizer: Recognizer, segments: Sequence[np.ndarray],
+                    languages: Sequence[str | None] | None = None) -> list[Result]:
+    """One final result per segment (an utterance already cut by the caller's endpointer), decoded together.
+
+    Uses the recognizer's own `decode_segments` where it has one (no second VAD pass); otherwise feeds a
+    stream per segment through `decode` and joins each stream's final results.
+
+    Example:
+        >>> [r.text for r in decode_segments(asr.open(), [pcm_a, pcm_b], ["cmn", None])]
+    """
+    languages = list(languages) if languages is not None else [None] * len(segments)
+    own = getattr(recognizer, "decode_segments", None)
+    if own is not None:
+        return list(own(segments, languages))
+    streams = []
+    for pcm, language in zip(segments, languages):
+        stream = recognizer.stream()
+        stream.language = language
+        stream.accept(pcm)
+        stream.finish()
+        streams.append(stream)
+    finals: list[list[Result]] = [[] for _ in streams]
+    for _ in range(1000):
+        waiting = [s for s in streams if not s.done]
+        if not waiting:
+            break
+        recognizer.decode(waiting)
+        for index, stream in enumerate(streams):
+            finals[index] += [r for r in stream.results() if r.is_final]
+    for index, stream in enumerate(streams):
+        finals[index] += [r for r in stream.results() if r.is_final]
+    out = []
+    for pcm, results in zip(segments, finals):
+        raws = [r.raw_text for r in results if r.raw_text is not None]
+        out.append(Result(text="".join(r.text for r in results).strip(), is_final=True, start_s=0.0,
+                          end_s=round(len(pcm) / 16000, 3), tokens=tuple(t for r in results for t in r.tokens),
+                          raw_text="".join(raws) if raws else None))
+    return out

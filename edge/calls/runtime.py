@@ -6,7 +6,10 @@ Calls never load a model. Work from many calls is batched: recognitions
 that arrive together go to one `decode` (sherpa-onnx `decode_streams`),
 texts to one intent `predict`. On a server the batches run on small thread
 pools (`call.offload`), so the event loop keeps the 20 ms media clock:
-recognition on `call.workers` threads, and the short work of a reply
+recognition in `call.asr_processes` worker processes (edge.asr.process:
+decoding there does not compete with the event loop for the GIL; PIPELINE
+threads feed each), or on `call.workers` threads in this process when that
+is 0; and the short work of a reply
 (intents, tone of voice, speech synthesis) on `call.reply_workers` threads
 of its own, so a reply never waits behind other calls' recognition. The
 simulator runs them inline, which keeps a simulated call deterministic.
@@ -29,6 +32,7 @@ from typing import Any, TypeVar
 
 import numpy as np
 
+from edge.asr.base import decode_segments
 from edge.audio.vad import EnergyGate, SileroPool, VoiceDetector
 from edge.calls.batcher import MicroBatcher
 from edge.config import CallConfig, Config
@@ -44,7 +48,13 @@ RECOGNIZE_BATCH = 4
 """Most utterances per ASR batch. Batching does not raise the built-in CTC model's throughput on CPU
 (measured: 32 utterances decode in about the same time in batches of 1, 4 or 32: padding eats the gain),
 so small batches let the first of a burst of turns be answered sooner, and the rest no later; and they
-run on every worker thread at once (a burst of 50 turns queued ~2.9 s behind one decoding thread)."""
+run on every worker thread at once (a burst of 50 turns queued ~2.9 s behind one decoding thread).
+In worker processes (call.asr_processes) each utterance goes alone: measured there, the demo callee's
+turns cost 13.4 ms of CPU each one by one and 19.1 ms each in batches of 4 (padding to the longest)."""
+PIPELINE = 2
+"""Requests in flight per recognition worker process: the next utterance is already in its pipe when it
+finishes one, so it does not sit idle while the busy event loop hands it the next (with 1, at 100 calls
+the worker waited on the loop and recognition fell seconds behind)."""
 T = TypeVar("T")
 R = TypeVar("R")
 
@@ -100,9 +110,7 @@ class Runtime:
         if script is None:
             script = Script.load(config.dialog.script, list(classifier.labels))
         if recognizer is None:
-            from edge import asr
-
-            recognizer = asr.open(config.asr)
+            recognizer = _open_recognizer(config)
         raw = None
         if synthesizer is None:
             from edge import tts
@@ -114,7 +122,8 @@ class Runtime:
 
             knowledge = (KnowledgeBase.open(config.kb.database, rrf_k=config.kb.rrf_k)
                          if config.kb.database is not None else KnowledgeBase.builtin())
-        executor = ThreadPoolExecutor(call.workers, thread_name_prefix="asr") if call.offload else None
+        threads = PIPELINE * getattr(recognizer, "processes", 0) or call.workers
+        executor = ThreadPoolExecutor(threads, thread_name_prefix="asr") if call.offload else None
         reply_executor = (ThreadPoolExecutor(call.reply_workers, thread_name_prefix="reply")
                           if call.offload else None)
         runtime = cls(config=config, script=script, classifier=classifier, recognizer=recognizer,
@@ -197,8 +206,9 @@ class Runtime:
         Args:
             language: the caller's language where known ("cmn", "yue"), for the rescoring's sound table.
         """
-        batch = min(self.config.asr.max_batch, RECOGNIZE_BATCH)
-        parallel = self.config.call.workers if self.executor is not None else 1
+        processes = getattr(self.recognizer, "processes", 0)  # RecognizerProcesses
+        batch = 1 if processes else min(self.config.asr.max_batch, RECOGNIZE_BATCH)
+        parallel = (PIPELINE * processes or self.config.call.workers) if self.executor is not None else 1
         return await self._batcher("asr", self._recognize_batch, batch, parallel).submit((pcm, language))
 
     async def classify(self, text: str):
@@ -218,39 +228,29 @@ class Runtime:
 
     def _recognize_batch(self, items: list[tuple[np.ndarray, str | None]]) -> list[Heard]:
         started = time.perf_counter()
-        recognizer = self.recognizer
-        if hasattr(recognizer, "decode_segments"):  # cut by our endpointer already: no second VAD pass
-            results = recognizer.decode_segments([pcm for pcm, _ in items], [language for _, language in items])
-            seconds = time.perf_counter() - started
-            return [Heard(r.text, r.raw_text, seconds) for r in results]
-        streams = []
-        for pcm, language in items:
-            stream = recognizer.stream()
-            stream.language = language
-            stream.accept(pcm)
-            stream.finish()
-            streams.append(stream)
-        finals: list[list] = [[] for _ in streams]
-        for _ in range(1000):
-            waiting = [s for s in streams if not s.done]
-            if not waiting:
-                break
-            recognizer.decode(waiting)
-            for index, stream in enumerate(streams):
-                finals[index] += [r for r in stream.results() if r.is_final]
-        for index, stream in enumerate(streams):
-            finals[index] += [r for r in stream.results() if r.is_final]
+        results = decode_segments(self.recognizer, [pcm for pcm, _ in items], [language for _, language in items])
         seconds = time.perf_counter() - started
-        out = []
-        for results in finals:
-            text = "".join(r.text for r in results).strip()
-            raws = [r.raw_text for r in results if r.raw_text is not None]
-            out.append(Heard(text, "".join(raws) if raws else None, seconds))
-        return out
+        return [Heard(r.text, r.raw_text, seconds) for r in results]
 
     def close(self) -> None:
         if self.vad is not None:
             self.vad.close()
+        close = getattr(self.recognizer, "close", None)  # RecognizerProcesses: end the workers
+        if close is not None:
+            close()
         for pool in (self.executor, self.reply_executor):
             if pool is not None:
                 pool.shutdown(wait=False, cancel_futures=True)
+
+
+def _open_recognizer(config: Config) -> Any:
+    """The recognizer the config names: in worker processes on a server (call.asr_processes), else here."""
+    call = config.call
+    if call.offload and call.asr_processes > 0:
+        from edge.asr.process import RecognizerProcesses
+
+        # answer before the batcher's own cut-off (call.model_timeout_s) so no thread is abandoned
+        return RecognizerProcesses(config.asr, call.asr_processes, timeout_s=0.8 * call.model_timeout_s)
+    from edge import asr
+
+    return asr.open(config.asr)
