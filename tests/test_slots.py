@@ -162,6 +162,8 @@ def test_extract_never_crashes(text):
     ("买二十个账号", "count", []),
     ("我得问问我们领导", "role", ["staff"]),
     ("我系老细", "role", ["owner"]),
+    ("呢单嘢我话事", "role", ["owner"]),
+    ("我话事唔到 要问老细", "role", ["staff"]),
     ("发邮箱 wang点li at 163点com", "email", ["wang.li@163.com"]),
     ("发我微信 就是这个手机号", "wechat", [SAME_AS_PHONE]),
 ])
