@@ -57,6 +57,9 @@ START_TIMEOUT_S: Final = 60.0
 """A worker has this long to load its model and say it is ready."""
 STOP_WAIT_S: Final = 2.0
 """At close, a worker has this long to exit after being told to; then it is killed."""
+DIED_RETRIES: Final = 1
+"""A request whose worker died under it goes once more to the restarted worker (the caller's turn is not
+lost to a crash); one that kills that one too fails. A hung worker is not retried: its request had its time."""
 
 
 NICE: Final = 5
@@ -111,6 +114,10 @@ def _exit_code(process: subprocess.Popen) -> int | None:
         return None
 
 
+class _WorkerDied(SpeechEngineError):
+    """The worker process ended on its own with requests in it (not killed by the daemon for a timeout)."""
+
+
 class _Link:
     """One run of a worker process: its pipe, and the futures of the requests sent to it, in order (it answers
     them in order); a reader thread resolves them, and fails the rest when the process goes."""
@@ -124,7 +131,9 @@ class _Link:
 
     @property
     def alive(self) -> bool:
-        return self.process.poll() is None and not self.conn.closed
+        # a worker the daemon killed is gone even before it is reaped (poll() says None while the reader
+        # thread is waiting for its exit code, and a request sent then would be failed with it)
+        return self.why is None and self.process.poll() is None and not self.conn.closed
 
     def read(self) -> None:
         while True:
@@ -140,10 +149,11 @@ class _Link:
         what = self.why or f"died (exit code {_exit_code(self.process)})"
         error = f"the recognition worker {what}; it is restarted for the next request"
         if self.waiting:
-            _LOGGER.error("recognition worker (pid %d) %s; %d requests lost", self.process.pid, what,
+            _LOGGER.error("recognition worker (pid %d) %s with %d requests in it", self.process.pid, what,
                           len(self.waiting), extra={"event": "asr_worker_failed", "pid": self.process.pid})
+        failure = SpeechEngineError if self.why else _WorkerDied
         while self.waiting:
-            self.waiting.popleft().set_exception(SpeechEngineError(error))
+            self.waiting.popleft().set_exception(failure(error))
 
     def kill(self, why: str) -> None:
         self.why = self.why or why
@@ -286,15 +296,23 @@ class RecognizerProcesses:
         """
         if self._closed:
             raise SpeechEngineError("the recognition workers are closed (the daemon is stopping)")
-        worker = min(self._workers, key=lambda w: w.load)
-        link, future = worker.submit([np.asarray(s) for s in segments],
-                                     list(languages) if languages is not None else [None] * len(segments))
-        try:
-            return future.result(self.timeout_s)
-        except FutureTimeout:
-            link.kill(f"did not answer within {self.timeout_s:.1f} s and was killed")
-            raise SpeechEngineError(f"the recognition worker did not answer within {self.timeout_s:.1f} s and was "
-                                    "killed; it is restarted for the next request") from None
+        segments = [np.asarray(s) for s in segments]
+        languages = list(languages) if languages is not None else [None] * len(segments)
+        for attempt in range(1 + DIED_RETRIES):
+            worker = min(self._workers, key=lambda w: w.load)
+            link, future = worker.submit(segments, languages)
+            try:
+                return future.result(self.timeout_s)
+            except FutureTimeout:
+                link.kill(f"did not answer within {self.timeout_s:.1f} s and was killed")
+                raise SpeechEngineError(f"the recognition worker did not answer within {self.timeout_s:.1f} s and "
+                                        "was killed; it is restarted for the next request") from None
+            except _WorkerDied:
+                if attempt == DIED_RETRIES or self._closed:
+                    raise
+                _LOGGER.warning("recognition worker died with a request in it; trying it once more on a fresh one",
+                                extra={"event": "asr_worker_retry"})
+        raise AssertionError("unreachable")
 
     def close(self) -> None:
         """End every worker (requests still waiting fail). Idempotent."""
