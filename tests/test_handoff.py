@@ -149,6 +149,17 @@ def call_of(records, pbx, number, nth=0):
     return records.db["calls"].get(call_uuid)
 
 
+async def one_round(tmp_path, plan):
+    """One dialling round of a campaign over `plan` against the daemon -> (records, pbx, summary)."""
+    async with line(tmp_path, plan) as (records, pbx, _handler, daemon):
+        campaign_of(records, tmp_path, plan)
+        client, runner = await dialler(records, pbx)
+        summary = await runner.run(WEDNESDAY_10)
+        await client.close()
+        await daemon.ledger.flush()
+        return records, pbx, summary
+
+
 def run(coro, timeout=60):
     return asyncio.run(asyncio.wait_for(coro, timeout))
 
@@ -195,16 +206,7 @@ def test_the_verdict_counts_a_lead_as_talked_only_from_the_records(tmp_path):
 def test_a_call_the_daemon_takes_and_finishes_is_booked_with_its_outcome_and_not_dialled_again(tmp_path):
     plan = {"13800138000": "talk"}
 
-    async def main():
-        async with line(tmp_path, plan) as (records, pbx, _handler, daemon):
-            campaign_of(records, tmp_path, plan)
-            client, runner = await dialler(records, pbx)
-            summary = await runner.run(WEDNESDAY_10)
-            await client.close()
-            await daemon.ledger.flush()
-            return records, pbx, summary
-
-    records, pbx, summary = run(main())
+    records, pbx, summary = run(one_round(tmp_path, plan))
     lead = lead_rows(records)["talk"]
     assert (lead["status"], lead["grade"], lead["last_result"]) == ("callback", "B", "callback_booked")
     assert lead["next_at"] == "2025-03-06T02:00:00+00:00", "the callback the lead booked with the bot"
@@ -279,15 +281,7 @@ def test_a_call_the_daemon_refuses_is_retried_and_the_one_it_runs_is_booked(tmp_
 def test_a_call_lost_before_the_first_turn_is_retried_one_lost_after_it_is_not(tmp_path):
     plan = {"13800138000": "lost", "13900139000": "lost_after_turn"}
 
-    async def main():
-        async with line(tmp_path, plan) as (records, pbx, _handler, _daemon):
-            campaign_of(records, tmp_path, plan)
-            client, runner = await dialler(records, pbx)
-            summary = await runner.run(WEDNESDAY_10)
-            await client.close()
-            return records, pbx, summary
-
-    records, pbx, summary = run(main())
+    records, pbx, summary = run(one_round(tmp_path, plan))
     leads = lead_rows(records)
     assert (leads["lost"]["status"], leads["lost"]["last_result"]) == ("retry", HANDOFF_FAILED)
     assert json.loads(call_of(records, pbx, "13800138000")["detail"])["handoff"] == "interrupted"

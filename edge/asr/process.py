@@ -298,7 +298,8 @@ class RecognizerProcesses:
             raise SpeechEngineError("the recognition workers are closed (the daemon is stopping)")
         segments = [np.asarray(s) for s in segments]
         languages = list(languages) if languages is not None else [None] * len(segments)
-        for attempt in range(1 + DIED_RETRIES):
+        attempt = 0
+        while True:
             worker = min(self._workers, key=lambda w: w.load)
             link, future = worker.submit(segments, languages)
             try:
@@ -310,9 +311,9 @@ class RecognizerProcesses:
             except _WorkerDied:
                 if attempt == DIED_RETRIES or self._closed:
                     raise
+                attempt += 1
                 _LOGGER.warning("recognition worker died with a request in it; trying it once more on a fresh one",
                                 extra={"event": "asr_worker_retry"})
-        raise AssertionError("unreachable")
 
     def close(self) -> None:
         """End every worker (requests still waiting fail). Idempotent."""
