@@ -142,3 +142,19 @@ def test_text_only_lines_never_overlap_a_held_out_text(tmp_path, monkeypatch):
                                        ["听日见"])
     counts = json.loads(files["lm_yue.json"].read_text(encoding="utf-8"))["counts"]
     assert "下昼" in counts[1] and "几多" in counts[1] and "多少" not in counts[1] and "日见" not in counts[1]
+
+
+def test_text_only_lines_spoken_in_training_stay_clear_of_the_held_out_texts():
+    """`build data --speak-lm-texts`: the shipped lines become training utterances of their language, less
+    any that overlap a held-out text, so the held-out CER stays held out."""
+    from export.asr.build import CORPUS_DIR, asr_split, lm_utterances
+    from edge.asr.text import normalize
+    from export.asr.texts import LM_TEXT_FILES
+
+    _, parts = asr_split(CORPUS_DIR, 1234)
+    spoken = lm_utterances([u.text for u in parts.test])
+    held = [normalize(u.text) for u in parts.test]
+    assert {u.lang for u in spoken} == set(LM_TEXT_FILES)
+    long_held = [h for h in held if len(h) >= 3]
+    assert not [u.text for u in spoken if u.text in held or any(h in u.text for h in long_held)]
+    assert len({u.group for u in spoken}) == len(spoken)

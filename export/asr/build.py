@@ -24,14 +24,16 @@ CORPUS_DIR = Path(__file__).resolve().parents[1] / "data" / "intents"
 
 
 def step_data(work: Path, corpus: Path, seed: int, concatenations: int, repeats: int = 2,
-              yue_readings: float = 0.5, workers: int = 2, max_items: int | None = None) -> dict:
+              yue_readings: float = 0.5, workers: int = 2, max_items: int | None = None,
+              speak_lm_texts: bool = False) -> dict:
     from export.asr import dataset
 
     start = time.monotonic()
     utterances, split = asr_split(corpus, seed)
-    items = dataset.plan(split.train, repeats=repeats, concatenations=concatenations, seed=seed,
+    spoken = split.train + (lm_utterances([u.text for u in split.test]) if speak_lm_texts else [])
+    items = dataset.plan(spoken, repeats=repeats, concatenations=concatenations, seed=seed,
                          yue_readings=yue_readings)[:max_items]
-    vocab = dataset.vocabulary([u.text for u in split.train])
+    vocab = dataset.vocabulary([u.text for u in spoken])
     work.mkdir(parents=True, exist_ok=True)
     (work / "vocab.json").write_text(json.dumps(vocab, ensure_ascii=False), encoding="utf-8")
     (work / "split.json").write_text(json.dumps(
@@ -41,7 +43,8 @@ def step_data(work: Path, corpus: Path, seed: int, concatenations: int, repeats:
     root = Path(__file__).resolve().parents[2]
     shown = corpus.resolve().relative_to(root) if corpus.resolve().is_relative_to(root) else corpus
     record = {"corpus": str(shown), "corpus_rows_used": len(utterances), "train_texts": len(split.train),
-              "test_texts": len(split.test), "items": len(items), "vocab_size": len(vocab) + 1,
+              "test_texts": len(split.test),
+              "lm_texts_spoken": len(spoken) - len(split.train), "items": len(items), "vocab_size": len(vocab) + 1,
               "seconds": round(time.monotonic() - start), "seed": seed, "concatenations": concatenations,
               "repeats": repeats, "yue_readings": yue_readings, "workers": workers}
     (work / "data.json").write_text(json.dumps(record, indent=1), encoding="utf-8")
@@ -55,6 +58,15 @@ def asr_split(corpus: Path, seed: int):
 
     utterances = texts.load_corpus(corpus) + texts.load_lines()
     return utterances, texts.split(utterances, seed=seed, held_groups=held_out_groups(corpus, utterances, seed))
+
+
+def lm_utterances(held_out: list[str]) -> list:
+    """The text-only lines (less those overlapping a held-out text) as utterances to speak in training:
+    more sentences and characters for the acoustic model, without touching the split or the n-grams."""
+    from export.asr import texts
+
+    return [texts.Utterance(text, lang, f"lm-{lang}-{n}")
+            for lang in sorted(texts.LM_TEXT_FILES) for n, text in enumerate(texts.lm_texts(lang, held_out)[0])]
 
 
 def held_out_groups(corpus: Path, utterances, seed: int) -> set[str]:
@@ -111,6 +123,8 @@ def main(argv: list[str] | None = None) -> None:
     data.add_argument("--yue-readings", type=float, default=0.5, help="Share of Mandarin texts also read in yue.")
     data.add_argument("--workers", type=int, default=2, help="Rendering processes.")
     data.add_argument("--max-items", type=int, default=None, help="Render only this many items (smoke runs).")
+    data.add_argument("--speak-lm-texts", action="store_true",
+                      help="Also speak the text-only lines (export/asr/data/lm_texts_*.txt) in training.")
     training = parser.add_argument_group("training")
     training.add_argument("--device", default="cpu", help="cpu, or cuda where a GPU is lent.")
     training.add_argument("--threads", type=int, default=1)
@@ -123,7 +137,8 @@ def main(argv: list[str] | None = None) -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
     if args.step in ("data", "all"):
         step_data(args.work, args.corpus, args.seed, args.concatenations, repeats=args.repeats,
-                  yue_readings=args.yue_readings, workers=args.workers, max_items=args.max_items)
+                  yue_readings=args.yue_readings, workers=args.workers, max_items=args.max_items,
+                  speak_lm_texts=args.speak_lm_texts)
     if args.step in ("train", "all"):
         step_train(args.work, args.budget_min, args.seed, args.init, device=args.device, threads=args.threads,
                    max_frames=args.max_frames, peak_lr=args.peak_lr, warmup_steps=args.warmup_steps,

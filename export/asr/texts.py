@@ -22,7 +22,8 @@ from edge.errors import CorpusError
 DATA_DIR: Final = Path(__file__).resolve().parent / "data"
 LINES_FILE: Final = DATA_DIR / "lines.tsv"
 LM_TEXT_FILES: Final = {"yue": DATA_DIR / "lm_texts_yue.txt", "cmn": DATA_DIR / "lm_texts_cmn.txt"}
-"""Text-only material per language: counted into that language's n-gram, never spoken in training."""
+"""Text-only material per language: counted into that language's n-gram; spoken in training only with
+`build data --speak-lm-texts`."""
 LANG_OF_DIALECT: Final = {"mandarin": "cmn", "sichuanese": "cmn", "cantonese": "yue"}
 _DIGIT = re.compile(r"[0-9]")
 

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Render the ASR training set and train the model on a lent GPU machine, in one call of at most
 # TOTAL_S seconds (the device tool allows 10 minutes a command). Same recipe as the 2-core run
-# (python -m export.asr.build data/train), with more renderings and bigger batches.
+# (python -m export.asr.build data/train), with more renderings, the text-only lines spoken too, and bigger
+# batches.
 #
 #   export/asr/train_on_gpu.sh WORK OUT        # then, here: python -m export.asr.build export --work WORK
 #
@@ -12,7 +13,7 @@ total=${TOTAL_S:-540} device=${DEVICE:-cuda} workers=${WORKERS:-$(nproc)}
 start=$(date +%s)
 mkdir -p "$work" "$out"
 python3 -m export.asr.build data --work "$work" --workers "$workers" --repeats 4 --yue-readings 1.0 \
-    --concatenations 16000 ${MAX_ITEMS:+--max-items "$MAX_ITEMS"}
+    --concatenations 16000 --speak-lm-texts ${MAX_ITEMS:+--max-items "$MAX_ITEMS"}
 left=$(( total - ($(date +%s) - start) - 25 ))
 echo "data took $(( $(date +%s) - start )) s; training for $left s"
 python3 -m export.asr.build train --work "$work" --device "$device" --budget-min "$(python3 -c "print($left / 60)")" \
