@@ -151,6 +151,20 @@ def test_wrong_person_is_e():
     assert outcome(bot).grade == "E" and bot.state.outcome == "wrong_person"
 
 
+def test_a_weak_guess_at_an_intent_that_ends_the_call_does_not_count():
+    """settings.min_scores: 我们销售大概二十来个人 read as request_human at 0.33 must not transfer the call."""
+    from edge.nlu.intent import IntentResult
+
+    bot = dialogue()
+    floor = bot.script.settings.min_scores["request_human"]
+    weak = IntentResult("request_human", floor - 0.07, ["request_human"], {"request_human": floor - 0.07})
+    bot.hear("我们销售大概二十来个人", now=NOW, intents=weak)
+    assert not bot.state.transferred and bot.log[-1].intents == ["other"]
+    sure = IntentResult("request_human", floor, ["request_human"], {"request_human": floor})
+    bot.hear("我们销售大概二十来个人", now=NOW, intents=sure)
+    assert bot.state.transferred
+
+
 def test_silence_twice_falls_back():
     bot = dialogue(["", ""])
     assert [t.node for t in bot.log] == ["opening", "close_no_response"]

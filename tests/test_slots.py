@@ -95,6 +95,10 @@ def test_a_second_time_right_after_the_first_is_not_its_minutes():
     assert times("有一点点贵") == []
     # the same for a weekday: 下周三点 is next week at three (a lone 点 is no time), 下周三三点 next Wednesday
     assert [(m.day.isoformat(), m.hour) for m in find_times("下周三点", NOW)] == [("2025-03-10", 15)]
+    # the same after a weekday: 礼拜五下昼三点 heard as 星期五下周三点 (NOW is a Wednesday)
+    assert [(m.day.isoformat(), m.hour) for m in find_times("星期五下周三点", NOW)] == [("2025-03-07", 15)]
+    assert [(m.day.isoformat(), m.hour) for m in find_times("周四上周十点", NOW)] == [("2025-03-06", 10)]
+    assert [m.day.isoformat() for m in find_times("周五下周一再说", NOW)] == ["2025-03-07", "2025-03-10"]
     assert [(m.day.isoformat(), m.hour) for m in find_times("下周三三点", NOW)] == [("2025-03-12", 15)]
 
 
@@ -164,6 +168,11 @@ def test_extract_never_crashes(text):
     ("我系老细", "role", ["owner"]),
     ("呢单嘢我话事", "role", ["owner"]),
     ("我话事唔到 要问老细", "role", ["staff"]),
+    # role phrases of 3+ characters also match by sound: a recogniser writes 我话事 as 我话是
+    ("我系老细 我话是", "role", ["owner"]),
+    ("我话是唔到", "role", ["staff"]),
+    ("这个我说了蒜", "role", ["owner"]),
+    ("我是老版", "role", []),  # words and 2-character forms: exact only (too many same-sound words)
     ("发邮箱 wang点li at 163点com", "email", ["wang.li@163.com"]),
     ("发我微信 就是这个手机号", "wechat", [SAME_AS_PHONE]),
 ])

@@ -141,7 +141,8 @@ class Dialogue:
         text = clean(text)
         if intents is None and text:
             intents = self.classifier.predict([text])[0]
-        labels = tuple(intents.labels) if intents is not None and text else (policy.OTHER,)
+        labels = _sure_enough(intents, self.script.settings.min_scores) if intents is not None and text \
+            else (policy.OTHER,)
         timings["nlu"] = _ms(started)
         mark = time.perf_counter()
         mentions = tuple(extract(text, now, self.lexicon)) if text else ()
@@ -209,3 +210,9 @@ def _mention_dict(mention: SlotMention) -> dict[str, Any]:
                  "minute": value.minute, "part": value.part, "approx": value.approx}
     return {"kind": mention.kind, "value": value, "text": mention.text, "confidence": mention.confidence,
             "negated": mention.negated}
+
+
+def _sure_enough(intents: IntentResult, min_scores: dict[str, float]) -> tuple[str, ...]:
+    """The labels whose score clears the script's floor for them (settings.min_scores); "other" if none does."""
+    labels = tuple(label for label in intents.labels if intents.scores.get(label, 1.0) >= min_scores.get(label, 0.0))
+    return labels or (policy.OTHER,)

@@ -137,6 +137,9 @@ class Settings:
     on_angry: str | None = None
     """Node the call goes to when the caller sounds angry (apologise and end); do-not-call and
     transfer requests still win. None: mood changes nothing."""
+    min_scores: dict[str, float] = field(default_factory=dict)
+    """Intent -> the least classifier score at which it counts (below it the turn reads as if the
+    intent were not heard): for intents that end or hand over the call on a weak guess."""
 
 
 @dataclass(frozen=True)

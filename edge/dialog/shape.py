@@ -175,7 +175,7 @@ class Reader:
 
     def settings(self, spec: Any) -> Settings:
         spec = self.mapping(spec, ("settings",), "settings", ("max_no_match", "max_turns", "max_turns_node",
-                                                              "fallback", "on_impatient", "on_angry"))
+                                                              "fallback", "on_impatient", "on_angry", "min_scores"))
         for key in ("max_no_match", "max_turns"):
             value = spec.get(key, getattr(Settings, key))
             if not isinstance(value, int) or isinstance(value, bool) or not 1 <= value <= 1000:
@@ -186,7 +186,18 @@ class Reader:
                         fallback=self.word(spec.get("fallback"), ("settings", "fallback"), "settings.fallback"),
                         on_impatient=self.word(spec.get("on_impatient"), ("settings", "on_impatient"),
                                                "settings.on_impatient"),
-                        on_angry=self.word(spec.get("on_angry"), ("settings", "on_angry"), "settings.on_angry"))
+                        on_angry=self.word(spec.get("on_angry"), ("settings", "on_angry"), "settings.on_angry"),
+                        min_scores=self.min_scores(spec.get("min_scores") or {}))
+
+    def min_scores(self, spec: Any) -> dict[str, float]:
+        path = ("settings", "min_scores")
+        spec = self.mapping(spec, path, "settings.min_scores", None)
+        out = {}
+        for intent, score in spec.items():
+            if isinstance(score, bool) or not isinstance(score, (int, float)) or not 0 <= score <= 1:
+                self.fail(path + (intent,), f"settings.min_scores.{intent} must be a number from 0 to 1")
+            out[self.word(intent, path, "settings.min_scores")] = float(score)
+        return out
 
     def grading(self, spec: Any) -> tuple[tuple[GradeRule, ...], str]:
         spec = self.mapping(spec, ("grading",), "grading", ("rules", "default"))

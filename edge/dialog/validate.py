@@ -33,6 +33,10 @@ def problems(script: Script, labels: list[str] | None = None, lines: _source.Lin
         target = getattr(script.settings, key)
         if target is not None and target not in nodes:
             add(("settings", key), f"settings.{key}: unknown node {target!r}")
+    for intent in script.settings.min_scores:
+        if known_labels is not None and intent not in known_labels:
+            add(("settings", "min_scores", intent), f"settings.min_scores: intent {intent!r} is not one of the "
+                                                     "model's labels")
     for node in nodes.values():
         path = ("nodes", node.name)
         what = f"node {node.name!r}"

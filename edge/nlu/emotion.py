@@ -41,7 +41,7 @@ from edge.audio.prosody import Prosody
 from edge.config import DATA_DIR
 from edge.asr.language import looks_cantonese
 from edge.errors import ConfigError
-from edge.nlu.text import pinyin_of
+from edge.nlu.text import occurrences, pinyin_of
 
 MOODS: Final = ("positive", "neutral", "impatient", "angry")
 CUES_FILE: Final = DATA_DIR / "emotion.yaml"
@@ -89,10 +89,10 @@ class MoodCues:
         sounds: list[str] | None = None
         for mood in found:
             for cue in getattr(self, mood):
-                starts = _occurrences(list(text), list(cue))
+                starts = occurrences(list(text), list(cue))
                 if not starts and mood in _SOUND_MATCHED and len(cue) >= 2 and not looks_cantonese(cue):
                     sounds = sounds if sounds is not None else pinyin_of(text)
-                    starts = _occurrences(sounds, _sounds(cue))
+                    starts = occurrences(sounds, _sounds(cue))
                 if any(not (start > 0 and text[start - 1] in self.negations and cue[0] not in self.negations)
                        for start in starts):
                     found[mood].append(cue)
@@ -103,11 +103,6 @@ class MoodCues:
 def _sounds(word: str) -> list[str]:
     return pinyin_of(word)
 
-
-def _occurrences(sequence: list[str], part: list[str]) -> list[int]:
-    """Where `part` starts in `sequence` (characters or syllables)."""
-    size = len(part)
-    return [i for i in range(len(sequence) - size + 1) if sequence[i:i + size] == part]
 
 
 @lru_cache(maxsize=1)

@@ -178,6 +178,22 @@ def _words(text: str, forms: dict[str, Any]):
     return sorted(spans)
 
 
+def _sounds_like(text: str, forms: dict[str, Any], min_chars: int = 3):
+    """Non-overlapping matches of the forms of ``min_chars`` Chinese characters or more by toneless pinyin,
+    longest first (shorter forms sound like too many other words)."""
+    from edge.nlu.text import occurrences, pinyin_of
+
+    heard = pinyin_of(text)
+    spans = []
+    for form in sorted(forms, key=len, reverse=True):
+        if len(form) < min_chars or form.isascii():
+            continue
+        for start in occurrences(heard, pinyin_of(form)):
+            if not any(s < start + len(form) and start < e for s, e, _ in spans):
+                spans.append((start, start + len(form), forms[form]))
+    return spans
+
+
 def _suppliers(text: str, lexicon: _lexicon.Lexicon) -> list[SlotMention]:
     found = []
     for start, end, name in _words(text, lexicon.suppliers):
@@ -207,7 +223,11 @@ def _roles(text: str, lexicon: _lexicon.Lexicon) -> list[SlotMention]:
     found = []
     phrases = {p: role.name for role in lexicon.roles.values() for p in role.phrases}
     words = {w: role.name for role in lexicon.roles.values() for w in role.words}
-    for start, end, name in _words(text, phrases):
+    spans = _words(text, phrases)
+    # a recogniser writes a phrase it heard with a same-sound character (我话事 -> 我话是): match by sound too
+    spans += [(start, end, name) for start, end, name in _sounds_like(text, phrases)
+              if not any(s < end and start < e for s, e, _ in spans)]
+    for start, end, name in sorted(spans):
         found.append(SlotMention("role", name, text[start:end], start, 0.8))
     for match in _ASK_BOSS.finditer(text):
         if not any(s <= match.start() < s + len(m.text) for m in found for s in (m.start,)):

@@ -71,6 +71,12 @@ def pinyin_of(chars: str) -> list[str]:
     return syllables
 
 
+def occurrences(sequence: list[str], part: list[str]) -> list[int]:
+    """Where `part` starts in `sequence` (characters or syllables)."""
+    size = len(part)
+    return [i for i in range(len(sequence) - size + 1) if sequence[i:i + size] == part]
+
+
 @dataclass(frozen=True)
 class TextEncoder:
     """Text -> model feeds, as declared by a bundle."""

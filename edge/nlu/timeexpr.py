@@ -63,7 +63,8 @@ _GLUE: Final = re.compile(r"[\s的,，、]{0,2}")
 _NEG_BEFORE: Final = re.compile(r"((?<!是)不是|不要|别|不能|不在)\s*$")  # 是不是三点 asks, it does not deny
 _NEG_AFTER: Final = re.compile(r"^\s*(都|也|已经|全)?(不行|不方便|没空|不可以|不太行|没时间|不在|有事|不合适|不好|排满|满了|"
                                r"约满|有安排|要加班|加班|开会)")
-_DAY_THEN_WEEK: Final = re.compile(rf"(?<=今天|明天|后天|明日|今日)([上下])周(?=$|[\s,，]|{_N}(?:点|时))")
+_DAY_THEN_WEEK: Final = re.compile(rf"(今天|明天|后天|明日|今日|(?:星期|周)[一二三四五六日天1-7])([上下])周"
+                                   rf"(?=$|[\s,，]|{_N}(?:点|时))")
 _NOT_THEN_TEN: Final = re.compile(rf"(不是{_N}(?:点钟|点半|点))十(?=[一二三四五六七八九](?:点|时))")
 _NOT_CLOCK_BEFORE: Final = re.compile(r"[有一好快慢这那]$")
 """有两点 / 这三点: "points", not o'clock. (After 点 comes a second time: 三点四点都行; 一点点 is caught as 一点.)"""
@@ -140,8 +141,9 @@ def resolve(mention: TimeMention, now: datetime, base: datetime | None = None) -
 
 def _mend_misheard(text: str) -> str:
     """Undo two same-sound slips of speech recognition that no caller means (same length, so offsets hold)."""
-    # 明天下周三点: a day then "next week" is no time; Cantonese 下昼/上昼 (afternoon/morning) sound like 下周/上周
-    text = _DAY_THEN_WEEK.sub(lambda m: m.group(1) + "午", text)
+    # 明天下周三点, 星期五下周三点: a day then "next week" is no time; Cantonese 下昼/上昼 (afternoon/morning)
+    # sound like 下周/上周
+    text = _DAY_THEN_WEEK.sub(lambda m: m.group(1) + m.group(2) + "午", text)
     # 不是三点十四点: the correction's 是 heard as 十 (both shi): 不是三点，是四点
     return _NOT_THEN_TEN.sub(lambda m: m.group(1) + "是", text)
 
