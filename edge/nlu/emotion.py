@@ -41,7 +41,7 @@ from edge.audio.prosody import Prosody
 from edge.config import DATA_DIR
 from edge.asr.language import looks_cantonese
 from edge.errors import ConfigError
-from edge.nlu.text import occurrences, pinyin_of
+from edge.nlu.text import occurrences, pinyin_of, word_sounds
 
 MOODS: Final = ("positive", "neutral", "impatient", "angry")
 CUES_FILE: Final = DATA_DIR / "emotion.yaml"
@@ -92,16 +92,11 @@ class MoodCues:
                 starts = occurrences(list(text), list(cue))
                 if not starts and mood in _SOUND_MATCHED and len(cue) >= 2 and not looks_cantonese(cue):
                     sounds = sounds if sounds is not None else pinyin_of(text)
-                    starts = occurrences(sounds, _sounds(cue))
+                    starts = occurrences(sounds, list(word_sounds(cue)))
                 if any(not (start > 0 and text[start - 1] in self.negations and cue[0] not in self.negations)
                        for start in starts):
                     found[mood].append(cue)
         return found
-
-
-@lru_cache(maxsize=4096)
-def _sounds(word: str) -> list[str]:
-    return pinyin_of(word)
 
 
 

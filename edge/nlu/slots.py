@@ -181,14 +181,14 @@ def _words(text: str, forms: dict[str, Any]):
 def _sounds_like(text: str, forms: dict[str, Any], min_chars: int = 3):
     """Non-overlapping matches of the forms of ``min_chars`` Chinese characters or more by toneless pinyin,
     longest first (shorter forms sound like too many other words)."""
-    from edge.nlu.text import occurrences, pinyin_of
+    from edge.nlu.text import occurrences, pinyin_of, word_sounds
 
     heard = pinyin_of(text)
     spans = []
     for form in sorted(forms, key=len, reverse=True):
         if len(form) < min_chars or form.isascii():
             continue
-        for start in occurrences(heard, pinyin_of(form)):
+        for start in occurrences(heard, list(word_sounds(form))):
             if not any(s < start + len(form) and start < e for s, e, _ in spans):
                 spans.append((start, start + len(form), forms[form]))
     return spans

@@ -11,6 +11,7 @@ from __future__ import annotations
 import functools
 import threading
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Final, Sequence
 
 import numpy as np
@@ -69,6 +70,12 @@ def pinyin_of(chars: str) -> list[str]:
     if len(syllables) != len(chars):  # pypinyin merged or split something: go char by char
         syllables = [lazy_pinyin(ch, style=Style.NORMAL, errors=lambda s: list(s))[0] for ch in chars]
     return syllables
+
+
+@lru_cache(maxsize=4096)
+def word_sounds(word: str) -> tuple[str, ...]:
+    """pinyin_of for a lexicon word, cached (the same few hundred words are looked up every turn)."""
+    return tuple(pinyin_of(word))
 
 
 def occurrences(sequence: list[str], part: list[str]) -> list[int]:
