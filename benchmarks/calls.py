@@ -625,7 +625,8 @@ def write_report(report: dict[str, Any], out: Path) -> None:
            "ticks: 20 ms sending ticks this process ran > 40 ms late. Caller stalls: spans in which the callers' "
            "process did not run for over a frame; an underrun that overlaps one may be the measuring side's (its "
            "arrival time is late, and an echo only has what the caller sent). Daemon clock late ticks: ticks of "
-           "the daemon's own 20 ms audio clock that woke over a period late. Load 1m: "
+           "the daemon's own 20 ms audio clock that woke over a period late (since the clock's catch-up "
+           "change this counts wake-ups from its sleep too; before, it missed them and read near 0). Load 1m: "
            "the machine's load average when the level started (other work on the same 2 cores shows there). "
            "With the echo handler the figures are transport and daemon overhead: the reply is the echo of the "
            "caller's own last frames."]
@@ -697,7 +698,10 @@ def explain(report: dict[str, Any]) -> list[str]:
                 f"{r['underruns_during_client_stalls']} overlap one of the {r['client_stalls']} stalls of the callers' "
                 f"process; the daemon's audio clock woke over 20 ms late "
                 f"{int(metrics.get('salesbot_frame_clock_late_ticks_total', 0))} times and fell over 60 ms behind "
-                f"{int(metrics.get('salesbot_frame_clock_restarts_total', 0))} times, with the daemon at "
+                f"{int(metrics.get('salesbot_frame_clock_restarts_total', 0))} times, "
+                f"{int(metrics.get('salesbot_frame_clock_slow_ticks_total', 0))} ticks took over 10 ms to send "
+                f"every call's frame (longest "
+                f"{1000 * metrics.get('salesbot_frame_clock_longest_tick_seconds', 0.0):.1f} ms), with the daemon at "
                 f"{r['cpu_pct_of_one_core']} % and the callers at {r['client_cpu_pct_of_one_core']} % of one core.")
     return notes
 

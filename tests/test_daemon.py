@@ -274,3 +274,27 @@ def test_a_handler_that_cannot_load_stops_the_start_with_a_clear_error(tmp_path)
 
     daemon = run(main())
     assert daemon.transports == {} and daemon.admin is None
+
+
+def test_serving_shortens_the_gil_switch_interval_and_reports_the_frame_clock(tmp_path):
+    """While serving, another thread holds the GIL at most GIL_SWITCH_S at a time (the event loop gives it up
+    at every socket send); the old interval is back after the stop. /metrics shows how the clock fares."""
+    import sys
+
+    from edge.server.daemon import GIL_SWITCH_S
+
+    before = sys.getswitchinterval()
+
+    async def main():
+        async with running(config_for(tmp_path)) as daemon:
+            during = sys.getswitchinterval()
+            status, body = await admin_get(daemon, "/metrics")
+        return during, status, body
+
+    during, status, body = run(main())
+    assert during == pytest.approx(GIL_SWITCH_S) and GIL_SWITCH_S < before
+    assert sys.getswitchinterval() == pytest.approx(before)
+    assert status == 200
+    for name in ("salesbot_frame_clock_late_ticks_total", "salesbot_frame_clock_slow_ticks_total",
+                 "salesbot_frame_clock_longest_tick_seconds"):
+        assert name in body

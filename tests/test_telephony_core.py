@@ -271,3 +271,133 @@ def test_batched_inbound_frames_keep_each_calls_order_and_carry_their_power():
                 assert frame.base is None or frame.base.shape == frame.shape  # its own row, not a view
     assert any(power is None for _, power in got[3])
     assert all(power is not None for k in (0, 1, 2) for _, power in got[k])
+
+
+class _VirtualTimeLoop(asyncio.SelectorEventLoop):
+    """An event loop on a clock of its own: waiting advances it at once, and a test moves it by hand to stand
+    for work that held the loop (no real time passes, so nothing here depends on the machine's speed)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.now = 1000.0
+        select = self._selector.select
+
+        def no_wait(timeout=None):
+            if timeout:
+                self.now += timeout
+            return select(0)
+
+        self._selector.select = no_wait
+
+    def time(self) -> float:
+        return self.now
+
+
+class _Counting:
+    def __init__(self) -> None:
+        self.sent = 0
+
+    def tick(self) -> bool:
+        self.sent += 1
+        return True
+
+
+def _on_virtual_time(main):
+    loop = _VirtualTimeLoop()
+    try:
+        return loop.run_until_complete(main(loop))
+    finally:
+        loop.close()
+
+
+def test_frame_clock_counts_a_tick_that_wakes_late_from_its_sleep():
+    """A stall while the clock sleeps makes its next tick late; that is counted (it used to be counted only
+    when the clock found itself late without having slept)."""
+    async def main(loop):
+        clock, out = FrameClock(), _Counting()
+        clock.add(out)
+        await asyncio.sleep(0.1)  # 5 periods on time
+        on_time = (clock.stats.late_ticks, out.sent)
+        loop.now += 0.035  # a callback held the loop for 35 ms while the clock slept
+        await asyncio.sleep(0)
+        await asyncio.sleep(0)
+        await clock.close()
+        return on_time, clock.stats
+
+    (late_before, sent), stats = _on_virtual_time(main)
+    assert late_before == 0 and sent >= 5
+    assert stats.late_ticks == 1 and stats.restarts == 0
+
+
+def test_frame_clock_catch_up_sends_a_due_tick_from_inside_long_work():
+    """Inside one long callback (no await), catch_up sends each tick as it falls due, and nothing early."""
+    async def main(loop):
+        clock, out = FrameClock(), _Counting()
+        clock.add(out)
+        await asyncio.sleep(0.03)  # ticking; the next tick is due within a period
+        sent = [out.sent]
+        clock.catch_up()  # nothing is due yet
+        sent.append(out.sent)
+        for _ in range(3):  # three steps of 20 ms each, the loop never gets control back
+            loop.now += 0.02
+            clock.catch_up()
+            sent.append(out.sent)
+        await clock.close()
+        return sent, clock.stats
+
+    sent, stats = _on_virtual_time(main)
+    assert sent[1] == sent[0]
+    assert sent[2:] == [sent[0] + 1, sent[0] + 2, sent[0] + 3]
+    assert stats.late_ticks == 0 and stats.restarts == 0
+
+
+def test_frame_clock_catch_up_does_nothing_while_idle():
+    async def main(loop):
+        clock, out = FrameClock(), _Counting()
+        clock.catch_up()  # never started
+        clock.add(out)
+        clock.discard(out)
+        await asyncio.sleep(0.1)  # the clock went idle
+        loop.now += 1.0
+        clock.catch_up()
+        await clock.close()
+        return out.sent
+
+    assert _on_virtual_time(main) <= 1
+
+
+def test_long_work_on_the_loop_keeps_the_line_clock_through_keep_time():
+    """MediaCall.keep_time reaches its transport's clock; the inbound batcher and the call pipeline's stages
+    call it after every step."""
+    from edge.calls.events import Transcript, Utterance
+    from edge.calls.pipeline import Pipeline, Stage
+    from edge.telephony.media import AudioBatcher, Wire
+
+    class Recording(Wire):
+        kept = 0
+
+        def keep_time(self) -> None:
+            self.kept += 1
+
+    async def main():
+        wire = Recording()
+        kept = []
+        batcher = AudioBatcher(lambda: kept.append("batcher"))
+        call = MediaCall(CallInfo("c1", "test"), wire_rate_hz=8000, wire=wire, batcher=batcher)
+        call.keep_time()
+        call._feed_audio(np.zeros(160, np.int16))
+        await asyncio.sleep(0)  # the batcher's flush
+        stages = [Stage(), Stage()]
+        pipeline = Pipeline(stages, "c1", keep_time=call.keep_time)
+        pipeline.start()
+        utterance = Utterance(np.zeros(320, np.int16), 0.0, 0.02, False, "silence", 500)
+        for text in ("a", "b", "c"):
+            await pipeline.push(Transcript(text, utterance))
+        await pipeline.idle()
+        await pipeline.stop()
+        call._end(EndReason.REMOTE_HANGUP)
+        return wire.kept, kept
+
+    kept_by_call, kept_by_batcher = run(main())
+    assert kept_by_batcher == ["batcher"]
+    assert kept_by_call == 1 + 3 * 2  # once by hand, then each stage after each of the 3 events

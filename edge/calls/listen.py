@@ -144,6 +144,7 @@ class VadStage(Stage):
                     confidence = handle
                 self._fifo.popleft()
                 await self._step(frame, confidence)
+                self.keep_time()  # a drain after a VAD batch is many frames' steps in one go
         finally:
             self._draining = False
 

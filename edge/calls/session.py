@@ -116,7 +116,7 @@ class CallSession:
         stages = [VadStage(detector, config, early_ms=config.early_asr_ms if early else 0), asr,
                   NluStage(runtime, MoodTracker(runtime.cues) if runtime.cues is not None else None),
                   dialogue_stage, TtsStage(runtime), output]
-        pipeline = Pipeline(stages, self.call_id, self._sink)
+        pipeline = Pipeline(stages, self.call_id, self._sink, keep_time=self.call.keep_time)
         pipeline.start()
         started = time.perf_counter()
         frames = 0
@@ -128,6 +128,7 @@ class CallSession:
                 self.t_s = frames * FRAME_MS / 1000
                 frames += 1
                 await pipeline.push(AudioIn(frame, self.t_s, power))
+                self.call.keep_time()  # 100 calls' frames are handled in one turn of the event loop
                 in_a_row += 1
                 if in_a_row >= CATCH_UP_FRAMES and self.call.queued_audio_frames:
                     # Behind (the loop was held up): catch up a few frames per loop turn, so the 20 ms

@@ -122,6 +122,9 @@ class _Connection(asyncio.Protocol, Wire):
 
     # ---- Wire (what MediaCall asks) and the clock's Output ----------------
 
+    def keep_time(self) -> None:
+        self._registry.clock.catch_up()
+
     def start_output(self) -> None:
         if self.ended_at is None:
             self._registry.clock.add(self)

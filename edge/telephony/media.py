@@ -165,6 +165,9 @@ class Wire:
     def hangup(self) -> None:
         """End the call from our side now."""
 
+    def keep_time(self) -> None:
+        """Send the bot audio whose 20 ms tick fell due while the event loop was busy (see MediaCall.keep_time)."""
+
 
 class AudioBatcher:
     """Resamples the inbound audio of many calls together, once per event-loop iteration.
@@ -181,9 +184,11 @@ class AudioBatcher:
     frame.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, keep_time: Callable[[], None] | None = None) -> None:
         self._pending: dict[MediaCall, list[np.ndarray]] = {}
         self._scheduled = False
+        self._keep_time = keep_time or (lambda: None)
+        """The server's FrameClock.catch_up: a flush for 100 calls is a long step of its own."""
         self.flushes = 0
         self.frames = 0
 
@@ -226,9 +231,11 @@ class AudioBatcher:
             for index, call in enumerate(calls):
                 for row in range(index * per_call, (index + 1) * per_call):
                     call._accept_frame(frames[row].copy(), power[row])  # its own row: must not pin the block
+            self._keep_time()
         if others:
             self._chunks(others, [parts[0] if len(parts) == 1 else np.concatenate(parts)
                                   for parts in (pending[call] for call in others)])
+            self._keep_time()
 
     @staticmethod
     def _frames(calls: list[MediaCall], chunks: list[np.ndarray]) -> tuple[np.ndarray, list[float]]:
@@ -399,6 +406,15 @@ class MediaCall:
         """Return the end reason once the call ended."""
         await self._ended.wait()
         return self._end_reason
+
+    def keep_time(self) -> None:
+        """Let the line's 20 ms clock send frames that fell due while this code kept the event loop busy.
+
+        With many calls, one turn of the event loop can hold dozens of steps (every call's frame, turns
+        ending together); the clock would send only after them all, and every caller would hear a gap.
+        A handler calls this between steps of such work; it costs a clock read when nothing is due.
+        """
+        self._wire.keep_time()
 
     async def hangup(self) -> None:
         """End the call now (queued audio is not sent; `await wait_played()` first to let it finish)."""

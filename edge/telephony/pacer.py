@@ -12,6 +12,12 @@ loop was blocked for longer, the clock sends `max_lag_s` worth of frames and
 restarts from now instead of bursting the whole backlog at the PBX; the bot's
 audio is then late, never dropped.
 
+The clock's task wakes only after every callback already queued on the event
+loop has run, and with 100 calls one turn of the loop can be long (every
+call's frame, turns ending together). Work like that calls `catch_up()`
+between its steps (through `MediaCall.keep_time`), so a due tick leaves
+within one step of its deadline instead of after the whole turn.
+
 Example:
     >>> import asyncio
     >>> class Three:
@@ -36,6 +42,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from dataclasses import dataclass
 from typing import Final, Protocol
 
@@ -61,6 +68,11 @@ class ClockStats:
     """Ticks that woke more than one period after their deadline."""
     restarts: int = 0
     """Times the clock gave up on a backlog longer than max_lag_s and restarted from now."""
+    slow_ticks: int = 0
+    """Ticks whose sending took over half a period: the last output's frame left that much after the first
+    (the clock woke on time, yet the far end hears a gap)."""
+    longest_tick_s: float = 0.0
+    """The longest a tick took to send its frames, seconds."""
 
 
 class FrameClock:
@@ -78,6 +90,13 @@ class FrameClock:
         self._outputs: dict[Output, None] = {}
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._start = 0.0
+        self._n = 0
+        """Tick n is due at start + n * period_s."""
+        self._active = False
+        """The task is ticking (not idle): start and n are current."""
+        self._burst = max(1, round(max_lag_s / period_s))
 
     def add(self, output: Output) -> None:
         """Start sending `output`'s frames from the next tick (idempotent)."""
@@ -96,39 +115,60 @@ class FrameClock:
     async def close(self) -> None:
         """Stop the clock task; outputs still registered are dropped."""
         self._outputs.clear()
+        self._active = False
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
             self._task = None
 
+    def catch_up(self) -> None:
+        """Send the tick that fell due while other work held the event loop, now rather than after it.
+
+        The clock's task wakes only once every callback already queued on the loop has run; with many
+        calls one loop iteration (a burst of caller frames, turns ending together) can hold a due tick
+        for tens of ms, and every call's far end hears the gap. Code that does much in one go calls this
+        between its steps (`MediaCall.keep_time`): a due tick then leaves within one step of its
+        deadline. Cheap when nothing is due (a clock read).
+        """
+        if self._active and self._outputs:
+            lag = self._loop.time() - (self._start + self._n * self.period_s)
+            if lag >= 0:
+                self._send(lag)
+
     async def _run(self) -> None:
-        loop = asyncio.get_running_loop()
-        start, n = loop.time(), 0
-        burst = max(1, round(self.max_lag_s / self.period_s))
+        self._loop = asyncio.get_running_loop()
+        self._start, self._n, self._active = self._loop.time(), 0, True
         while True:
             if not self._outputs:
+                self._active = False
                 self._wake.clear()
                 await self._wake.wait()
-                start, n = loop.time(), 0
-            now = loop.time()
-            lag = now - (start + n * self.period_s)
+                self._start, self._n, self._active = self._loop.time(), 0, True
+            lag = self._loop.time() - (self._start + self._n * self.period_s)
             if lag < 0:
                 await asyncio.sleep(-lag)
-            elif lag > self.max_lag_s:
-                # Stalled (a blocked or starved loop): send what a jitter buffer absorbs, then restart.
-                _LOGGER.debug("frame clock %.0f ms behind: sending %d frames and restarting", lag * 1000, burst)
-                self.stats.restarts += 1
-                for _ in range(burst - 1):
-                    self._tick_all()
-                start, n = now, 0
-            elif lag > self.period_s:
-                self.stats.late_ticks += 1
-            n += 1
-            self._tick_all()
+                continue  # measured again on waking: a late wake-up counts, and catch_up may have sent it
+            self._send(lag)
+
+    def _send(self, lag: float) -> None:
+        """Send tick n, `lag` seconds after its deadline."""
+        if lag > self.max_lag_s:
+            # Stalled (a blocked or starved loop): send what a jitter buffer absorbs, then restart.
+            _LOGGER.debug("frame clock %.0f ms behind: sending %d frames and restarting", lag * 1000, self._burst)
+            self.stats.restarts += 1
+            for _ in range(self._burst - 1):
+                self._tick_all()
+            self._start, self._n = self._loop.time(), 0
+        elif lag > self.period_s:
+            self.stats.late_ticks += 1
+        self._n += 1
+        self._tick_all()
 
     def _tick_all(self) -> None:
-        self.stats.ticks += 1
+        stats = self.stats
+        stats.ticks += 1
+        started = time.perf_counter()
         for output in list(self._outputs):
             try:
                 more = output.tick()
@@ -137,3 +177,7 @@ class FrameClock:
                 more = False
             if not more:
                 self._outputs.pop(output, None)
+        took = time.perf_counter() - started
+        if took > self.period_s / 2:
+            stats.slow_ticks += 1
+        stats.longest_tick_s = max(stats.longest_tick_s, took)

@@ -83,7 +83,7 @@ class CallRegistry:
         self.options = options
         self.stats = ServerStats()
         self.clock = FrameClock()
-        self.batcher = AudioBatcher()
+        self.batcher = AudioBatcher(self.clock.catch_up)
         self.tasks: dict[Connection, asyncio.Task[None]] = {}
         self.gate: Callable[[], tuple[str, str] | None] | None = None
         """Asked before each call: None admits it; (reason, message) refuses it (the daemon's health check

@@ -193,6 +193,9 @@ class _Connection(Wire):
 
     # ---- Wire and clock output ------------------------------------------
 
+    def keep_time(self) -> None:
+        self._registry.clock.catch_up()
+
     def start_output(self) -> None:
         if self.ended_at is None:
             self._registry.clock.add(self)
