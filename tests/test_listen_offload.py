@@ -155,7 +155,7 @@ def utterance(samples, end_s=1.0):
     return Utterance(np.ones(samples, np.int16), 0.5, end_s, False, "silence", 500)
 
 
-def test_asr_stage_uses_the_early_result_and_keeps_pieces_when_the_caller_goes_on():
+def test_asr_stage_uses_the_early_result_and_recognizes_a_turn_that_goes_on_whole():
     async def main():
         runtime = CountingRuntime()
         asr, sink = AsrStage(runtime, early=True), Collect()
@@ -166,14 +166,14 @@ def test_asr_stage_uses_the_early_result_and_keeps_pieces_when_the_caller_goes_o
         await asyncio.sleep(0.01)
         await pipeline.push(first)  # the turn ended at that pause: the early result is the result
         await pipeline.idle()
-        # A pause, then the caller goes on: the candidate is dropped, the piece before the pause is kept
-        # and only the rest is recognized when the turn ends.
+        # A pause, then the caller goes on: the candidate is dropped and the whole turn is recognized when
+        # it ends (never pieces cut at pauses: words across a cut are lost)
         await pipeline.push(EarlyUtterance(utterance(1600, 0.8)))
         await asyncio.sleep(0.01)
         await pipeline.push(EarlyUtterance(None))
         await pipeline.push(utterance(4800, 1.6))
         await pipeline.idle()
-        # A new turn (another start) does not reuse the last turn's pieces.
+        # A candidate for another turn is not taken for this one
         await pipeline.push(EarlyUtterance(Utterance(np.ones(800, np.int16), 3.0, 3.2, False, "silence", 500)))
         await asyncio.sleep(0.01)
         await pipeline.push(Utterance(np.ones(2400, np.int16), 4.0, 4.4, False, "silence", 500))
@@ -183,18 +183,18 @@ def test_asr_stage_uses_the_early_result_and_keeps_pieces_when_the_caller_goes_o
 
     runtime, asr, sink = run(main())
     transcripts = [e for e in sink.seen if isinstance(e, Transcript)]
-    assert [t.text for t in transcripts] == ["heard 3200", "heard 1600heard 3200", "heard 2400"]
+    assert [t.text for t in transcripts] == ["heard 3200", "heard 4800", "heard 2400"]
     assert transcripts[0].prepared == {"intents": SimpleNamespace(labels=["x"], text="heard 3200")}
     assert transcripts[1].prepared is None and transcripts[2].prepared is None
-    assert runtime.heard == [3200, 1600, 3200, 800, 2400]
-    assert (asr.early_used, asr.early_dropped, asr.early_pieces) == (1, 1, 4)
+    assert runtime.heard == [3200, 1600, 4800, 800, 2400]
+    assert (asr.early_used, asr.early_dropped) == (1, 1)
     assert not any(isinstance(e, EarlyUtterance) for e in sink.seen), "early utterances stop at the ASR stage"
 
 
-def test_a_failed_piece_makes_the_turn_unreadable_and_the_next_turn_is_heard():
+def test_a_failed_candidate_is_dropped_and_a_failed_turn_is_unreadable():
     class Failing(CountingRuntime):
         async def recognize(self, pcm, language=None):
-            if len(pcm) == 1600:
+            if len(pcm) in (1600, 4000):
                 raise RuntimeError("decoder crashed")
             return await super().recognize(pcm, language)
 
@@ -203,16 +203,18 @@ def test_a_failed_piece_makes_the_turn_unreadable_and_the_next_turn_is_heard():
         asr, sink = AsrStage(runtime, early=True), Collect()
         pipeline = Pipeline([asr, sink])
         pipeline.start()
-        await pipeline.push(EarlyUtterance(utterance(1600, 0.8)))
+        await pipeline.push(EarlyUtterance(utterance(1600, 0.8)))  # its decode fails, but the caller goes on
+        await asyncio.sleep(0.01)
         await pipeline.push(EarlyUtterance(None))
         await pipeline.push(utterance(4800, 1.6))
+        await pipeline.push(utterance(4000, 2.0))  # fails: heard as nothing
         await pipeline.push(Utterance(np.ones(2400, np.int16), 4.0, 4.4, False, "silence", 500))
         await pipeline.idle()
         await pipeline.stop()
         return sink
 
     sink = run(main())
-    assert [e.text for e in sink.seen if isinstance(e, Transcript)] == ["", "heard 2400"]
+    assert [e.text for e in sink.seen if isinstance(e, Transcript)] == ["heard 4800", "", "heard 2400"]
 
 
 @pytest.mark.parametrize("early_ms", [50, 6000])

@@ -215,13 +215,13 @@ class VadStage(Stage):
 class AsrStage(Stage):
     """Utterance -> Transcript through the shared recognizer (batched across calls).
 
-    With `early`, recognition runs while the caller speaks and the endpointer waits: each
-    `EarlyUtterance` (a pause) starts recognizing the audio since the previous pause (a piece; pauses
-    are where the recognizer's own VAD would cut too), and a candidate transcript of the whole turn so
-    far, with its intents and prosody. If the turn ends at that pause, the candidate is the result,
-    often ready by then; if the caller goes on, the candidate is dropped but the pieces stay, so at the
-    end of a long turn only its last piece is left to recognize. Pieces' texts are joined as the
-    recognizer joins its own segments.
+    With `early`, recognition runs while the endpointer still waits: each `EarlyUtterance` (a pause)
+    starts recognizing the whole turn so far, with its intents and prosody (a candidate). If the turn
+    ends at that pause, the candidate is the result, often ready by then; if the caller goes on, it is
+    dropped and the turn is recognized whole when it ends. Always whole: pieces cut at pauses and
+    decoded apart lose words across the cut (espeak's voices pause 140-240 ms inside words; 28 of 39
+    scenario lines cut at 200 ms pauses decoded as whole), so a server would hear worse than the
+    unpaced simulator that measures it.
     """
 
     name = "asr"
@@ -231,17 +231,11 @@ class AsrStage(Stage):
         self.runtime = runtime
         self.language = CallLanguage(runtime.config.asr.language)
         self.early = early
-        self._turn: float | None = None
-        """start_s of the turn the pieces belong to."""
-        self._pieces: list[tuple[int, asyncio.Task[Heard]]] = []
-        """(end sample, recognition of the samples since the previous piece's end), in order."""
         self._candidate: tuple[tuple, asyncio.Task] | None = None
         self.early_used = 0
         """Turns whose transcript was the candidate made at their last pause."""
-        self.early_pieces = 0
-        """Pieces recognized while the caller was still speaking or pausing."""
         self.early_dropped = 0
-        """Candidates dropped because the caller went on (their pieces were kept)."""
+        """Candidates dropped because the caller went on."""
 
     async def on_system(self, event: SystemEvent, upstream: bool) -> None:
         if isinstance(event, EarlyUtterance):
@@ -249,13 +243,13 @@ class AsrStage(Stage):
                 self._drop_candidate()
                 if event.utterance is not None:
                     utterance = event.utterance
-                    self._add_piece(utterance)
-                    task = asyncio.get_running_loop().create_task(
-                        self._prepare(utterance, list(self._pieces)), name=f"early-asr-{self.call_id}")
+                    task = asyncio.get_running_loop().create_task(self._prepare(utterance),
+                                                                  name=f"early-asr-{self.call_id}")
+                    task.add_done_callback(_quiet)
                     self._candidate = (_key(utterance), task)
             return  # goes no further
         if isinstance(event, CallEnded):
-            self._forget(cancel=True)
+            self._drop_candidate()
         await self.push(event, upstream)
 
     async def process(self, event) -> None:
@@ -268,9 +262,6 @@ class AsrStage(Stage):
         try:
             if candidate is not None:
                 heard, prepared = await candidate
-            elif self.early and self._continues(event):
-                self._add_piece(event)
-                heard = await _joined(list(self._pieces))
             else:
                 heard = await self.runtime.recognize(_clean(event.pcm), self.language.code)
             text, raw = heard.text, heard.raw_text
@@ -278,37 +269,15 @@ class AsrStage(Stage):
         except Exception:  # a failed decode is heard as nothing; the call goes on
             _LOGGER.exception("call %s: recognition failed; treating the turn as unreadable", self.call_id)
             text, raw = "", None
-        finally:
-            if self._turn == event.start_s:
-                self._forget(cancel=False)  # the turn is over; a later one starts its own pieces
         await self.push(Transcript(text, event, raw, (time.perf_counter() - started) * 1000, prepared=prepared))
 
     async def stopped(self) -> None:
-        self._forget(cancel=True)
+        self._drop_candidate()
 
-    def _continues(self, utterance: Utterance) -> bool:
-        """The utterance is the turn the pieces were cut from, and reaches past them."""
-        return (bool(self._pieces) and self._turn == utterance.start_s
-                and len(utterance.pcm) >= self._pieces[-1][0])
-
-    def _add_piece(self, utterance: Utterance) -> None:
-        """Recognize the samples of `utterance` past the last piece (a new turn starts the list afresh)."""
-        if not self._continues(utterance):
-            self._forget(cancel=False)
-            self._turn = utterance.start_s
-        done = self._pieces[-1][0] if self._pieces else 0
-        if len(utterance.pcm) > done:
-            pcm = _clean(utterance.pcm[done:])
-            task = asyncio.get_running_loop().create_task(self.runtime.recognize(pcm, self.language.code),
-                                                          name=f"asr-piece-{self.call_id}")
-            task.add_done_callback(_quiet)
-            self._pieces.append((len(utterance.pcm), task))
-            self.early_pieces += 1
-
-    async def _prepare(self, utterance: Utterance,
-                       pieces: list[tuple[int, asyncio.Task[Heard]]]) -> tuple[Heard, dict[str, Any]]:
+    async def _prepare(self, utterance: Utterance) -> tuple[Heard, dict[str, Any]]:
         """The turn's transcript if it ends here, then its intents and prosody (as NluStage would)."""
-        heard = await _joined(pieces)
+        pcm = _clean(utterance.pcm)
+        heard = await self.runtime.recognize(pcm, self.language.code)
         prepared: dict[str, Any] = {}
         if heard.text:
             try:
@@ -316,7 +285,6 @@ class AsrStage(Stage):
             except Exception:  # noqa: BLE001 - NluStage tries again and logs it
                 _LOGGER.debug("call %s: early intents failed; the turn asks again", self.call_id)
             if self.runtime.cues is not None:
-                pcm = _clean(utterance.pcm)
                 prepared["prosody"] = await self.runtime.run(lambda: measure(pcm, heard.text))
         return heard, prepared
 
@@ -337,26 +305,9 @@ class AsrStage(Stage):
             self._candidate = None
             self.early_dropped += 1
 
-    def _forget(self, cancel: bool) -> None:
-        """Let go of the pieces (cancelled when the call is over: nobody will read them)."""
-        if cancel:
-            self._drop_candidate()
-            for _, task in self._pieces:
-                task.cancel()
-        self._pieces = []
-        self._turn = None
-
-
-async def _joined(pieces: list[tuple[int, asyncio.Task[Heard]]]) -> Heard:
-    """The pieces' transcripts as one (shielded: a dropped candidate leaves the pieces running)."""
-    heard = [await asyncio.shield(task) for _, task in pieces]
-    raws = [h.raw_text for h in heard if h.raw_text is not None]
-    return Heard("".join(h.text for h in heard).strip(), "".join(raws) if raws else None,
-                 sum(h.seconds for h in heard))
-
 
 def _quiet(task: asyncio.Task) -> None:
-    """A piece nobody awaited (its turn went another way) must not log 'exception never retrieved'."""
+    """A candidate nobody awaited (its turn went another way) must not log 'exception never retrieved'."""
     if not task.cancelled():
         task.exception()
 
