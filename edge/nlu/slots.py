@@ -21,11 +21,13 @@ from typing import Any, Final
 
 from edge.nlu import lexicon as _lexicon
 from edge.nlu.numbers import parse_amount, spoken_digits
+from edge.nlu.text import occurrences, pinyin_of, word_sounds
 from edge.nlu.timeexpr import TimeMention, find_times
 
 SLOT_KINDS: Final = ("time", "phone", "wechat", "email", "company_size", "budget", "budget_per_seat",
                      "supplier", "channel", "role", "count")
 """`count` is a bare "二十个": a head count only where the bot asked for one."""
+SOUND_MATCH_MIN_CHARS: Final = 3
 SAME_AS_PHONE: Final = "same_as_phone"
 """WeChat value when the caller says the WeChat ID is the phone number."""
 
@@ -165,33 +167,29 @@ def _size_and_budget(text: str) -> list[SlotMention]:
     return found
 
 
-def _words(text: str, forms: dict[str, Any]):
-    """Non-overlapping matches of the forms, longest first; latin forms match whole words only."""
+def _words(text: str, forms: dict[str, Any], by_sound: bool = False):
+    """Non-overlapping matches of the forms, longest first; latin forms match whole words only.
+
+    by_sound: match by toneless pinyin instead, forms of SOUND_MATCH_MIN_CHARS Chinese characters or more
+    only (a recogniser writes a phrase it heard with a same-sound character, 我话事 -> 我话是; shorter forms
+    sound like too many other words).
+    """
+    heard = pinyin_of(text) if by_sound else []
     spans = []
     for form in sorted(forms, key=len, reverse=True):
-        pattern = re.escape(form)
-        if form.isascii():
-            pattern = rf"(?<![a-z0-9]){pattern}(?![a-z0-9])"
-        for match in re.finditer(pattern, text):
-            if not any(s < match.end() and match.start() < e for s, e, _ in spans):
-                spans.append((match.start(), match.end(), forms[form]))
+        if by_sound:
+            if len(form) < SOUND_MATCH_MIN_CHARS or form.isascii():
+                continue
+            found = [(start, start + len(form)) for start in occurrences(heard, list(word_sounds(form)))]
+        else:
+            pattern = re.escape(form)
+            if form.isascii():
+                pattern = rf"(?<![a-z0-9]){pattern}(?![a-z0-9])"
+            found = [match.span() for match in re.finditer(pattern, text)]
+        for start, end in found:
+            if not any(s < end and start < e for s, e, _ in spans):
+                spans.append((start, end, forms[form]))
     return sorted(spans)
-
-
-def _sounds_like(text: str, forms: dict[str, Any], min_chars: int = 3):
-    """Non-overlapping matches of the forms of ``min_chars`` Chinese characters or more by toneless pinyin,
-    longest first (shorter forms sound like too many other words)."""
-    from edge.nlu.text import occurrences, pinyin_of, word_sounds
-
-    heard = pinyin_of(text)
-    spans = []
-    for form in sorted(forms, key=len, reverse=True):
-        if len(form) < min_chars or form.isascii():
-            continue
-        for start in occurrences(heard, list(word_sounds(form))):
-            if not any(s < start + len(form) and start < e for s, e, _ in spans):
-                spans.append((start, start + len(form), forms[form]))
-    return spans
 
 
 def _suppliers(text: str, lexicon: _lexicon.Lexicon) -> list[SlotMention]:
@@ -225,7 +223,7 @@ def _roles(text: str, lexicon: _lexicon.Lexicon) -> list[SlotMention]:
     words = {w: role.name for role in lexicon.roles.values() for w in role.words}
     spans = _words(text, phrases)
     # a recogniser writes a phrase it heard with a same-sound character (我话事 -> 我话是): match by sound too
-    spans += [(start, end, name) for start, end, name in _sounds_like(text, phrases)
+    spans += [(start, end, name) for start, end, name in _words(text, phrases, by_sound=True)
               if not any(s < end and start < e for s, e, _ in spans)]
     for start, end, name in sorted(spans):
         found.append(SlotMention("role", name, text[start:end], start, 0.8))

@@ -11,7 +11,6 @@ from __future__ import annotations
 import functools
 import threading
 from dataclasses import dataclass
-from functools import lru_cache
 from typing import Final, Sequence
 
 import numpy as np
@@ -72,7 +71,7 @@ def pinyin_of(chars: str) -> list[str]:
     return syllables
 
 
-@lru_cache(maxsize=4096)
+@functools.lru_cache(maxsize=4096)
 def word_sounds(word: str) -> tuple[str, ...]:
     """pinyin_of for a lexicon word, cached (the same few hundred words are looked up every turn)."""
     return tuple(pinyin_of(word))
