@@ -7,6 +7,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from edge.asr.text import normalize
+from edge.errors import CorpusError
+
 pytest.importorskip("torch")
 pytest.importorskip("kaldi_native_fbank")
 
@@ -158,3 +161,34 @@ def test_text_only_lines_spoken_in_training_stay_clear_of_the_held_out_texts():
     long_held = [h for h in held if len(h) >= 3]
     assert not [u.text for u in spoken if u.text in held or any(h in u.text for h in long_held)]
     assert len({u.group for u in spoken}) == len(spoken)
+
+
+def test_evaluation_only_texts_never_lie_inside_a_trainable_text(tmp_path):
+    """heldout_extra.tsv: a text equal to, or inside, anything the recipe may speak in training is dropped;
+    Traditional characters become Simplified, except those the training texts use themselves."""
+    from export.asr import texts
+
+    extra = tmp_path / "extra.tsv"
+    extra.write_text("# comment\nyue\tx1\t我哋有二十幾個做銷售嘅\nyue\tx1\t你搵邊個呀\ncmn\tx2\t听日见\n"
+                     "cmn\tx3\t明天下午我有空\n", encoding="utf-8")
+    kept, dropped = texts.load_extra_heldout(["你好 听日见啦", "搵人", "明天下午我有空"], extra)
+    assert dropped == 2  # 听日见 lies inside a known text; 明天下午我有空 equals one
+    assert [(u.text, u.lang, u.group) for u in kept] == [("我哋有二十几个做销售嘅", "yue", "x1"),
+                                                          ("你搵边个呀", "yue", "x1")]  # 搵 is known: kept
+    extra.write_text("yue\tx1\n", encoding="utf-8")
+    with pytest.raises(CorpusError, match="extra.tsv:1"):
+        texts.load_extra_heldout([], extra)
+
+
+def test_the_shipped_evaluation_only_texts_are_held_out_and_split_by_group():
+    from export.asr import texts
+    from export.asr.build import CORPUS_DIR
+    from export.asr.bundle import extra_heldout
+
+    tuning, test = extra_heldout(CORPUS_DIR, 1234)
+    known = {normalize(t) for t in texts.trainable_texts(CORPUS_DIR)}
+    assert sum(t["lang"] == "yue" for t in tuning) >= 100 and sum(t["lang"] == "yue" for t in test) >= 100
+    assert not {t["group"] for t in tuning} & {t["group"] for t in test}
+    for item in tuning + test:
+        key = normalize(item["text"])
+        assert not any(key in k for k in known), item

@@ -97,10 +97,10 @@ def step_train(work: Path, budget_min: float, seed: int, init: Path | None = Non
     return train(work / "data.npz", len(vocab) + 1, work, config, model_config)
 
 
-def step_export(work: Path, out: Path, seed: int, limit: int | None) -> dict:
-    from export.asr.bundle import write_bundle, write_vad_bundle
+def step_export(work: Path, out: Path, corpus: Path, seed: int, limit: int | None) -> dict:
+    from export.asr.bundle import extra_heldout, write_bundle, write_vad_bundle
 
-    manifest = write_bundle(work, out, seed=seed, limit=limit)
+    manifest = write_bundle(work, out, seed=seed, limit=limit, extra=extra_heldout(corpus, seed))
     write_vad_bundle(out.parent / "vad")
     return manifest
 
@@ -144,12 +144,13 @@ def main(argv: list[str] | None = None) -> None:
                    max_frames=args.max_frames, peak_lr=args.peak_lr, warmup_steps=args.warmup_steps,
                    specaug_after=args.specaug_after, dropout=args.dropout)
     if args.step in ("export", "all"):
-        step_export(args.work, args.out, args.seed, args.limit)
+        step_export(args.work, args.out, args.corpus, args.seed, args.limit)
     if args.step == "rescoring":
-        from export.asr.bundle import update_rescoring
+        from export.asr.bundle import extra_heldout, update_rescoring
 
         _, split = asr_split(args.corpus, args.seed)
-        update_rescoring(args.out, args.work, [u.__dict__ for u in split.train], args.limit)
+        update_rescoring(args.out, args.work, [u.__dict__ for u in split.train], args.limit,
+                         extra=extra_heldout(args.corpus, args.seed))
 
 
 if __name__ == "__main__":

@@ -150,35 +150,68 @@ def split_tuning(test: list[dict], seed: int, share: float = 1 / 3) -> tuple[lis
     return [t for t in test if t["group"] in tuning], [t for t in test if t["group"] not in tuning]
 
 
+def extra_heldout(corpus: Path, seed: int) -> tuple[list[dict], list[dict]]:
+    """The evaluation-only texts (export/asr/data/heldout_extra.tsv) -> (tuning, test), half their groups
+    each, less any that overlap what the recipe may train on."""
+    from export.asr import texts
+
+    kept, dropped = texts.load_extra_heldout(texts.trainable_texts(corpus))
+    _LOGGER.info("evaluation-only texts: %d kept, %d dropped (they lie inside a trainable text)", len(kept), dropped)
+    return split_tuning([u.__dict__ for u in kept], seed, share=0.5)
+
+
+def _merged(part: list[dict], extra: list[dict]) -> list[dict]:
+    """``part`` plus the texts of ``extra`` whose groups it does not have yet."""
+    groups = {t["group"] for t in part}
+    return part + [t for t in extra if t["group"] not in groups]
+
+
 def tune_rescoring(tuning: list[dict], stage_folder: Path, limit: int | None = None) -> dict:
-    """Pick the keep bonus, then the weight of a language's own n-gram, that give the lowest CER on the
-    tuning texts (never trained on), each text rescored as a call in its language; ties go to the larger
-    bonus and the smaller weight (trust the acoustic model and the shared n-gram). Each language's own
-    n-gram gets its weight from that language's texts; the guess margin (first turns of calls in an unknown
-    language) from all texts, each language guessed."""
+    """Pick the keep bonus and, with it, the weight of each language's own n-gram that together give the
+    lowest CER on the tuning texts (never trained on), each text rescored as a call in its language; ties go
+    to the larger bonus and the smaller weight (trust the acoustic model and the shared n-gram). Each
+    language's weight is scored on that language's texts, for every bonus (a bonus picked first, with no
+    language n-gram, missed better pairs); the guess margin (first turns of calls in an unknown language)
+    from all texts, each language guessed."""
+    from edge.asr.text import normalize
     from export.asr.heldout import cer_of, raw_hypotheses, render
 
     samples = render(tuning, limit)
     hypotheses = raw_hypotheses(_open(stage_folder), samples)
-    by_bonus = {bonus: cer_of(samples, hypotheses, _rescorer(stage_folder, {"keep_bonus": bonus}))
-                for bonus in KEEP_BONUS_GRID}
+    own = {code: [i for i, s in enumerate(samples) if s.lang == code] for code in _language_files(stage_folder)[1]}
+    own = {code: rows for code, rows in own.items() if rows}
+    chars = {code: sum(len(normalize(samples[i].text)) for i in rows) for code, rows in own.items()}
+    shared = [i for i, s in enumerate(samples) if s.lang not in own]  # a language with no n-gram of its own
+
+    def language_cers(bonus: float) -> dict[str, dict[float, float]]:
+        return {code: {w: cer_of([samples[i] for i in rows], [hypotheses[i] for i in rows],
+                                 _rescorer(stage_folder, {"keep_bonus": bonus, "language_lm_weight": {code: w}}))
+                       for w in LANGUAGE_LM_GRID} for code, rows in own.items()}
+
+    def combined(bonus: float, cers: dict[str, dict[float, float]]) -> float:
+        errors = sum(min(by.values()) * chars[code] for code, by in cers.items())
+        total = sum(chars.values())
+        if shared:
+            rest = [samples[i] for i in shared]
+            rest_chars = sum(len(normalize(x.text)) for x in rest)
+            errors += cer_of(rest, [hypotheses[i] for i in shared],
+                             _rescorer(stage_folder, {"keep_bonus": bonus})) * rest_chars
+            total += rest_chars
+        return round(errors / max(1, total), 4)
+
+    grid = {bonus: language_cers(bonus) for bonus in KEEP_BONUS_GRID}
+    by_bonus = {bonus: combined(bonus, cers) for bonus, cers in grid.items()}
     keep = min(by_bonus, key=lambda b: (by_bonus[b], -b))
-    weights, by_weight = {}, {}
-    for code in _language_files(stage_folder)[1]:  # each language's own n-gram weight, on its own texts
-        own = [i for i, s in enumerate(samples) if s.lang == code]
-        if not own:
-            continue
-        by_weight[code] = {w: cer_of([samples[i] for i in own], [hypotheses[i] for i in own],
-                                     _rescorer(stage_folder, {"keep_bonus": keep, "language_lm_weight": {code: w}}))
-                           for w in LANGUAGE_LM_GRID}
-        weights[code] = min(by_weight[code], key=lambda w: (by_weight[code][w], w))
+    by_weight = grid[keep]
+    weights = {code: min(by, key=lambda w: (by[w], w)) for code, by in by_weight.items()}
     # where the call's language is unknown (its first turn): all tuning texts, each language guessed
     chosen = {"keep_bonus": keep, "language_lm_weight": weights}
     by_margin = {margin: cer_of(samples, hypotheses, _rescorer(stage_folder, {**chosen, "guess_margin": margin}),
                                 language_given=False)
                  for margin in (GUESS_MARGIN_GRID if "yue" in weights else (None,))}
     margin = min(by_margin, key=lambda m: (by_margin[m], m is not None, -(m or 0)))
-    _LOGGER.info("tuning CER by keep bonus: %s (no rescoring %.4f); by own n-gram weight: %s; language guessed, "
+    _LOGGER.info("tuning CER by keep bonus, each language at its best weight: %s (no rescoring %.4f); by own "
+                 "n-gram weight at the chosen bonus: %s; language guessed, "
                  "by guess margin: %s", by_bonus, cer_of(samples, hypotheses, None), by_weight, by_margin)
     return {**chosen, "guess_margin": margin, "tuning_sentences": len(samples),
             "tuning_cer": {str(k): v for k, v in by_bonus.items()},
@@ -192,11 +225,13 @@ def _settings(tuning: dict) -> dict:
     return {key: tuning[key] for key in ("keep_bonus", "language_lm_weight", "guess_margin") if key in tuning}
 
 
-def write_bundle(work: Path, out: Path, seed: int = 1234, limit: int | None = None) -> dict:
+def write_bundle(work: Path, out: Path, seed: int = 1234, limit: int | None = None,
+                 extra: tuple[list[dict], list[dict]] = ([], [])) -> dict:
     """Export, tune the rescoring, score on the held-out set and write the bundle to ``out``.
 
     Args:
         limit: score at most this many held-out texts per language (smoke runs); None scores all.
+        extra: evaluation-only (tuning, test) texts added to the split's (see extra_heldout).
     """
     from export.asr import lexicon
     from export.asr.heldout import decoder_rtf, load_texts, render, score
@@ -207,7 +242,8 @@ def write_bundle(work: Path, out: Path, seed: int = 1234, limit: int | None = No
     vocab = json.loads((work / "vocab.json").read_text(encoding="utf-8"))
     split = json.loads((work / "split.json").read_text(encoding="utf-8"))
     tuning_texts, report_texts = split_tuning(load_texts(work / "split.json"), seed)
-    files = lexicon.write(work, split["train"], vocab, [t["text"] for t in split["test"]])
+    tuning_texts, report_texts = _merged(tuning_texts, extra[0]), _merged(report_texts, extra[1])
+    files = lexicon.write(work, split["train"], vocab, [t["text"] for t in (*tuning_texts, *report_texts)])
     int8_folder = _stage(work, "stage-int8", {int8.name: int8, "tokens.txt": tokens, **files}, rescoring=True)
     tuning = tune_rescoring(tuning_texts, int8_folder, limit)
     samples = render(report_texts, limit)
@@ -259,7 +295,7 @@ HELDOUT = Path(__file__).resolve().parent / "data" / "heldout.json"
 
 
 def update_rescoring(bundle: Path, work: Path, train: list[dict], limit: int | None = None,
-                     heldout: Path = HELDOUT) -> dict:
+                     heldout: Path = HELDOUT, extra: tuple[list[dict], list[dict]] = ([], [])) -> dict:
     """Rebuild a bundle's sound tables and per-language n-grams, retune the rescoring on the held-out
     tuning texts and re-score the held-out test texts (export/asr/data/heldout.json), in place. The model
     and lm.json stay, so no training folder is needed.
@@ -268,7 +304,8 @@ def update_rescoring(bundle: Path, work: Path, train: list[dict], limit: int | N
         train: the training texts (``{"text", "lang"}``) the bundle's lm.json was counted from; refused
             when they no longer give that lm.json (the corpus changed: export again).
         limit: texts per language (smoke runs; the bundle is then left alone).
-        heldout: JSON with the "tuning" and "test" texts.
+        heldout: JSON with the "tuning" and "test" texts; rewritten with ``extra``'s added.
+        extra: evaluation-only (tuning, test) texts (see extra_heldout).
     """
     from export.asr import lexicon
     from export.asr.heldout import render, score
@@ -283,6 +320,7 @@ def update_rescoring(bundle: Path, work: Path, train: list[dict], limit: int | N
     vocab = [line.rsplit(maxsplit=1)[0] for line in lines if line.strip() and not line.startswith("<blk>")]
     work.mkdir(parents=True, exist_ok=True)
     texts = json.loads(heldout.read_text(encoding="utf-8"))
+    texts = {"test": _merged(texts["test"], extra[1]), "tuning": _merged(texts["tuning"], extra[0])}
     held_out = [t["text"] for part in ("tuning", "test") for t in texts[part]]
     files = {**lexicon.write_lexicons(work, vocab), **lexicon.write_language_lms(work, train, held_out)}
     model = manifest["model"]["files"]["model"]
@@ -295,6 +333,7 @@ def update_rescoring(bundle: Path, work: Path, train: list[dict], limit: int | N
         return {"tuning": tuning, **result}
     for name, path in files.items():
         shutil.copy(path, bundle / name)
+    heldout.write_text(json.dumps(texts, ensure_ascii=False, indent=0), encoding="utf-8")
     manifest["files"] = _file_entries(bundle)
     manifest["rescoring"] = _rescoring_section(bundle, _settings(tuning))
     metrics = manifest.setdefault("metrics", {})

@@ -24,6 +24,9 @@ LINES_FILE: Final = DATA_DIR / "lines.tsv"
 LM_TEXT_FILES: Final = {"yue": DATA_DIR / "lm_texts_yue.txt", "cmn": DATA_DIR / "lm_texts_cmn.txt"}
 """Text-only material per language: counted into that language's n-gram; spoken in training only with
 `build data --speak-lm-texts`."""
+EXTRA_HELDOUT_FILE: Final = DATA_DIR / "heldout_extra.tsv"
+"""Texts written for evaluation only (session 6), never spoken in training: more Cantonese, so the
+rescoring's Cantonese settings can be tuned, and its CER reported, on more than a few dozen sentences."""
 LANG_OF_DIALECT: Final = {"mandarin": "cmn", "sichuanese": "cmn", "cantonese": "yue"}
 _DIGIT = re.compile(r"[0-9]")
 
@@ -108,6 +111,51 @@ def lm_texts(language: str, held_out: Iterable[str], min_overlap: int = 3) -> tu
             continue
         kept.append(text)
     return kept, dropped
+
+
+def load_extra_heldout(known: Iterable[str], path: Path = EXTRA_HELDOUT_FILE) -> tuple[list[Utterance], int]:
+    """The evaluation-only texts (``lang<TAB>group<TAB>text``) in simplified characters, as the model
+    writes them, less any that equal or lie inside a ``known`` text (anything the project may train on)
+    -> (kept, dropped).
+
+    Raises:
+        CorpusError: a malformed line.
+    """
+    known_texts = {normalize(t) for t in known}
+    known_chars = set("".join(known_texts))
+    kept, dropped = [], 0
+    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+        if not line.strip() or line.startswith("#"):
+            continue
+        fields = line.split("\t")
+        if len(fields) != 3 or fields[0] not in ("cmn", "yue") or not normalize(fields[2]):
+            raise CorpusError(f"{path}:{number}: expected 'cmn|yue<TAB>group<TAB>text'")
+        text = _simplified_as_trained(fields[2].strip(), known_chars)
+        key = normalize(text)
+        if key in known_texts or any(key in k for k in known_texts if len(k) > len(key)):
+            dropped += 1
+            continue
+        kept.append(Utterance(text, fields[0], fields[1]))
+    return _dedupe(kept), dropped
+
+
+def _simplified_as_trained(text: str, known_chars: set[str]) -> str:
+    """Traditional -> Simplified, except characters the training texts themselves use (OpenCC turns the
+    Cantonese 搵, 嗰 and 喎 into 揾, 𠮶 and 㖞, which no Cantonese writer uses and the model never saw)."""
+    from edge.nlu.text import to_simplified
+
+    simplified = to_simplified(text)
+    if len(simplified) != len(text):
+        return simplified
+    return "".join(old if old in known_chars else new for old, new in zip(text, simplified, strict=True))
+
+
+def trainable_texts(corpus: Path) -> list[str]:
+    """Every text the ASR recipe may speak in training: all corpus rows (either side of any split), the
+    script lines and both languages' text-only lines."""
+    lm_lines = [line for path in LM_TEXT_FILES.values() if path.exists()
+                for line in path.read_text(encoding="utf-8").splitlines() if not line.startswith("#")]
+    return [u.text for u in load_corpus(corpus) + load_lines()] + lm_lines
 
 
 def with_cantonese_readings(utterances: list[Utterance], fraction: float = 0.5, seed: int = 7) -> list[Utterance]:
