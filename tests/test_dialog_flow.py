@@ -152,16 +152,17 @@ def test_wrong_person_is_e():
 
 
 def test_a_weak_guess_at_an_intent_that_ends_the_call_does_not_count():
-    """settings.min_scores: 我们销售大概二十来个人 read as request_human at 0.33 must not transfer the call."""
+    """settings.min_scores: a turn read as request_human below the script's floor must not transfer the call
+    (a stated headcount never counts as one: tests/test_policy_consistency.py)."""
     from edge.nlu.intent import IntentResult
 
     bot = dialogue()
     floor = bot.script.settings.min_scores["request_human"]
     weak = IntentResult("request_human", floor - 0.07, ["request_human"], {"request_human": floor - 0.07})
-    bot.hear("我们销售大概二十来个人", now=NOW, intents=weak)
+    bot.hear("你们那边谁来跟我说", now=NOW, intents=weak)
     assert not bot.state.transferred and bot.log[-1].intents == ["other"]
     sure = IntentResult("request_human", floor, ["request_human"], {"request_human": floor})
-    bot.hear("我们销售大概二十来个人", now=NOW, intents=sure)
+    bot.hear("你们那边谁来跟我说", now=NOW, intents=sure)
     assert bot.state.transferred
 
 

@@ -168,11 +168,13 @@ def test_extract_never_crashes(text):
     ("我系老细", "role", ["owner"]),
     ("呢单嘢我话事", "role", ["owner"]),
     ("我话事唔到 要问老细", "role", ["staff"]),
-    # role phrases of 3+ characters also match by sound: a recogniser writes 我话事 as 我话是
+    # role phrases and words of 3+ characters also match by sound: a recogniser writes 我话事 as 我话是
     ("我系老细 我话是", "role", ["owner"]),
     ("我话是唔到", "role", ["staff"]),
     ("这个我说了蒜", "role", ["owner"]),
-    ("我是老版", "role", []),  # words and 2-character forms: exact only (too many same-sound words)
+    ("我是公司的销售总见", "role", ["sales_lead"]),
+    ("销售总见今天不在", "role", []),  # a role word counts only when the caller says it of themselves
+    ("我是老版", "role", []),  # 2-character forms: exact only (too many same-sound words)
     ("发邮箱 wang点li at 163点com", "email", ["wang.li@163.com"]),
     ("发我微信 就是这个手机号", "wechat", [SAME_AS_PHONE]),
 ])

@@ -35,6 +35,8 @@ from edge.nlu.slots import SlotMention
 
 OTHER: Final = "other"
 MAX_SKIPS: Final = 10
+HEADCOUNT_MISREADINGS: Final = frozenset({"request_human", "wrong_person"})
+"""Intents a stated headcount (a company_size mention) rules out in the same turn."""
 _PUNCT: Final = re.compile(r"[\s\W_]+")
 
 
@@ -98,6 +100,20 @@ def is_backchannel(script: Script, text: str) -> bool:
     return bool(bare) and all(_only_backchannels(word, script.backchannels) for word in bare)
 
 
+def opens_with_yes(script: Script, text: str) -> bool:
+    """True if the text starts with one of the script's yes-words (after fillers such as 喂), not followed by
+    what makes it a question or something else (是不是, 系咪, 对了)."""
+    yes = script.yes_words
+    if yes is None:
+        return False
+    bare = _PUNCT.sub("", text.lower())
+    fillers = sorted(yes.fillers, key=len, reverse=True)
+    while filler := next((f for f in fillers if bare.startswith(f) and len(bare) > len(f)), None):
+        bare = bare[len(filler):]
+    word = next((w for w in sorted(yes.words, key=len, reverse=True) if bare.startswith(w)), None)
+    return word is not None and not any(bare[len(word):].startswith(x) for x in yes.not_before)
+
+
 def _only_backchannels(word: str, backchannels: tuple[str, ...]) -> bool:
     if not word:
         return True
@@ -119,14 +135,23 @@ def step(script: Script, state: DialogueState, turn: CallerTurn, now: datetime) 
     labels = [label for label in turn.labels if label != OTHER]
     if backchannel and not labels and "confirm_yes" in node.expect:
         labels = ["confirm_yes"]
+    if not labels and "confirm_yes" in node.expect and not turn.refuses and opens_with_yes(script, turn.text):
+        labels = ["confirm_yes"]  # 系呀就四点, 对头就这么定了: a yes first, read as nothing by the model
     if "wrong_person" in labels and any(m.kind == "role" and m.cue and not m.negated for m in turn.mentions):
         labels.remove("wrong_person")  # 我是老板 says who the caller is: the right person (models confuse the two)
+    if any(m.kind == "company_size" and not m.negated for m in turn.mentions):
+        # 二十来个人, 三十多号人, 得十个人左右 state a headcount; models read 个人/号人 as asking for a person
+        # or as "not me" (and 来个人 as "send someone")
+        labels = [label for label in labels if label not in HEADCOUNT_MISREADINGS]
     timed = any(m.kind == "time" and not m.negated for m in turn.mentions)
     if "complaint_do_not_call" in labels and timed and not turn.refuses:
         # 听日再打嚟啦: "call again" at a time, with no 不要/唔好, asks for a callback; models that learnt
         # 唔好再打嚟 read it as do-not-call, which is never undone (a callback is cheap to get wrong)
         labels = list(dict.fromkeys("busy_call_later" if label == "complaint_do_not_call" else label
                                     for label in labels))
+    if (not labels and timed and not turn.refuses and "agree_meeting" in node.expect and not node.ask
+            and not node.confirms):
+        labels = ["agree_meeting"]  # asked which day suits for a demo, 明儿个三点半吧 names one (read as other)
     if {"agree_meeting", "busy_call_later"} <= set(labels) and timed and node.ask == "callback_time":
         labels.remove("agree_meeting")  # asked when to call back, 周四上午再打过来吧 agrees to no demo
     if turn.bare and node.ask:

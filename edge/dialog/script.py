@@ -143,6 +143,17 @@ class Settings:
 
 
 @dataclass(frozen=True)
+class YesWords:
+    """Words that answer yes when a turn opens with one and the intent model reads nothing into it."""
+
+    words: tuple[str, ...]
+    not_before: tuple[str, ...] = ()
+    """What makes a yes-word something else when it follows (是不是, 系咪, 对了)."""
+    fillers: tuple[str, ...] = ()
+    """What may come before it (喂, 嗯)."""
+
+
+@dataclass(frozen=True)
 class Script:
     name: str
     version: int
@@ -158,6 +169,7 @@ class Script:
     default_grade: str
     spoken: dict[str, Any]
     """How values are said: days, weekdays, parts of day, clock forms, channel names."""
+    yes_words: YesWords | None = None
     source: str = field(default="<script>", compare=False)
 
     @classmethod
@@ -236,4 +248,6 @@ class Script:
         settings = {k: v for k, v in vars(self.settings).items() if v is not None}
         return {"name": self.name, "version": self.version, "start": self.start, "variables": dict(self.variables),
                 "backchannels": list(self.backchannels), "settings": settings, "spoken": self.spoken,
-                "nodes": nodes, "globals": handlers, "grading": {"rules": rules, "default": self.default_grade}}
+                "nodes": nodes, "globals": handlers, "grading": {"rules": rules, "default": self.default_grade},
+                **({"yes_words": {"words": list(self.yes_words.words), "not_before": list(self.yes_words.not_before),
+                                  "fillers": list(self.yes_words.fillers)}} if self.yes_words else {})}

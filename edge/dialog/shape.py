@@ -11,7 +11,7 @@ from typing import Any
 
 from edge.dialog import source as _source
 from edge.dialog.script import (GRADES, SPOKEN_KEYS, THEN, GradeRule, Handler, Node, Script, Settings,
-                                TaskSpec)
+                                TaskSpec, YesWords)
 from edge.errors import ScriptError
 
 
@@ -71,8 +71,8 @@ class Reader:
         return tuple(v.strip() for v in value)
 
     def script(self, data: Any) -> Script:
-        known = ("name", "version", "start", "variables", "backchannels", "settings", "spoken", "nodes", "globals",
-                 "grading")
+        known = ("name", "version", "start", "variables", "backchannels", "yes_words", "settings", "spoken", "nodes",
+                 "globals", "grading")
         data = self.mapping(data, (), "a script", known)
         for key in ("name", "start", "nodes", "grading", "spoken"):
             if key not in data:
@@ -101,6 +101,7 @@ class Reader:
             grading=rules,
             default_grade=default_grade,
             spoken=self.spoken(data["spoken"]),
+            yes_words=self.yes_words(data.get("yes_words")),
             source=self.source,
         )
 
@@ -172,6 +173,18 @@ class Reader:
         return Handler(intent=intent, say=self.text(spec.get("say"), path + ("say",), f"{what} field 'say'", True),
                        answer=self.words(spec.get("answer"), path + ("answer",), f"{what} field 'answer'"),
                        goto=goto, then=then, line=_source.line_of(self.lines, path))
+
+    def yes_words(self, spec: Any) -> YesWords | None:
+        if spec is None:
+            return None
+        path = ("yes_words",)
+        spec = self.mapping(spec, path, "yes_words", ("words", "not_before", "fillers"))
+        if "words" not in spec:
+            self.fail(path, "yes_words needs its 'words'")
+        return YesWords(words=self.words(spec["words"], (*path, "words"), "yes_words.words"),
+                        not_before=self.words(spec.get("not_before"), (*path, "not_before"),
+                                              "yes_words.not_before") or (),
+                        fillers=self.words(spec.get("fillers"), (*path, "fillers"), "yes_words.fillers") or ())
 
     def settings(self, spec: Any) -> Settings:
         spec = self.mapping(spec, ("settings",), "settings", ("max_no_match", "max_turns", "max_turns_node",

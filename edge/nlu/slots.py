@@ -192,6 +192,15 @@ def _words(text: str, forms: dict[str, Any], by_sound: bool = False):
     return sorted(spans)
 
 
+def _heard(text: str, forms: dict[str, Any]):
+    """`_words`, plus matches by sound that overlap none of them: a recogniser writes a role it heard with
+    a same-sound character (我话事 -> 我话是, 销售总监 -> 销售总见)."""
+    spans = _words(text, forms)
+    spans += [(start, end, name) for start, end, name in _words(text, forms, by_sound=True)
+              if not any(s < end and start < e for s, e, _ in spans)]
+    return sorted(spans)
+
+
 def _suppliers(text: str, lexicon: _lexicon.Lexicon) -> list[SlotMention]:
     found = []
     for start, end, name in _words(text, lexicon.suppliers):
@@ -221,17 +230,13 @@ def _roles(text: str, lexicon: _lexicon.Lexicon) -> list[SlotMention]:
     found = []
     phrases = {p: role.name for role in lexicon.roles.values() for p in role.phrases}
     words = {w: role.name for role in lexicon.roles.values() for w in role.words}
-    spans = _words(text, phrases)
-    # a recogniser writes a phrase it heard with a same-sound character (我话事 -> 我话是): match by sound too
-    spans += [(start, end, name) for start, end, name in _words(text, phrases, by_sound=True)
-              if not any(s < end and start < e for s, e, _ in spans)]
-    for start, end, name in sorted(spans):
+    for start, end, name in _heard(text, phrases):
         found.append(SlotMention("role", name, text[start:end], start, 0.8))
     for match in _ASK_BOSS.finditer(text):
         if not any(s <= match.start() < s + len(m.text) for m in found for s in (m.start,)):
             found.append(SlotMention("role", "staff", match.group(), match.start(), 0.7))
     taken = [(m.start, m.start + len(m.text)) for m in found]
-    for start, end, name in _words(text, words):
+    for start, end, name in _heard(text, words):
         if any(s <= start < e for s, e in taken):
             continue
         self_said = _SELF.search(text[max(0, start - 10):start])
