@@ -133,16 +133,16 @@ def step(script: Script, state: DialogueState, turn: CallerTurn, now: datetime) 
     decision = Decision(node=node.name, barge_in=turn.overlap and node.interruptible)
     state.turns += 1
     labels = [label for label in turn.labels if label != OTHER]
-    if backchannel and not labels and "confirm_yes" in node.expect:
-        labels = ["confirm_yes"]
-    if not labels and "confirm_yes" in node.expect and not turn.refuses and opens_with_yes(script, turn.text):
-        labels = ["confirm_yes"]  # 系呀就四点, 对头就这么定了: a yes first, read as nothing by the model
     if "wrong_person" in labels and any(m.kind == "role" and m.cue and not m.negated for m in turn.mentions):
         labels.remove("wrong_person")  # 我是老板 says who the caller is: the right person (models confuse the two)
     if any(m.kind == "company_size" and not m.negated for m in turn.mentions):
         # 二十来个人, 三十多号人, 得十个人左右 state a headcount; models read 个人/号人 as asking for a person
         # or as "not me" (and 来个人 as "send someone")
         labels = [label for label in labels if label not in HEADCOUNT_MISREADINGS]
+    if backchannel and not labels and "confirm_yes" in node.expect:
+        labels = ["confirm_yes"]
+    if not labels and "confirm_yes" in node.expect and not turn.refuses and opens_with_yes(script, turn.text):
+        labels = ["confirm_yes"]  # 系呀就四点, 对头就这么定了: a yes first, read as nothing by the model
     timed = any(m.kind == "time" and not m.negated for m in turn.mentions)
     if "complaint_do_not_call" in labels and timed and not turn.refuses:
         # 听日再打嚟啦: "call again" at a time, with no 不要/唔好, asks for a callback; models that learnt
