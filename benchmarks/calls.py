@@ -198,7 +198,7 @@ class Caller(asyncio.Protocol):
         """When each answered turn's speech ended (parallel to latencies_ms)."""
         self.ended_at: float | None = None
         """When the call ended (hung up, or the line closed)."""
-        self.gaps: list[dict[str, float]] = []
+        self.late_frames: list[dict[str, float]] = []
         """Each underrun: seconds after connect, how late, how far into the bot's talk spurt."""
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -302,7 +302,7 @@ class Caller(asyncio.Protocol):
                 due = base + index * FRAME_S
                 if len(stalls) and np.any((stalls[:, 0] < arrived) & (stalls[:, 1] > due)):
                     ours += 1
-                self.gaps.append({"at_s": round(arrived - (self.connected_at or arrived), 2),
+                self.late_frames.append({"at_s": round(arrived - (self.connected_at or arrived), 2),
                                   "late_ms": round(1000 * (arrived - due), 1),
                                   "into_spurt_ms": round(1000 * (arrived - spurt[0]), 1)})
                 base = slot
@@ -520,7 +520,7 @@ async def run_level(calls: int, audio: list[np.ndarray], args: argparse.Namespac
         "stage_marks_ms": {name: _summary(values) for name, values in processing.items()},
         "underruns": sum(all_ for all_, _ in gaps),
         "underruns_during_client_stalls": sum(ours for _, ours in gaps),
-        "underrun_details": sorted((gap for c in callers for gap in c.gaps), key=lambda g: -g["late_ms"])[:20],
+        "underrun_details": sorted((late for c in callers for late in c.late_frames), key=lambda g: -g["late_ms"])[:20],
         "gaps_over_40ms": sum(c.long_gaps() for c in callers),
         "client_stalls": len(stalls),
         "bot_frames": sum(len(c.bot_times) for c in callers),

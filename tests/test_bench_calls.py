@@ -28,7 +28,7 @@ def test_a_frame_over_40_ms_behind_its_slot_is_an_underrun_a_45_ms_gap_is_not():
     assert _caller(jitter).underruns(no_stalls) == (0, 0) and _caller(jitter).long_gaps() == 1
     dropout = _paced(0.0, 10) + _paced(0.25, 10)  # one 70 ms gap: 50 ms late, then on the new schedule
     caller = _caller(dropout)
-    assert caller.underruns(no_stalls) == (1, 0) and caller.gaps[0]["late_ms"] == 50.0
+    assert caller.underruns(no_stalls) == (1, 0) and caller.late_frames[0]["late_ms"] == 50.0
     drift = [0.02 * i + 0.008 * (i // 2) for i in range(30)]  # frames fall behind a little at a time
     assert _caller(drift).underruns(no_stalls)[0] >= 1 and _caller(drift).long_gaps() == 0
 
