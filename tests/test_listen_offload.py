@@ -223,3 +223,26 @@ def test_early_asr_ms_is_checked(early_ms):
 
     with pytest.raises(ConfigError, match="early_asr_ms"):
         CallConfig(early_asr_ms=early_ms).validate()
+
+
+def test_no_candidate_is_made_while_other_turns_wait_for_recognition():
+    class Busy(CountingRuntime):
+        recognition_backlog = 3
+
+    async def main():
+        runtime = Busy()
+        asr, sink = AsrStage(runtime, early=True), Collect()
+        pipeline = Pipeline([asr, sink])
+        pipeline.start()
+        first = utterance(3200)
+        await pipeline.push(EarlyUtterance(first))
+        await asyncio.sleep(0.01)
+        await pipeline.push(first)
+        await pipeline.idle()
+        await pipeline.stop()
+        return runtime, asr, sink
+
+    runtime, asr, sink = run(main())
+    assert [e.text for e in sink.seen if isinstance(e, Transcript)] == ["heard 3200"]
+    assert runtime.heard == [3200]  # decoded once, when the turn ended
+    assert (asr.early_used, asr.early_dropped, asr.early_shed) == (0, 0, 1)

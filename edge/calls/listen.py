@@ -236,12 +236,16 @@ class AsrStage(Stage):
         """Turns whose transcript was the candidate made at their last pause."""
         self.early_dropped = 0
         """Candidates dropped because the caller went on."""
+        self.early_shed = 0
+        """Pauses with no candidate because other calls' turns were waiting for recognition."""
 
     async def on_system(self, event: SystemEvent, upstream: bool) -> None:
         if isinstance(event, EarlyUtterance):
             if self.early:
                 self._drop_candidate()
-                if event.utterance is not None:
+                if event.utterance is not None and getattr(self.runtime, "recognition_backlog", 0) > 0:
+                    self.early_shed += 1  # a guess would queue ahead of other calls' finished turns
+                elif event.utterance is not None:
                     utterance = event.utterance
                     task = asyncio.get_running_loop().create_task(self._prepare(utterance),
                                                                   name=f"early-asr-{self.call_id}")

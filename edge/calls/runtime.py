@@ -211,6 +211,12 @@ class Runtime:
         parallel = (PIPELINE * processes or self.config.call.workers) if self.executor is not None else 1
         return await self._batcher("asr", self._recognize_batch, batch, parallel).submit((pcm, language))
 
+    @property
+    def recognition_backlog(self) -> int:
+        """Utterances waiting for a free recognizer (0 while every one queued is being decoded)."""
+        batcher = self._batchers.get("asr")
+        return batcher.queued if batcher is not None else 0
+
     async def classify(self, text: str):
         """Intents of one text (batched with other calls' texts)."""
         return await self._batcher("intent", self.classifier.predict, executor=self._reply_pool).submit(text)

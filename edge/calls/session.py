@@ -153,7 +153,7 @@ class CallSession:
         report = self._finish(reason, dialogue_stage)
         stats = {"frames": frames, "wall_s": round(time.perf_counter() - started, 3),
                  "vad": vars(detector.stats), "pauses": output.pauses,
-                 "early_asr": {"used": asr.early_used, "dropped": asr.early_dropped},
+                 "early_asr": {"used": asr.early_used, "dropped": asr.early_dropped, "shed": asr.early_shed},
                  "stage_errors": {stage.name: stage.errors for stage in stages if stage.errors}}
         return CallResult(report, self.events, stats)
 
