@@ -155,17 +155,24 @@ def utterance(samples, end_s=1.0):
     return Utterance(np.ones(samples, np.int16), 0.5, end_s, False, "silence", 500)
 
 
+async def asr_with_a_turn_ending_at_its_pause(runtime):
+    """An early-recognizing AsrStage that has heard one turn end at the pause it was guessed at."""
+    asr, sink = AsrStage(runtime, early=True), Collect()
+    pipeline = Pipeline([asr, sink])
+    pipeline.start()
+    first = utterance(3200)
+    await pipeline.push(EarlyUtterance(first))
+    await asyncio.sleep(0.01)
+    await pipeline.push(first)
+    await pipeline.idle()
+    return asr, sink, pipeline
+
+
 def test_asr_stage_uses_the_early_result_and_recognizes_a_turn_that_goes_on_whole():
     async def main():
         runtime = CountingRuntime()
-        asr, sink = AsrStage(runtime, early=True), Collect()
-        pipeline = Pipeline([asr, sink])
-        pipeline.start()
-        first = utterance(3200)
-        await pipeline.push(EarlyUtterance(first))
-        await asyncio.sleep(0.01)
-        await pipeline.push(first)  # the turn ended at that pause: the early result is the result
-        await pipeline.idle()
+        # the turn ended at that pause: the early result is the result
+        asr, sink, pipeline = await asr_with_a_turn_ending_at_its_pause(runtime)
         # A pause, then the caller goes on: the candidate is dropped and the whole turn is recognized when
         # it ends (never pieces cut at pauses: words across a cut are lost)
         await pipeline.push(EarlyUtterance(utterance(1600, 0.8)))
@@ -231,14 +238,7 @@ def test_no_candidate_is_made_while_other_turns_wait_for_recognition():
 
     async def main():
         runtime = Busy()
-        asr, sink = AsrStage(runtime, early=True), Collect()
-        pipeline = Pipeline([asr, sink])
-        pipeline.start()
-        first = utterance(3200)
-        await pipeline.push(EarlyUtterance(first))
-        await asyncio.sleep(0.01)
-        await pipeline.push(first)
-        await pipeline.idle()
+        asr, sink, pipeline = await asr_with_a_turn_ending_at_its_pause(runtime)
         await pipeline.stop()
         return runtime, asr, sink
 
