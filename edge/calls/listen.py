@@ -221,7 +221,8 @@ class AsrStage(Stage):
     dropped and the turn is recognized whole when it ends. Always whole: pieces cut at pauses and
     decoded apart lose words across the cut (espeak's voices pause 140-240 ms inside words; 28 of 39
     scenario lines cut at 200 ms pauses decoded as whole), so a server would hear worse than the
-    unpaced simulator that measures it.
+    unpaced simulator that measures it. No candidate is made while other calls' finished turns wait for
+    a recognizer: it would queue ahead of them.
     """
 
     name = "asr"

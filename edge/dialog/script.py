@@ -249,5 +249,4 @@ class Script:
         return {"name": self.name, "version": self.version, "start": self.start, "variables": dict(self.variables),
                 "backchannels": list(self.backchannels), "settings": settings, "spoken": self.spoken,
                 "nodes": nodes, "globals": handlers, "grading": {"rules": rules, "default": self.default_grade},
-                **({"yes_words": {"words": list(self.yes_words.words), "not_before": list(self.yes_words.not_before),
-                                  "fillers": list(self.yes_words.fillers)}} if self.yes_words else {})}
+                **({"yes_words": {k: list(v) for k, v in vars(self.yes_words).items()}} if self.yes_words else {})}

@@ -167,20 +167,19 @@ def _size_and_budget(text: str) -> list[SlotMention]:
     return found
 
 
-def _words(text: str, forms: dict[str, Any], by_sound: bool = False):
+def _words(text: str, forms: dict[str, Any], sounds: list[str] | None = None):
     """Non-overlapping matches of the forms, longest first; latin forms match whole words only.
 
-    by_sound: match by toneless pinyin instead, forms of SOUND_MATCH_MIN_CHARS Chinese characters or more
-    only (a recogniser writes a phrase it heard with a same-sound character, 我话事 -> 我话是; shorter forms
-    sound like too many other words).
+    sounds: the text's toneless pinyin (`pinyin_of`), to match by sound instead, forms of
+    SOUND_MATCH_MIN_CHARS Chinese characters or more only (a recogniser writes a phrase it heard with a
+    same-sound character, 我话事 -> 我话是; shorter forms sound like too many other words).
     """
-    heard = pinyin_of(text) if by_sound else []
     spans = []
     for form in sorted(forms, key=len, reverse=True):
-        if by_sound:
+        if sounds is not None:
             if len(form) < SOUND_MATCH_MIN_CHARS or form.isascii():
                 continue
-            found = [(start, start + len(form)) for start in occurrences(heard, list(word_sounds(form)))]
+            found = [(start, start + len(form)) for start in occurrences(sounds, list(word_sounds(form)))]
         else:
             pattern = re.escape(form)
             if form.isascii():
@@ -192,11 +191,11 @@ def _words(text: str, forms: dict[str, Any], by_sound: bool = False):
     return sorted(spans)
 
 
-def _heard(text: str, forms: dict[str, Any]):
+def _heard(text: str, forms: dict[str, Any], sounds: list[str]):
     """`_words`, plus matches by sound that overlap none of them: a recogniser writes a role it heard with
     a same-sound character (我话事 -> 我话是, 销售总监 -> 销售总见)."""
     spans = _words(text, forms)
-    spans += [(start, end, name) for start, end, name in _words(text, forms, by_sound=True)
+    spans += [(start, end, name) for start, end, name in _words(text, forms, sounds)
               if not any(s < end and start < e for s, e, _ in spans)]
     return sorted(spans)
 
@@ -230,13 +229,14 @@ def _roles(text: str, lexicon: _lexicon.Lexicon) -> list[SlotMention]:
     found = []
     phrases = {p: role.name for role in lexicon.roles.values() for p in role.phrases}
     words = {w: role.name for role in lexicon.roles.values() for w in role.words}
-    for start, end, name in _heard(text, phrases):
+    sounds = pinyin_of(text)  # once for phrases and words
+    for start, end, name in _heard(text, phrases, sounds):
         found.append(SlotMention("role", name, text[start:end], start, 0.8))
     for match in _ASK_BOSS.finditer(text):
         if not any(s <= match.start() < s + len(m.text) for m in found for s in (m.start,)):
             found.append(SlotMention("role", "staff", match.group(), match.start(), 0.7))
     taken = [(m.start, m.start + len(m.text)) for m in found]
-    for start, end, name in _heard(text, words):
+    for start, end, name in _heard(text, words, sounds):
         if any(s <= start < e for s, e in taken):
             continue
         self_said = _SELF.search(text[max(0, start - 10):start])

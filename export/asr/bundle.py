@@ -182,6 +182,7 @@ def tune_rescoring(tuning: list[dict], stage_folder: Path, limit: int | None = N
     own = {code: rows for code, rows in own.items() if rows}
     chars = {code: sum(len(normalize(samples[i].text)) for i in rows) for code, rows in own.items()}
     shared = [i for i, s in enumerate(samples) if s.lang not in own]  # a language with no n-gram of its own
+    shared_chars = sum(len(normalize(samples[i].text)) for i in shared)
 
     def language_cers(bonus: float) -> dict[str, dict[float, float]]:
         return {code: {w: cer_of([samples[i] for i in rows], [hypotheses[i] for i in rows],
@@ -190,14 +191,10 @@ def tune_rescoring(tuning: list[dict], stage_folder: Path, limit: int | None = N
 
     def combined(bonus: float, cers: dict[str, dict[float, float]]) -> float:
         errors = sum(min(by.values()) * chars[code] for code, by in cers.items())
-        total = sum(chars.values())
         if shared:
-            rest = [samples[i] for i in shared]
-            rest_chars = sum(len(normalize(x.text)) for x in rest)
-            errors += cer_of(rest, [hypotheses[i] for i in shared],
-                             _rescorer(stage_folder, {"keep_bonus": bonus})) * rest_chars
-            total += rest_chars
-        return round(errors / max(1, total), 4)
+            errors += cer_of([samples[i] for i in shared], [hypotheses[i] for i in shared],
+                             _rescorer(stage_folder, {"keep_bonus": bonus})) * shared_chars
+        return round(errors / max(1, sum(chars.values()) + shared_chars), 4)
 
     grid = {bonus: language_cers(bonus) for bonus in KEEP_BONUS_GRID}
     by_bonus = {bonus: combined(bonus, cers) for bonus, cers in grid.items()}
