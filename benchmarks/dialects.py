@@ -4,10 +4,11 @@ The corpus's test split cannot measure the gap: each dialect's test turns hold
 different intents (a Cantonese family or two per intent), so their macro-F1s
 differ by what was drawn. benchmarks/data/intent_dialects.csv holds
 evaluation-only ideas, each written once per dialect (its README says who wrote
-it and from what). An idea any of whose rows equals a transcript the intent
-model trains on (the corpus split's train and dev rows, after
-Traditional->Simplified and normalisation) is dropped whole, so every dialect
-is scored on the same unseen ideas. Reported per bundle: macro-F1 and accuracy
+it and from what). An idea any of whose rows equals a transcript an intent
+model may train on (the corpus split's train and dev rows and the train-only
+rows of export/data/train_extra, after Traditional->Simplified and
+normalisation) is dropped whole, so every dialect and every bundle is scored
+on the same unseen ideas. Reported per bundle: macro-F1 and accuracy
 per dialect, the gap (best minus worst macro-F1), F1 per intent and dialect,
 and with --asr the same on the built-in ASR's transcripts (each row spoken by
 the built-in TTS in its language, held-out voices, phone line).
@@ -94,17 +95,20 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data", type=Path, default=DATA)
     parser.add_argument("--corpus", type=Path, default=ROOT / "export" / "data" / "intents")
+    parser.add_argument("--train-extra", type=Path, action="append",
+                        default=[ROOT / "export" / "data" / "train_extra"], help="train-only rows (repeatable)")
     parser.add_argument("--bundle", type=Path, action="append", help="intent bundle(s); default: the shipped one")
     parser.add_argument("--asr", action="store_true", help="also score the built-in ASR's transcripts")
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results")
     args = parser.parse_args()
 
     from edge.nlu import IntentModel
-    from edge.nlu.labelled import read_csv
+    from edge.nlu.labelled import read_corpus, read_csv
     from export.corpus import load_split
 
     split, _ = load_split([args.corpus])
-    examples, dropped = matched_ideas(read_csv(args.data), {e.text for e in split.train + split.dev})
+    trained = split.train + split.dev + read_corpus(args.train_extra)
+    examples, dropped = matched_ideas(read_csv(args.data), {e.text for e in trained})
     tests = {"clean": examples}
     result: dict = {"data": str(args.data.relative_to(ROOT)) if args.data.is_relative_to(ROOT) else str(args.data),
                     "ideas": len({e.family for e in examples}), "dropped": dropped, "rows": {},

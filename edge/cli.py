@@ -222,6 +222,9 @@ def export() -> None:
               help="Labelled CSV file or directory of them (repeatable).")
 @click.option("--test", "test_csv", type=click.Path(exists=True), default=None,
               help="Separate held-out CSV; default: a by-family split of the corpus.")
+@click.option("--train-extra", "train_extra", multiple=True, type=click.Path(exists=True),
+              help="CSV file or folder of rows that only join training (after the split; rows equal to a corpus "
+                   "row are dropped). Repeatable.")
 @click.option("--out", type=click.Path(path_type=Path), required=True, help="Bundle directory to write.")
 @click.option("--init", "init", type=click.Path(exists=True), default=None,
               help="Local transformers checkpoint to initialise the teacher from.")
@@ -233,7 +236,7 @@ def export() -> None:
 @click.option("--slim-copy", type=click.Path(path_type=Path), default=None,
               help="Also write a runtime-only copy of the bundle here (how the built-in one is made).")
 @click.option("--no-progress", is_flag=True, help="No progress bars.")
-def export_intent(corpus, test_csv, out, init, teacher_epochs, student_epochs, max_per_intent, seed, slim,
+def export_intent(corpus, test_csv, train_extra, out, init, teacher_epochs, student_epochs, max_per_intent, seed, slim,
                   slim_copy, no_progress) -> None:
     """Corpus -> teacher -> distilled student -> INT8 ONNX + OpenVINO bundle.
 
@@ -247,7 +250,8 @@ def export_intent(corpus, test_csv, out, init, teacher_epochs, student_epochs, m
     except ImportError as exc:
         raise click.ClickException(f"the export stage needs the [export] extra ({exc.name} is missing): "
                                    "pip install torch==2.13.0 && pip install -e '.[export]'") from None
-    manifest = run(ExportOptions(corpus=list(corpus), out=str(out), test=test_csv, init=init, seed=seed,
+    manifest = run(ExportOptions(corpus=list(corpus), out=str(out), test=test_csv, train_extra=list(train_extra),
+                                 init=init, seed=seed,
                                  teacher_epochs=teacher_epochs, student_epochs=student_epochs,
                                  max_per_label=max_per_intent, slim=slim, progress=not no_progress))
     if slim_copy:

@@ -27,7 +27,7 @@ from edge.nlu.intent import to_result
 from edge.nlu.labelled import Example
 from edge.nlu.text import TextEncoder, to_simplified
 from export import baseline, centroids, distill, quantize, teacher, tokenizer as tok
-from export.corpus import OTHER, Split, augment, corpus_hash, load_split
+from export.corpus import OTHER, Split, add_train_extra, augment, corpus_hash, load_split
 from export.evaluate import engine_logits, full_report, part_latency
 from export.train import TrainConfig, decide_all, multi_hot, predict_logits, sigmoid, train, tune_threshold
 
@@ -43,6 +43,8 @@ class ExportOptions:
     corpus: list[str]
     out: str
     test: str | None = None
+    train_extra: list[str] = field(default_factory=list)
+    """CSV files or folders whose rows join training only (export/corpus.py add_train_extra)."""
     init: str | None = None
     """Local transformers checkpoint to initialise the teacher from."""
     seed: int = 1234
@@ -94,6 +96,7 @@ def run(options: ExportOptions) -> dict:
     rng = random.Random(options.seed)
 
     split, labels = load_split(options.corpus, options.test, seed=options.seed)
+    split, extra_counts = add_train_extra(split, options.train_extra, labels)
     split = _subsample(split, options.max_per_label, options.seed)
     other = OTHER if OTHER in labels else None
     steps = tqdm(total=7, desc="export intent", disable=not options.progress)
@@ -272,6 +275,8 @@ def run(options: ExportOptions) -> dict:
             "command": "salesbot " + " ".join(sys.argv[1:]) if sys.argv and "salesbot" in sys.argv[0] else None,
             "options": asdict(options),
             "corpus_sha256": corpus_hash(options.corpus + ([options.test] if options.test else [])),
+            **({"train_extra_sha256": corpus_hash(options.train_extra), "train_extra": extra_counts}
+               if options.train_extra else {}),
             "split_sizes": {"train": len(split.train), "train_augmented": len(train_items),
                             "dev": len(split.dev), "test": len(split.test)},
             "split_rule": "by family (paraphrase group), stratified per label set; test never used for choices",

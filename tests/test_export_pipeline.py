@@ -118,6 +118,25 @@ def test_split_by_family_never_leaks():
     assert labels(split.test) == labels(split.train)
 
 
+def test_train_extra_joins_training_only(tmp_path):
+    from edge.errors import CorpusError
+    from export.corpus import add_train_extra, load_split
+
+    split, labels = load_split([CORPUS_DIR])
+    test_row = split.test[0]
+    extra = tmp_path / "extra.csv"
+    extra.write_text("transcript,intent_label,dialect,family\n"
+                     "呢个几多钱一年,ask_price,cantonese,x-1\n"
+                     f"{test_row.text},{test_row.labels[0]},mandarin,x-2\n", encoding="utf-8")
+    merged, counts = add_train_extra(split, [str(extra)], labels)
+    assert counts == {"rows": 2, "kept": 1, "dropped_as_corpus_rows": 1}  # the test row must not be trained on
+    assert [e.text for e in merged.train[len(split.train):]] == ["呢个几多钱一年"]
+    assert merged.dev == split.dev and merged.test == split.test
+    extra.write_text("transcript,intent_label\n呢个几多钱一年,made_up\n", encoding="utf-8")
+    with pytest.raises(CorpusError, match="made_up"):
+        add_train_extra(split, [str(extra)], labels)
+
+
 def test_augment_makes_compounds_and_noise():
     rng = random.Random(0)
     items = [("多少钱", ("ask_price",)), ("你是谁", ("who_are_you",)), ("嗯哼", ("other",))]
