@@ -84,6 +84,18 @@ def test_busy_then_time_in_the_next_turn():
     assert bot.state.outcome == "callback_booked"
 
 
+@pytest.mark.parametrize("answer", ["下周一上午吧", "下个礼拜一上昼啦", "下个礼拜一上昼喇"])
+def test_a_bare_time_with_a_final_particle_answers_the_callback_question(answer):
+    classifier = KeywordClassifier()
+    bot = Dialogue(Script.load("edge/data/script.yaml"), classifier)
+    bot.start(NOW)
+    bot.hear("揸紧车呀你第二时再打嚟啦", now=NOW, intents=classifier.predict(["现在没空"])[0])
+    assert bot.state.node == "ask_callback"  # 第二时 is "another time": no time was named
+    bot.hear(answer, now=NOW, intents=classifier.predict(["约个时间吧"])[0])  # read as agreeing to a demo
+    assert bot.state.outcome == "callback_booked"
+    assert bot.state.goal()["callback_time"] == "2025-03-10T10:00:00+08:00"
+
+
 def test_a_bare_time_answers_the_callback_question_whatever_the_model_reads_into_it():
     # Models label a bare time as agree_meeting (most times in the corpus book demos); asked for a
     # callback time, it is the callback time.

@@ -51,8 +51,8 @@ _PATTERNS: Final = [
     ("day", "|".join(sorted(_DAY_WORDS, key=len, reverse=True))),
     ("part", "|".join(sorted(PART_DEFAULTS, key=len, reverse=True))),
     # a number right after 点 is its minutes, unless 点 follows it too: 三点十四点 is 3 o'clock then 14;
-    # 半个 is "half a" (两点半个演示 is 看 misheard), not half past
-    ("clock", rf"(?P<h>{_N})(?:点钟|点|:|：|时)(?:(?P<half>半)(?!个)|(?P<q1>一刻)|(?P<q3>三刻)|"
+    # 半个 is "half a" (两点半个演示 is 看 misheard), not half past; an ordinal is no hour (第二时: "another time")
+    ("clock", rf"(?<!第)(?P<h>{_N})(?:点钟|点|:|：|时)(?:(?P<half>半)(?!个)|(?P<q1>一刻)|(?P<q3>三刻)|"
               rf"(?P<min>{_N})(?!{_N}|点|时|:|：)分?)?"),
     ("hours", rf"(?:过)?(?P<hn>{_N}|半)个?(?:小时|钟头)(?P<hafter>后|以后|之后)?"),
     ("minutes", rf"(?:过)?(?P<mn>{_N})分钟(?P<mafter>后|以后|之后)?"),
