@@ -178,6 +178,18 @@ def test_a_weak_guess_at_an_intent_that_ends_the_call_does_not_count():
     assert bot.state.transferred
 
 
+@pytest.mark.parametrize("answer", ["嗯你说", "您说您说", "你讲啦", "请讲"])
+def test_go_ahead_answers_the_opening_question(answer):
+    assert dialogue([answer]).log[0].node == "discovery"  # read as nothing by the keyword model: a yes-word
+
+
+def test_a_turn_with_slots_at_the_opening_moves_on_after_a_no_match():
+    # 我就是老板 公司八个销售 after an unheard first turn: the caller is on the line, not "signal bad"
+    bot = dialogue(["呃呃", "我就是老板 公司八个销售"])
+    assert [t.node for t in bot.log] == ["opening", "pitch"]
+    assert bot.state.goal()["company_size"] == 8 and not bot.ended
+
+
 def test_silence_twice_falls_back():
     bot = dialogue(["", ""])
     assert [t.node for t in bot.log] == ["opening", "close_no_response"]
