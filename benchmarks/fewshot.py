@@ -1,8 +1,9 @@
 """Few-shot intents: does an intent added from k examples work, and what does
 it cost the others?
 
-Protocol: for each held-out intent H, export a bundle whose training data has
-no row labelled H (BERT teacher skipped to keep it affordable: the student is
+Protocol: for each held-out intent H, export a bundle whose training data
+(the corpus's train and dev splits, and export/data/train_extra as the built-in
+bundle adds it) has no row labelled H (BERT teacher skipped to keep it affordable: the student is
 distilled from the n-gram teacher alone), and build its few-shot head with H
 excluded too (export/fewshot_head.py --exclude H: the head's episodes, IDF and
 checkpoint choice never see H). Then add H back as a few-shot intent from
@@ -32,6 +33,7 @@ VARIANTS = {
     "head": ("bundle-head", {}),
     "head, centroid rule": ("bundle-head", {"other_slack": 0.0}),
     "head, no comparison": ("bundle-head", {"other_slack": float("inf")}),
+    "head, no synonyms": ("bundle-head-no-synonyms", {}),
     "head, no aliases": ("bundle-head-no-aliases", {}),
     "head, before": ("bundle-head-no-aliases", {"other_slack": 0.0}),
     "classifier": ("bundle-head", {"use_head": False}),
@@ -50,6 +52,8 @@ def write_csv(path: Path, examples) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--corpus", default=str(ROOT / "export" / "data" / "intents"))
+    parser.add_argument("--train-extra", default=str(ROOT / "export" / "data" / "train_extra"),
+                        help="train-only rows the built-in bundle adds (those of the held-out intent are left out)")
     parser.add_argument("--intents", nargs="+", default=["ask_trial", "ask_price", "wrong_person", "send_info"])
     parser.add_argument("--ks", nargs="+", type=int, default=[5, 10, 20])
     parser.add_argument("--draws", type=int, default=3)
@@ -64,12 +68,14 @@ def main() -> None:
     import time
 
     from edge.nlu import FewShotIntentModel, FewShotStore, IntentModel
+    from edge.nlu.labelled import read_corpus
     from edge.nlu.metrics import evaluate
     from export import episodes, fewshot_head
     from export.corpus import load_split
     from export.pipeline import ExportOptions, run
 
     split, _ = load_split([args.corpus])
+    extra = read_corpus([args.train_extra]) if args.train_extra else []
     rows, heads = [], {}
     for held in args.intents:
         work = args.work / held
@@ -79,21 +85,26 @@ def main() -> None:
         if not (args.reuse and (work / "bundle" / "manifest.json").exists()):
             write_csv(work / "train.csv", [e for e in split.train + split.dev if keep(e)])
             write_csv(work / "test.csv", [e for e in test if keep(e)])
+            write_csv(work / "train_extra.csv", [e for e in extra if keep(e)])
             run(ExportOptions(corpus=[str(work / "train.csv")], test=str(work / "test.csv"), out=str(work / "bundle"),
+                              train_extra=[str(work / "train_extra.csv")] if extra else [],
                               teacher_epochs=0, student_epochs=args.student_epochs, slim=True, progress=False))
-        for name, aliases in (("bundle-head", None), ("bundle-head-no-aliases", {})):
+        for name, aliases, synonyms in (("bundle-head", None, True), ("bundle-head-no-synonyms", None, False),
+                                        ("bundle-head-no-aliases", {}, False)):
             with_head = work / name
             if not (args.reuse and (with_head / fewshot_head.HEAD_FILE).exists()):
                 shutil.rmtree(with_head, ignore_errors=True)
                 shutil.copytree(work / "bundle", with_head)
                 config = episodes.EpisodeConfig(**({"episodes": args.head_episodes} if args.head_episodes else {}))
                 t0 = time.perf_counter()
-                fewshot_head.build(with_head, [args.corpus], exclude=[held], episode_config=config, aliases=aliases)
+                fewshot_head.build(with_head, [args.corpus], exclude=[held], episode_config=config, aliases=aliases,
+                                   synonyms=synonyms)
                 print(f"{held}: {name} built in {time.perf_counter() - t0:.0f} s", file=sys.stderr)
         with_head = work / "bundle-head"
         heads[held] = json.loads((with_head / "manifest.json").read_text(encoding="utf-8"))["fewshot_head"]["build"]
         model = IntentModel.load(with_head)
-        models = {"bundle-head": model, "bundle-head-no-aliases": IntentModel.load(work / "bundle-head-no-aliases")}
+        models = {"bundle-head": model, "bundle-head-no-synonyms": IntentModel.load(work / "bundle-head-no-synonyms"),
+                  "bundle-head-no-aliases": IntentModel.load(work / "bundle-head-no-aliases")}
         gold = [e.labels for e in test]
         others = lambda report: sum(s.f1 for l, s in report.per_label.items() if l != held) / max(  # noqa: E731
             1, sum(1 for l in report.per_label if l != held))
@@ -128,8 +139,11 @@ def main() -> None:
              "seen). `head`: the runtime (prototypes in the few-shot head's space, export/fewshot_head.py); "
              "`classifier`: in the classifier's pooled embedding (bundles without a head). Ablations on the same "
              "bundles: `head, centroid rule`: a turn the classifier calls other must also beat the trained "
-             "centroids (the rule before); `head, no comparison`: any turn the classifier calls other goes to a few-shot intent whose threshold it clears (no centroid comparison); `head, no aliases`: a head built without the dialect aliases; "
-             "`head, before`: both (the method before this change).", "",
+             "centroids (the rule before); `head, no comparison`: any turn the classifier calls other goes to a few-shot "
+             "intent whose threshold it clears (no centroid comparison); `head, no synonyms`: a head that reads turns "
+             "as they are, not through the lexicon's synonym groups (session 6's head); `head, no aliases`: neither "
+             "synonyms nor the dialect aliases; `head, before`: that and the centroid rule (session 3's method). "
+             "Bundles are trained like the built-in one: corpus plus the train-only rows, less every row of H.", "",
              f"Command: `python {' '.join(sys.argv)}`", "",
              "| space | intent | k | F1 (mean) | F1 (worst draw) | P | R | others' macro-F1 change | "
              "out-of-scope FP rate change | test n |",

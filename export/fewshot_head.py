@@ -34,6 +34,7 @@ from edge.nlu.engines import open_engine
 from export import episodes
 from export.corpus import augment, corpus_hash, load_split
 from export.embedder import DIALECT_ALIASES, EmbedderConfig, FewShotEmbedder, export_onnx
+from edge.nlu.fewshot_head import synonym_view
 from export.teacher import char_encoder
 
 _LOGGER = logging.getLogger(__name__)
@@ -44,18 +45,21 @@ THRESHOLD_FLOOR = 0.1
 """Lowest cosine a few-shot match may have in this space (TF-IDF-like cosines run lower than dense ones)."""
 
 
-def _items(examples, exclude: Sequence[str]) -> list[episodes.Item]:
-    return [episodes.Item(e.text, e.labels[0], e.family) for e in examples
+def _items(examples, exclude: Sequence[str], view) -> list[episodes.Item]:
+    return [episodes.Item(view(e.text), e.labels[0], e.family) for e in examples
             if len(e.labels) == 1 and e.labels[0] not in exclude]
 
 
 def build(bundle_dir: str | Path, corpus: Sequence[str] = ("export/data/intents",), exclude: Sequence[str] = (),
           episode_config: episodes.EpisodeConfig | None = None, seed: int = 1234,
-          aliases: dict[str, str] | None = None) -> dict:
+          aliases: dict[str, str] | None = None, synonyms: bool = True) -> dict:
     """Train, export and add the head to the bundle; returns the manifest's "fewshot_head" entry.
 
     aliases: characters read as others (default DIALECT_ALIASES; {} for none, as benchmarks compare).
+    synonyms: the head reads turns through the built-in lexicon's synonym groups (edge/nlu/fewshot_head.py
+    synonym_view), in training and at run time; False reads them as they are (benchmarks compare).
     """
+    from edge.nlu import lexicon
     from edge.nlu.intent import IntentModel
 
     started = time.perf_counter()
@@ -64,10 +68,12 @@ def build(bundle_dir: str | Path, corpus: Sequence[str] = ("export/data/intents"
     model = IntentModel.load(root)
     encode = char_encoder(model.encoder)
     split, _ = load_split(list(corpus), seed=seed)
-    train = _items(split.train, exclude)
+    words = lexicon.load()
+    view = (lambda text: synonym_view(text, words)) if synonyms else (lambda text: text)
+    train = _items(split.train, exclude, view)
     noisy = augment([(i.text, (i.label,)) for i in train], [], random.Random(seed), copies=1)
     train_aug = train + [episodes.Item(text, i.label, i.family) for (text, _), i in zip(noisy, train)]
-    dev = _items(split.dev, exclude)
+    dev = _items(split.dev, exclude, view)
     labels = sorted({i.label for i in train})
 
     aliases = DIALECT_ALIASES if aliases is None else aliases
@@ -95,12 +101,14 @@ def build(bundle_dir: str | Path, corpus: Sequence[str] = ("export/data/intents"
 
     entry = {
         "model": HEAD_FILE, "centroids": CENTROIDS_FILE, "output": "embedding", "dim": int(exported.shape[1]),
-        "threshold_floor": THRESHOLD_FLOOR,
+        "threshold_floor": THRESHOLD_FLOOR, "text": "synonyms" if synonyms else "plain",
         "build": {
             "command": "python -m export.fewshot_head " + " ".join(sys.argv[1:]) if "fewshot_head" in sys.argv[0] else None,
             "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
             "corpus": list(corpus), "corpus_sha256": corpus_hash(list(corpus)), "seed": seed,
             "excluded_intents": list(exclude),
+            **({"lexicon": str(lexicon.DEFAULT_LEXICON.relative_to(Path(__file__).resolve().parents[1])),
+                "lexicon_sha256": sha256_file(lexicon.DEFAULT_LEXICON)} if synonyms else {}),
             "split": {"train": len(train), "train_with_noisy_copies": len(train_aug), "dev": len(dev),
                       "rule": "corpus split by family; episodes on train, checkpoint on dev of validation "
                               "intents kept out of the episodes; test never read"},
@@ -140,12 +148,14 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--episodes", type=int, default=episodes.EpisodeConfig.episodes)
     parser.add_argument("--seed", type=int, default=1234)
     parser.add_argument("--no-aliases", action="store_true", help="read dialect characters as they are (benchmarks)")
+    parser.add_argument("--no-synonyms", action="store_true",
+                        help="read turns as they are, not through the lexicon's synonym groups (benchmarks)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     torch.set_num_threads(1)
     entry = build(args.bundle, args.corpus, args.exclude,
                   episodes.EpisodeConfig(episodes=args.episodes, seed=args.seed), seed=args.seed,
-                  aliases={} if args.no_aliases else None)
+                  aliases={} if args.no_aliases else None, synonyms=not args.no_synonyms)
     print(json.dumps({k: v for k, v in entry.items() if k != "build"} |
                      {"duration_s": entry["build"]["duration_s"],
                       "best_dev_accuracy": entry["build"]["training"]["best_dev_accuracy"],

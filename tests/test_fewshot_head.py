@@ -114,3 +114,39 @@ def test_shipped_head_reads_dialect_characters_as_mandarin():
     assert float(cantonese @ other) < 0.5
     aliases = model.bundle.manifest[MANIFEST_KEY]["build"]["aliases_used"]
     assert aliases["佢"] == "他" and "系" not in aliases
+
+
+def _cosine(fewshot, a, b):
+    first, second = fewshot.embed([a, b])
+    return float(first @ second)
+
+
+def test_a_synonyms_head_reads_turns_through_the_lexicon(bundle_copy):
+    """收费 and 价格 are one synonym group (edge/data/lexicon.yaml): one word for a "synonyms" head."""
+    plain = FewShotIntentModel(IntentModel.load(bundle_copy), FewShotStore(":memory:"))
+    _rewrite_manifest(bundle_copy, lambda m: m[MANIFEST_KEY].update(text="synonyms"))
+    synonyms = FewShotIntentModel(IntentModel.load(bundle_copy), FewShotStore(":memory:"))
+    assert synonyms.head.text == "synonyms"
+    assert _cosine(synonyms, "那个收费多少", "那个价格多少") > 0.999 > _cosine(plain, "那个收费多少", "那个价格多少")
+    store = FewShotStore(":memory:")
+    store.add("ask_cost", ["你们怎么收费", "收费标准是什么", "收费贵不贵"])
+    fewshot = FewShotIntentModel(IntentModel.load(bundle_copy), store)
+    assert np.allclose(fewshot.embed(["收费标准"]), synonyms.embed(["价格标准"]))  # same view for examples and turns
+
+
+def test_an_unknown_text_view_is_a_bundle_error(bundle_copy):
+    _rewrite_manifest(bundle_copy, lambda m: m[MANIFEST_KEY].update(text="pinyin"))
+    with pytest.raises(BundleError, match="text 'pinyin' is not one of"):
+        FewShotIntentModel(IntentModel.load(bundle_copy), FewShotStore(":memory:"))
+
+
+def test_built_head_declares_its_text_view_and_lexicon(bundle_copy):
+    pytest.importorskip("torch")
+    from export import episodes
+    from export.fewshot_head import build
+
+    entry = build(bundle_copy, episode_config=episodes.EpisodeConfig(episodes=10, eval_every=10))
+    assert entry["text"] == "synonyms" and len(entry["build"]["lexicon_sha256"]) == 64
+    fewshot = FewShotIntentModel(IntentModel.load(bundle_copy), FewShotStore(":memory:"))
+    assert _cosine(fewshot, "那个收费多少", "那个价格多少") > 0.999
+    assert entry["build"]["onnx_vs_torch_max_abs_diff"] < 1e-5  # torch saw the same view as the runtime

@@ -33,7 +33,8 @@ from typing import Final, Sequence
 import numpy as np
 
 from edge.errors import InputError
-from edge.nlu.fewshot_head import FewShotHead
+from edge.nlu import lexicon as _lexicon
+from edge.nlu.fewshot_head import FewShotHead, synonym_view
 from edge.nlu.intent import IntentModel, IntentResult
 
 MIN_EXAMPLES: Final = 3
@@ -119,16 +120,19 @@ class FewShotIntentModel:
     """An IntentModel plus the few-shot intents of a store; same predict() call."""
 
     def __init__(self, model: IntentModel, store: FewShotStore, margin: float = DEFAULT_MARGIN,
-                 use_head: bool = True, other_slack: float = OTHER_SLACK):
+                 use_head: bool = True, other_slack: float = OTHER_SLACK, lexicon: _lexicon.Lexicon | None = None):
         """use_head=False ignores the bundle's few-shot head (benchmarks compare both spaces);
         other_slack: see OTHER_SLACK (0: a turn the classifier calls "other" must beat the trained
-        centroids like any other, the rule before; benchmarks compare).
+        centroids like any other, the rule before; benchmarks compare);
+        lexicon: the synonym groups a "synonyms" head reads through (default: the built-in lexicon).
         """
         self.model = model
         self.store = store
         self.margin = margin
         self.other_slack = other_slack
         self.head = FewShotHead.load(model.bundle, model.labels) if use_head else None
+        if self.head is not None and self.head.text == "synonyms":
+            self.lexicon = lexicon or _lexicon.load()
         self._cache: tuple[tuple, list[_Prototype]] | None = None
 
     @property
@@ -137,7 +141,7 @@ class FewShotIntentModel:
 
     def embed(self, texts: Sequence[str]) -> np.ndarray:
         if self.head is not None:
-            return self.head.embed(self.model.encoder.encode(list(texts)))
+            return self.head.embed(self._head_feeds(texts))
         out = self.model.run(texts)
         if "embedding" not in out:
             raise InputError(f"{self.model.bundle.root}: this bundle exports no utterance embedding; "
@@ -172,7 +176,7 @@ class FewShotIntentModel:
         out = self.model.run_feeds(feeds)
         trained = self.model.results_from_logits(out["logits"])
         if self.head is not None:
-            embeddings = self.head.embed(feeds)
+            embeddings = self.head.embed(feeds if self.head.text == "plain" else self._head_feeds(texts))
         elif "embedding" in out:
             embeddings = _unit(out["embedding"].astype(np.float32))
         else:
@@ -181,6 +185,11 @@ class FewShotIntentModel:
         nearest_trained = self._nearest_trained(embeddings)
         return [self._fuse(result, row, prototypes, near)
                 for result, row, near in zip(trained, sims, nearest_trained)]
+
+    def _head_feeds(self, texts: Sequence[str]) -> dict[str, np.ndarray]:
+        if self.head.text == "synonyms":  # as the head was trained (export/fewshot_head.py)
+            texts = [synonym_view(text, self.lexicon) for text in texts]
+        return self.model.encoder.encode(list(texts))
 
     def _nearest_trained(self, embeddings: np.ndarray) -> np.ndarray:
         """Similarity to the nearest trained intent's centroid, "other" included (NaN if the bundle has

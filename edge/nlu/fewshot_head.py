@@ -4,9 +4,12 @@ space is built for matching intents the classifier never trained on
 
 A bundle declares it in its manifest:
     "fewshot_head": {"model": "fewshot_head.onnx", "centroids": "fewshot_centroids.npy",
-                     "output": "embedding", "dim": 9454, "threshold_floor": 0.1, "build": {...}}
-Bundles without the entry still load; few-shot intents then use the
-classifier's own embedding.
+                     "output": "embedding", "dim": 9454, "threshold_floor": 0.1, "text": "synonyms",
+                     "build": {...}}
+`text` says what the head reads: "plain" (the turn as the classifier reads it)
+or "synonyms" (the turn with the lexicon's dialect forms and synonym groups
+folded in first: 收费 and 多少钱 both read as 价格). Bundles without the
+entry still load; few-shot intents then use the classifier's own embedding.
 """
 
 from __future__ import annotations
@@ -19,10 +22,17 @@ import numpy as np
 from edge.bundle import Bundle
 from edge.errors import BundleError
 from edge.nlu.engines import Engine, open_engine
+from edge.nlu.text import to_simplified
 
 _LOGGER = logging.getLogger(__name__)
 
 MANIFEST_KEY = "fewshot_head"
+TEXT_VIEWS = ("plain", "synonyms")
+
+
+def synonym_view(text: str, lexicon) -> str:
+    """What a "synonyms" head reads: Simplified, dialect forms and synonyms folded into their group name."""
+    return lexicon.canonical(to_simplified(text))
 
 
 @dataclass(frozen=True)
@@ -35,6 +45,8 @@ class FewShotHead:
     dim: int
     threshold_floor: float
     output: str = "embedding"
+    text: str = "plain"
+    """What the head reads (TEXT_VIEWS); FewShotIntentModel prepares the turn accordingly."""
 
     @classmethod
     def load(cls, bundle: Bundle, labels: list[str], threads: int = 1) -> "FewShotHead | None":
@@ -64,7 +76,10 @@ class FewShotHead:
         if centroids.shape != (len(labels), dim):
             raise BundleError(f"{where}: {centroids_file} is {centroids.shape}, manifest says "
                               f"({len(labels)} labels, dim {dim}); re-export the head")
-        head = cls(engine, centroids, dim, float(entry.get("threshold_floor", 0.0)), output)
+        text = entry.get("text", "plain")
+        if text not in TEXT_VIEWS:
+            raise BundleError(f"{where}: text {text!r} is not one of {TEXT_VIEWS}; re-export the head")
+        head = cls(engine, centroids, dim, float(entry.get("threshold_floor", 0.0)), output, text)
         probe = head.embed({"input_ids": np.array([[2, 3]], dtype=np.int64),
                             "attention_mask": np.ones((1, 2), dtype=np.int64)})
         if probe.shape[1] != dim:
