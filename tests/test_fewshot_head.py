@@ -123,6 +123,7 @@ def _cosine(fewshot, a, b):
 
 def test_a_synonyms_head_reads_turns_through_the_lexicon(bundle_copy):
     """收费 and 价格 are one synonym group (edge/data/lexicon.yaml): one word for a "synonyms" head."""
+    _rewrite_manifest(bundle_copy, lambda m: m[MANIFEST_KEY].update(text="plain"))
     plain = FewShotIntentModel(IntentModel.load(bundle_copy), FewShotStore(":memory:"))
     _rewrite_manifest(bundle_copy, lambda m: m[MANIFEST_KEY].update(text="synonyms"))
     synonyms = FewShotIntentModel(IntentModel.load(bundle_copy), FewShotStore(":memory:"))
