@@ -158,6 +158,22 @@ def test_request_human_transfers():
     assert [t.kind for t in result.tasks] == ["handoff"]
 
 
+@pytest.mark.parametrize("answer, misread, role, grade", [
+    ("我话唔到事㗎，要老细话事", "not_interested", "staff", "B"),
+    ("我定不了 得问老板", "deny_no", "staff", "B"),
+    ("我是公司的技术负责人 选系统我们技术部定就行", "already_have_supplier", "it_lead", "A"),
+])
+def test_a_role_answer_is_not_read_as_an_objection(answer, misread, role, grade):
+    """Asked who decides, the words of a role answer (唔到, 不了, 选系统) are no refusal or supplier."""
+    from edge.nlu.intent import IntentResult
+
+    bot = dialogue(["好的", "二十来个人", "有兴趣 约个时间吧", "周五上午十点", "是的"])
+    assert bot.state.node == "ask_role"
+    bot.hear(answer, now=NOW, intents=IntentResult(misread, 0.7, [misread], {misread: 0.7}))
+    assert bot.state.outcome == "meeting_booked" and bot.state.goal()["role"] == role
+    assert outcome(bot).grade == grade
+
+
 def test_wrong_person_is_e():
     bot = dialogue(["你打错了"])
     assert outcome(bot).grade == "E" and bot.state.outcome == "wrong_person"

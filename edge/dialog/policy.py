@@ -6,7 +6,8 @@ render, so every branch of a script is testable with plain text.
 
 Order of precedence in one turn:
 1. a backchannel (嗯, 对) said over the bot is ignored: no turn, no barge-in;
-   a caller stating their own role (我是老板) is not a wrong number, whatever the classifier says;
+   a caller stating their own role (我是老板) is not a wrong number, whatever the classifier says, and
+   asked who decides, a turn naming a role is that answer, not an objection (我话唔到事 要老细话事);
 2. do-not-call, then transfer, win over everything else said in the turn;
 3. each intent, in the order spoken: the node's own `expect`, else the
    global handler (answers and scripted lines are all said, in order; the
@@ -37,6 +38,9 @@ OTHER: Final = "other"
 MAX_SKIPS: Final = 10
 HEADCOUNT_MISREADINGS: Final = frozenset({"request_human", "wrong_person"})
 """Intents a stated headcount (a company_size mention) rules out in the same turn."""
+ROLE_ANSWER_MISREADINGS: Final = frozenset({"not_interested", "deny_no", "already_have_supplier", "wrong_person"})
+"""Intents a model reads into a role answer's own words (我话唔到事 要老细话事, 我定不了, 选系统我们技术部定):
+asked who decides, a turn that names a role is that answer."""
 _PUNCT: Final = re.compile(r"[\s\W_]+")
 
 
@@ -154,6 +158,8 @@ def step(script: Script, state: DialogueState, turn: CallerTurn, now: datetime) 
         labels = ["agree_meeting"]  # asked which day suits for a demo, 明儿个三点半吧 names one (read as other)
     if {"agree_meeting", "busy_call_later"} <= set(labels) and timed and node.ask == "callback_time":
         labels.remove("agree_meeting")  # asked when to call back, 周四上午再打过来吧 agrees to no demo
+    if node.ask == "role" and any(m.kind == "role" and not m.negated for m in turn.mentions):
+        labels = [label for label in labels if label not in ROLE_ANSWER_MISREADINGS]
     if turn.bare and node.ask:
         # A bare value answers the question the bot asked; intents a model reads into it (a time ->
         # agree_meeting) must neither send the call elsewhere nor grade it (asked for a callback
