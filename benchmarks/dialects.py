@@ -33,16 +33,16 @@ SHIPPED = ROOT / "edge" / "models" / "default" / "intent"
 
 def matched_ideas(examples, training_texts: set[str]):
     """(examples of the ideas that are complete in every dialect and unseen in training, dropped idea ids)."""
-    from edge.nlu.text import normalize, to_simplified
+    from export.corpus import same_text_key
 
     dialects = sorted({e.dialect for e in examples})
     by_idea: dict[str, list] = {}
     for e in examples:
         by_idea.setdefault(e.family, []).append(e)
-    seen = {normalize(to_simplified(t)) for t in training_texts}
+    seen = {same_text_key(t) for t in training_texts}
     kept, dropped = [], []
     for idea, rows in by_idea.items():
-        leaked = any(normalize(to_simplified(e.text)) in seen for e in rows)
+        leaked = any(same_text_key(e.text) in seen for e in rows)
         if leaked or sorted(e.dialect for e in rows) != dialects:
             dropped.append(idea)
         else:

@@ -104,23 +104,25 @@ def load_split(corpus: Sequence[str | Path], test_csv: str | Path | None = None,
     return split, labels
 
 
+def same_text_key(text: str) -> str:
+    """Two transcripts with the same key are the same row to a model: Simplified and normalised."""
+    from edge.nlu.text import normalize, to_simplified
+
+    return normalize(to_simplified(text))
+
+
 def add_train_extra(split: Split, paths: Sequence[str | Path], labels: Sequence[str]) -> tuple[Split, dict]:
     """Rows that join training only (e.g. more dialect phrasings), after the split is made, so the dev and
     test families stay exactly as they were. A row whose text (Simplified, normalised) equals a corpus
     row is dropped: it would repeat a training row or leak a dev/test one. Returns the split and counts."""
     if not paths:
         return split, {}
-    from edge.nlu.text import normalize, to_simplified
-
-    def key(text: str) -> str:
-        return normalize(to_simplified(text))
-
     extra = read_corpus(paths)
     unknown = sorted({label for e in extra for label in e.labels} - set(labels))
     if unknown:
         raise CorpusError(f"{extra[0].source}: train-extra labels the corpus does not have: {unknown}")
-    taken = {key(e.text) for e in split.train + split.dev + split.test}
-    kept = [e for e in extra if key(e.text) not in taken]
+    taken = {same_text_key(e.text) for e in split.train + split.dev + split.test}
+    kept = [e for e in extra if same_text_key(e.text) not in taken]
     counts = {"rows": len(extra), "kept": len(kept), "dropped_as_corpus_rows": len(extra) - len(kept)}
     return Split(train=split.train + kept, dev=split.dev, test=split.test), counts
 
