@@ -31,10 +31,10 @@ import torch
 
 from edge.bundle import MANIFEST, sha256_file
 from edge.nlu.engines import open_engine
+from edge.nlu.fewshot_head import synonym_view
 from export import episodes
 from export.corpus import augment, corpus_hash, load_split
 from export.embedder import DIALECT_ALIASES, EmbedderConfig, FewShotEmbedder, export_onnx
-from edge.nlu.fewshot_head import synonym_view
 from export.teacher import char_encoder
 
 _LOGGER = logging.getLogger(__name__)
