@@ -68,8 +68,8 @@ def build(bundle_dir: str | Path, corpus: Sequence[str] = ("export/data/intents"
     model = IntentModel.load(root)
     encode = char_encoder(model.encoder)
     split, _ = load_split(list(corpus), seed=seed)
-    words = lexicon.load()
-    view = (lambda text: synonym_view(text, words)) if synonyms else (lambda text: text)
+    words = lexicon.load() if synonyms else None
+    view = (lambda text: synonym_view(text, words)) if words is not None else (lambda text: text)
     train = _items(split.train, exclude, view)
     noisy = augment([(i.text, (i.label,)) for i in train], [], random.Random(seed), copies=1)
     train_aug = train + [episodes.Item(text, i.label, i.family) for (text, _), i in zip(noisy, train)]

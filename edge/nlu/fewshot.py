@@ -131,8 +131,9 @@ class FewShotIntentModel:
         self.margin = margin
         self.other_slack = other_slack
         self.head = FewShotHead.load(model.bundle, model.labels) if use_head else None
-        if self.head is not None and self.head.text == "synonyms":
-            self.lexicon = lexicon or _lexicon.load()
+        synonyms = self.head is not None and self.head.text == "synonyms"
+        self.lexicon = (lexicon or _lexicon.load()) if synonyms else None
+        """The synonym groups the head reads turns through; None: it reads them as the classifier does."""
         self._cache: tuple[tuple, list[_Prototype]] | None = None
 
     @property
@@ -176,7 +177,7 @@ class FewShotIntentModel:
         out = self.model.run_feeds(feeds)
         trained = self.model.results_from_logits(out["logits"])
         if self.head is not None:
-            embeddings = self.head.embed(feeds if self.head.text == "plain" else self._head_feeds(texts))
+            embeddings = self.head.embed(self._head_feeds(texts, feeds))
         elif "embedding" in out:
             embeddings = _unit(out["embedding"].astype(np.float32))
         else:
@@ -186,10 +187,11 @@ class FewShotIntentModel:
         return [self._fuse(result, row, prototypes, near)
                 for result, row, near in zip(trained, sims, nearest_trained)]
 
-    def _head_feeds(self, texts: Sequence[str]) -> dict[str, np.ndarray]:
-        if self.head.text == "synonyms":  # as the head was trained (export/fewshot_head.py)
-            texts = [synonym_view(text, self.lexicon) for text in texts]
-        return self.model.encoder.encode(list(texts))
+    def _head_feeds(self, texts: Sequence[str], feeds: dict[str, np.ndarray] | None = None) -> dict[str, np.ndarray]:
+        """The head's input: the classifier's feeds, or the turns as a "synonyms" head was trained to read them."""
+        if self.lexicon is not None:
+            return self.model.encoder.encode([synonym_view(text, self.lexicon) for text in texts])
+        return feeds if feeds is not None else self.model.encoder.encode(list(texts))
 
     def _nearest_trained(self, embeddings: np.ndarray) -> np.ndarray:
         """Similarity to the nearest trained intent's centroid, "other" included (NaN if the bundle has
