@@ -127,7 +127,8 @@ def main(argv: list[str] | None = None) -> None:
                       help="Also speak the text-only lines (export/asr/data/lm_texts_*.txt) in training.")
     training = parser.add_argument_group("training")
     training.add_argument("--device", default="cpu", help="cpu, or cuda where a GPU is lent.")
-    training.add_argument("--threads", type=int, default=1)
+    training.add_argument("--threads", type=int, default=2,
+                          help="Torch threads: 2 on an idle 2-core box, 1 where other jobs share it.")
     training.add_argument("--max-frames", type=int, default=3000, help="Feature frames per batch.")
     training.add_argument("--peak-lr", type=float, default=1.5e-3)
     training.add_argument("--warmup-steps", type=int, default=400)

@@ -37,9 +37,11 @@ class TrainConfig:
     """Step from which SpecAugment masks are applied."""
     init: str | None = None
     """Checkpoint (model.pt) to continue from, e.g. to give a bootstrap run more time; None starts fresh."""
-    threads: int = 1
-    """Torch threads. On a shared 2-core box, 1 thread ran 10x faster than 2 (measured: 3,500 vs
-    340 frames/s while other jobs ran): with 2 threads every op waits for the slower core."""
+    threads: int = 2
+    """Torch threads. Two on the idle 2-core box: an hour reached 14.6% held-out CER against 17.6% on one
+    thread (benchmarks/results/asr_cpu_rebuild.md). Pass 1 on a *shared* box: there 1 thread ran 10x
+    faster than 2 (measured: 3,500 vs 340 frames/s while other jobs ran), as every op waits for the
+    slower core."""
     device: str = "cpu"
     """"cpu", or "cuda" where a GPU is lent (same recipe, bigger batches fit)."""
     seed: int = 1234
