@@ -114,6 +114,11 @@ def test_same_sound_slips_no_caller_means_are_mended():
     assert [(m.day.isoformat(), m.hour) for m in find_times("后天上周十点", NOW)] == [("2025-03-07", 10)]
     assert [m.day.isoformat() for m in find_times("明天下周三", NOW)] == ["2025-03-06", "2025-03-12"]
     assert [(m.day.isoformat(), m.hour) for m in find_times("下周三点", NOW)] == [("2025-03-10", 15)]
+    # a date's 号 heard as 好 (both hao) before a time of day: Cantonese 二十号下昼两点
+    assert [(m.day.isoformat(), m.hour) for m in find_times("二十好下午两点", NOW)] == [("2025-03-20", 14)]
+    assert [(m.day.isoformat(), m.hour) for m in find_times("8好上午十点", NOW)] == [("2025-03-08", 10)]
+    assert [m.hour for m in find_times("四十好下午两点", NOW)] == [14]  # no 40th: left alone
+    assert find_times("都好下午再说", NOW)[0].day is None  # no number before 好
 
 
 @pytest.mark.parametrize("text, value", [("二十五", 25), ("一千五", 1500), ("三万五", 35000), ("两百", 200),
@@ -170,6 +175,7 @@ def test_extract_never_crashes(text):
     ("我系老细", "role", ["owner"]),
     ("呢单嘢我话事", "role", ["owner"]),
     ("我话事唔到 要问老细", "role", ["staff"]),
+    ("我只喺个文完 要问下老细先", "role", ["staff"]),  # Cantonese 问下 (ask); 系 文员 misheard
     # role phrases and words of 3+ characters also match by sound: a recogniser writes 我话事 as 我话是
     ("我系老细 我话是", "role", ["owner"]),
     ("我话是唔到", "role", ["staff"]),
