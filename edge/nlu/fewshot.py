@@ -3,7 +3,8 @@
 Examples are embedded with the bundle's few-shot head when it has one (an
 extra ONNX model built for matching unseen intents, edge/nlu/fewshot_head.py),
 else with the student's utterance vector; each intent keeps the normalised
-mean of its examples (a prototype). At run time an utterance joins a few-shot
+mean of its examples (a prototype; scoring a turn by its nearest example, or by
+the mean of both, did worse on dev: benchmarks/results/fewshot_dev.md). At run time an utterance joins a few-shot
 intent when its cosine similarity to the prototype clears the intent's
 threshold and the trained model has no better answer: the prototype is
 nearer than every trained intent's centroid, or, when the classifier finds no
