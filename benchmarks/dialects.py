@@ -8,7 +8,8 @@ it and from what). An idea any of whose rows equals a transcript an intent
 model may train on (the corpus split's train and dev rows and the train-only
 rows of export/data/train_extra, after Traditional->Simplified and
 normalisation) is dropped whole, so every dialect and every bundle is scored
-on the same unseen ideas. Reported per bundle: macro-F1 and accuracy
+on the same unseen ideas; with --asr, so is an idea any of whose transcripts
+equals such a row (export/heard_rows.py trains on transcripts too). Reported per bundle: macro-F1 and accuracy
 per dialect, the gap (best minus worst macro-F1), F1 per intent and dialect,
 and with --asr the same on the built-in ASR's transcripts (each row spoken by
 the built-in TTS in its language, held-out voices, phone line).
@@ -50,6 +51,13 @@ def matched_ideas(examples, training_texts: set[str]):
     return kept, sorted(dropped)
 
 
+def char_error_rate(said, heard) -> float:
+    from edge.asr.text import edit_distance, normalize
+
+    edits = sum(edit_distance(normalize(s.text), normalize(h.text)) for s, h in zip(said, heard))
+    return edits / max(1, sum(len(normalize(s.text)) for s in said))
+
+
 def score(model, examples) -> dict:
     """Per dialect: macro-F1, accuracy and F1 per intent; plus the gap between dialects."""
     from edge.nlu.metrics import evaluate
@@ -72,8 +80,8 @@ def score(model, examples) -> dict:
 def markdown(result: dict) -> str:
     lines = ["# Dialect gap on matched content", "",
              f"`python benchmarks/dialects.py{result['args']}`. Set: {result['data']}, {result['ideas']} ideas kept "
-             f"(each said in every dialect; {len(result['dropped'])} dropped because a row equals a training "
-             "transcript or a dialect is missing)." + (f" ASR transcripts: CER {result['asr_cer']:.1%}."
+             f"(each said in every dialect; {len(result['dropped'])} dropped because a row, or with --asr its "
+             "transcript, equals a training transcript, or a dialect is missing)." + (f" ASR transcripts: CER {result['asr_cer']:.1%}."
                                                         if "asr_cer" in result else ""), ""]
     dialects = sorted(next(iter(result["rows"].values()))["clean"]["by_dialect"])
     lines += ["| bundle | text | " + " | ".join(dialects) + " | gap |", "|---|---|" + "---|" * (len(dialects) + 1)]
@@ -108,16 +116,24 @@ def main() -> None:
 
     split, _ = load_split([args.corpus])
     trained = split.train + split.dev + read_corpus(args.train_extra)
-    examples, dropped = matched_ideas(read_csv(args.data), {e.text for e in trained})
+    training_texts = {e.text for e in trained}
+    examples, dropped = matched_ideas(read_csv(args.data), training_texts)
     tests = {"clean": examples}
     result: dict = {"data": str(args.data.relative_to(ROOT)) if args.data.is_relative_to(ROOT) else str(args.data),
-                    "ideas": len({e.family for e in examples}), "dropped": dropped, "rows": {},
+                    "dropped": dropped, "rows": {},
                     "args": "".join(f" --bundle {b}" for b in args.bundle or []) + (" --asr" if args.asr else "")}
     if args.asr:
         from benchmarks.robustness import asr_transcripts
 
-        heard, result["asr_cer"] = asr_transcripts(examples, ROOT / "runs" / "dialects" / "asr_transcripts.json")
-        tests["asr"] = [replace(e, text=h) for e, h in zip(examples, heard)]
+        heard, _ = asr_transcripts(examples, ROOT / "runs" / "dialects" / "asr_transcripts.json")
+        through_asr = [replace(e, text=h) for e, h in zip(examples, heard)]
+        _, leaked = matched_ideas(through_asr, training_texts)
+        result["dropped"] = sorted(dropped + leaked)
+        examples = [e for e in examples if e.family not in leaked]
+        through_asr = [e for e in through_asr if e.family not in leaked]
+        tests = {"clean": examples, "asr": through_asr}
+        result["asr_cer"] = char_error_rate(examples, through_asr)
+    result["ideas"] = len({e.family for e in examples})
     for folder in args.bundle or [SHIPPED]:
         model = IntentModel.load(folder)
         name = "shipped" if folder.resolve() == SHIPPED.resolve() else str(folder)
