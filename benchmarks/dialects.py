@@ -9,8 +9,8 @@ model may train on (the corpus split's train and dev rows and the train-only
 rows of export/data/train_extra, after Traditional->Simplified and
 normalisation) is dropped whole, so every dialect and every bundle is scored
 on the same unseen ideas; with --asr, so is an idea any of whose transcripts
-equals such a row (export/heard_rows.py trains on transcripts too). Reported per bundle: macro-F1 and accuracy
-per dialect, the gap (best minus worst macro-F1), F1 per intent and dialect,
+equals such a row (export/heard_rows.py trains on transcripts too). Reported
+per bundle: macro-F1 and accuracy per dialect, the gap (best minus worst macro-F1), F1 per intent and dialect,
 and with --asr the same on the built-in ASR's transcripts (each row spoken by
 the built-in TTS in its language, held-out voices, phone line).
 
@@ -81,8 +81,8 @@ def markdown(result: dict) -> str:
     lines = ["# Dialect gap on matched content", "",
              f"`python benchmarks/dialects.py{result['args']}`. Set: {result['data']}, {result['ideas']} ideas kept "
              f"(each said in every dialect; {len(result['dropped'])} dropped because a row, or with --asr its "
-             "transcript, equals a training transcript, or a dialect is missing)." + (f" ASR transcripts: CER {result['asr_cer']:.1%}."
-                                                        if "asr_cer" in result else ""), ""]
+             "transcript, equals a training transcript, or a dialect is missing)."
+             + (f" ASR transcripts: CER {result['asr_cer']:.1%}." if "asr_cer" in result else ""), ""]
     dialects = sorted(next(iter(result["rows"].values()))["clean"]["by_dialect"])
     lines += ["| bundle | text | " + " | ".join(dialects) + " | gap |", "|---|---|" + "---|" * (len(dialects) + 1)]
     for name, row in result["rows"].items():

@@ -27,8 +27,8 @@ import dataclasses
 import logging
 import random
 import time
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Callable, Sequence
 
 import numpy as np
 

@@ -4,12 +4,12 @@ Examples are embedded with the bundle's few-shot head when it has one (an
 extra ONNX model built for matching unseen intents, edge/nlu/fewshot_head.py),
 else with the student's utterance vector; each intent keeps the normalised
 mean of its examples (a prototype; scoring a turn by its nearest example, or by
-the mean of both, did worse on dev: benchmarks/results/fewshot_dev.md). At run time an utterance joins a few-shot
-intent when its cosine similarity to the prototype clears the intent's
-threshold and the trained model has no better answer: the prototype is
-nearer than every trained intent's centroid, or, when the classifier finds no
-trained intent in it (its answer is "other"), trails the nearest by less than
-OTHER_SLACK. Definitions live in SQLite
+the mean of both, did worse on dev: benchmarks/results/fewshot_dev.md). At run
+time an utterance joins a few-shot intent when its cosine similarity to the
+prototype clears the intent's threshold and the trained model has no better
+answer: the prototype is nearer than every trained intent's centroid, or, when
+the classifier finds no trained intent in it (its answer is "other"), trails
+the nearest by less than OTHER_SLACK. Definitions live in SQLite
 (survive restarts; add/remove is immediate); prototypes are recomputed when
 the bundle changes, since another bundle means another embedding space.
 
