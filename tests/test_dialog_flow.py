@@ -174,6 +174,19 @@ def test_a_role_answer_is_not_read_as_an_objection(answer, misread, role, grade)
     assert outcome(bot).grade == grade
 
 
+def test_asked_who_decides_a_wrong_number_reading_does_not_end_the_call():
+    """A role answer with no role word in it (我是公司的, cut short by the recogniser) read as wrong_person."""
+    from edge.nlu.intent import IntentResult
+
+    bot = dialogue(["好的", "二十来个人", "有兴趣 约个时间吧", "周五上午十点", "是的"])
+    assert bot.state.node == "ask_role"
+    reply = bot.hear("我是公司的", now=NOW,
+                     intents=IntentResult("wrong_person", 0.8, ["wrong_person"], {"wrong_person": 0.8}))
+    assert not reply.ended and bot.state.node == "ask_role"  # asked again, not hung up on
+    bot.hear("技术负责人，我能做主", now=NOW)
+    assert bot.state.outcome == "meeting_booked" and outcome(bot).grade == "A"
+
+
 def test_wrong_person_is_e():
     bot = dialogue(["你打错了"])
     assert outcome(bot).grade == "E" and bot.state.outcome == "wrong_person"

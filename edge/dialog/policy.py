@@ -160,6 +160,10 @@ def step(script: Script, state: DialogueState, turn: CallerTurn, now: datetime) 
         labels.remove("agree_meeting")  # asked when to call back, 周四上午再打过来吧 agrees to no demo
     if node.ask == "role" and any(m.kind == "role" and not m.negated for m in turn.mentions):
         labels = [label for label in labels if label not in ROLE_ANSWER_MISREADINGS]
+    if node.ask == "role" and "wrong_person" in labels:
+        # Asked who decides, by a caller who has just booked a demo: 不是我 / 我只是个文员 / a cut 我是公司的…
+        # says who they are, and is no wrong number.
+        labels.remove("wrong_person")
     if turn.bare and node.ask:
         # A bare value answers the question the bot asked; intents a model reads into it (a time ->
         # agree_meeting) must neither send the call elsewhere nor grade it (asked for a callback
