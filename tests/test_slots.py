@@ -119,6 +119,8 @@ def test_same_sound_slips_no_caller_means_are_mended():
     assert [(m.day.isoformat(), m.hour) for m in find_times("8好上午十点", NOW)] == [("2025-03-08", 10)]
     assert [m.hour for m in find_times("四十好下午两点", NOW)] == [14]  # no 40th: left alone
     assert find_times("都好下午再说", NOW)[0].day is None  # no number before 好
+    assert find_times("第二好下午", NOW)[0].day is None  # an ordinal, not a date
+    assert [m.text for m in find_times("星期二好下午三点", NOW)] == ["星期二", "下午三点"]  # a weekday, not the 2nd
 
 
 @pytest.mark.parametrize("text, value", [("二十五", 25), ("一千五", 1500), ("三万五", 35000), ("两百", 200),

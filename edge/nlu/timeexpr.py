@@ -67,7 +67,7 @@ _NEG_AFTER: Final = re.compile(r"^\s*(都|也|已经|全)?(不行|不方便|没�
 _DAY_THEN_WEEK: Final = re.compile(rf"(今天|明天|后天|明日|今日|(?:星期|周)[一二三四五六日天1-7])([上下])周"
                                    rf"(?=$|[\s,，]|{_N}(?:点|时))")
 _NOT_THEN_TEN: Final = re.compile(rf"(不是{_N}(?:点钟|点半|点))十(?=[一二三四五六七八九](?:点|时))")
-_DATE_THEN_GOOD: Final = re.compile(rf"(?<![零〇一二两三四五六七八九十\d])({_N})好(?=上午|下午|早上|中午|晚上|{_N}(?:点|时))")
+_DATE_THEN_GOOD: Final = re.compile(rf"(?<![零〇一二两三四五六七八九十\d第期周])({_N})好(?=上午|下午|早上|中午|晚上|{_N}(?:点|时))")
 _NOT_CLOCK_BEFORE: Final = re.compile(r"[有一好快慢这那]$")
 """有两点 / 这三点: "points", not o'clock. (After 点 comes a second time: 三点四点都行; 一点点 is caught as 一点.)"""
 _NOT_CLOCK_AFTER: Final = re.compile(r"^(意见|要求|建议|问题|内容|东西|事|理由|原因|看法|不足|好处|优势|需求|区别)")
@@ -148,7 +148,8 @@ def _mend_misheard(text: str) -> str:
     text = _DAY_THEN_WEEK.sub(lambda m: m.group(1) + m.group(2) + "午", text)
     # 不是三点十四点: the correction's 是 heard as 十 (both shi): 不是三点，是四点
     text = _NOT_THEN_TEN.sub(lambda m: m.group(1) + "是", text)
-    # 二十好下午两点: a day of the month's 号 heard as 好 (both hao) before a time of day
+    # 二十好下午两点: a day of the month's 号 heard as 好 (both hao) before a time of day (not after 第 or a
+    # weekday's 星期/周: 星期二好 is Tuesday, fine)
     return _DATE_THEN_GOOD.sub(lambda m: m.group(1) + ("号" if 1 <= (parse_int(m.group(1)) or 0) <= 31 else "好"), text)
 
 
