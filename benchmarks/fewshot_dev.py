@@ -63,6 +63,8 @@ def main() -> None:
     parser.add_argument("--draws", type=int, default=3)
     parser.add_argument("--slacks", nargs="*", type=float, default=None,
                         help="compare these other_slack values instead of RULES (inf: no comparison)")
+    parser.add_argument("--margins", nargs="*", type=float, default=None,
+                        help="compare these threshold margins (edge/nlu/fewshot.py DEFAULT_MARGIN) instead of RULES")
     parser.add_argument("--out", type=Path, default=None, help="write the rows here as JSON")
     args = parser.parse_args()
 
@@ -78,6 +80,8 @@ def main() -> None:
     texts = [e.text for e in dev]
     intents = args.intents or [label for label in model.labels if label != model.other_label]
     rules = {f"slack {x:g}": {"other_slack": x} for x in args.slacks} if args.slacks else RULES
+    if args.margins:
+        rules = {f"margin {x:g}": {"margin": x} for x in args.margins}
     rows = []
     for held in intents:
         masked = _Masked(model, held)
