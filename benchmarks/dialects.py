@@ -51,13 +51,6 @@ def matched_ideas(examples, training_texts: set[str]):
     return kept, sorted(dropped)
 
 
-def char_error_rate(said, heard) -> float:
-    from edge.asr.text import edit_distance, normalize
-
-    edits = sum(edit_distance(normalize(s.text), normalize(h.text)) for s, h in zip(said, heard))
-    return edits / max(1, sum(len(normalize(s.text)) for s in said))
-
-
 def score(model, examples) -> dict:
     """Per dialect: macro-F1, accuracy and F1 per intent; plus the gap between dialects."""
     from edge.nlu.metrics import evaluate
@@ -124,6 +117,7 @@ def main() -> None:
                     "args": "".join(f" --bundle {b}" for b in args.bundle or []) + (" --asr" if args.asr else "")}
     if args.asr:
         from benchmarks.robustness import asr_transcripts
+        from edge.asr.text import cer
 
         heard, _ = asr_transcripts(examples, ROOT / "runs" / "dialects" / "asr_transcripts.json")
         through_asr = [replace(e, text=h) for e, h in zip(examples, heard)]
@@ -132,7 +126,7 @@ def main() -> None:
         examples = [e for e in examples if e.family not in leaked]
         through_asr = [e for e in through_asr if e.family not in leaked]
         tests = {"clean": examples, "asr": through_asr}
-        result["asr_cer"] = char_error_rate(examples, through_asr)
+        result["asr_cer"] = cer([e.text for e in examples], [e.text for e in through_asr])
     result["ideas"] = len({e.family for e in examples})
     for folder in args.bundle or [SHIPPED]:
         model = IntentModel.load(folder)

@@ -65,20 +65,19 @@ def phone_ear(seed: int = 4321) -> Callable[[str, str], str]:
 def heard_rows(rows: Sequence, hear: Callable[[str, str], str]) -> tuple[list[tuple], dict]:
     """(transcript, labels, dialect, family) for each row ``hear`` gets wrong, and counts. A transcript
     equal to a row, or to one already kept, is not a new row; nor is one whose negations differ (NEGATIONS)."""
-    from edge.asr.text import edit_distance, normalize
+    from edge.asr.text import cer
     from export.corpus import same_text_key
 
-    out, edits, chars = [], 0, 0
+    out, transcripts = [], []
     seen = {same_text_key(row.text) for row in rows}
     for row in rows:
         heard = hear(row.text, row.dialect)
-        distance = edit_distance(normalize(row.text), normalize(heard))
-        edits, chars = edits + distance, chars + len(normalize(row.text))
+        transcripts.append(heard)
         flips = _negations(heard) != _negations(row.text)
-        if distance and heard.strip() and not flips and same_text_key(heard) not in seen:
+        if heard.strip() and not flips and same_text_key(heard) not in seen:
             seen.add(same_text_key(heard))
             out.append((heard, row.labels, row.dialect, row.family + FAMILY_SUFFIX))
-    return out, {"rows": len(rows), "misheard": len(out), "cer": round(edits / max(1, chars), 4)}
+    return out, {"rows": len(rows), "misheard": len(out), "cer": round(cer([r.text for r in rows], transcripts), 4)}
 
 
 def _negations(text: str) -> list[str]:

@@ -158,12 +158,12 @@ def step(script: Script, state: DialogueState, turn: CallerTurn, now: datetime) 
         labels = ["agree_meeting"]  # asked which day suits for a demo, 明儿个三点半吧 names one (read as other)
     if {"agree_meeting", "busy_call_later"} <= set(labels) and timed and node.ask == "callback_time":
         labels.remove("agree_meeting")  # asked when to call back, 周四上午再打过来吧 agrees to no demo
-    if node.ask == "role" and any(m.kind == "role" and not m.negated for m in turn.mentions):
-        labels = [label for label in labels if label not in ROLE_ANSWER_MISREADINGS]
-    if node.ask == "role" and "wrong_person" in labels:
-        # Asked who decides, by a caller who has just booked a demo: 不是我 / 我只是个文员 / a cut 我是公司的…
-        # says who they are, and is no wrong number.
-        labels.remove("wrong_person")
+    if node.ask == "role":
+        # Asked who decides, a turn naming a role is that answer; and by a caller who has just booked a demo,
+        # 不是我 / 我只是个文员 / a cut 我是公司的… says who they are, and is no wrong number.
+        named = any(m.kind == "role" and not m.negated for m in turn.mentions)
+        misread = ROLE_ANSWER_MISREADINGS if named else {"wrong_person"}
+        labels = [label for label in labels if label not in misread]
     if turn.bare and node.ask:
         # A bare value answers the question the bot asked; intents a model reads into it (a time ->
         # agree_meeting) must neither send the call elsewhere nor grade it (asked for a callback
