@@ -163,6 +163,27 @@ def test_text_only_lines_spoken_in_training_stay_clear_of_the_held_out_texts():
     assert len({u.group for u in spoken}) == len(spoken)
 
 
+def test_dictionary_runs_stay_in_the_vocabulary_and_clear_of_the_held_out_texts():
+    """`build data --dictionary-runs N`: random runs of dictionary words, only in characters the model has
+    (no new output symbols), half per voice, none containing a held-out text; the other items keep their
+    seeds, so the rest of the training set renders exactly as without them."""
+    from export.asr import dataset, texts
+
+    vocab = list("统计回放包月价格多少钱我们的是不有没") + list("公司系统数据")
+    words = texts.dictionary_words(vocab)
+    assert "价格" in words and "数据" in words and all(set(w) <= set(vocab) and 2 <= len(w) <= 4 for w in words)
+    runs = texts.dictionary_runs(vocab, ["系统数据", "价格"], 200, seed=3)
+    assert len(runs) == 200 and {u.lang for u in runs} == {"cmn", "yue"}
+    assert all(set(u.text) <= set(vocab) for u in runs)
+    assert not [u.text for u in runs if "系统数据" in u.text]
+    assert "价格" in "".join(u.text for u in runs)  # a 2-character held-out text is too short to count
+    assert texts.dictionary_runs(vocab, [], 200, seed=3) != texts.dictionary_runs(vocab, [], 200, seed=4)
+    train = [texts.Utterance("我们的价格", "cmn", "g1"), texts.Utterance("有没有数据", "cmn", "g2")]
+    plain = dataset.plan(train, repeats=2, concatenations=3, seed=5)
+    with_runs = dataset.plan(train, repeats=2, concatenations=3, seed=5, once=runs[:10])
+    assert with_runs[:len(plain)] == plain and [i.text for i in with_runs[len(plain):]] == [u.text for u in runs[:10]]
+
+
 def test_evaluation_only_texts_never_lie_inside_a_trainable_text(tmp_path):
     """heldout_extra.tsv: a text equal to, or inside, anything the recipe may speak in training is dropped;
     Traditional characters become Simplified, except those the training texts use themselves."""

@@ -25,15 +25,17 @@ CORPUS_DIR = Path(__file__).resolve().parents[1] / "data" / "intents"
 
 def step_data(work: Path, corpus: Path, seed: int, concatenations: int, repeats: int = 2,
               yue_readings: float = 0.5, workers: int = 2, max_items: int | None = None,
-              speak_lm_texts: bool = False) -> dict:
-    from export.asr import dataset
+              speak_lm_texts: bool = False, dictionary_runs: int = 0) -> dict:
+    from export.asr import dataset, texts
 
     start = time.monotonic()
     utterances, split = asr_split(corpus, seed)
     spoken = split.train + (lm_utterances([u.text for u in split.test]) if speak_lm_texts else [])
-    items = dataset.plan(spoken, repeats=repeats, concatenations=concatenations, seed=seed,
-                         yue_readings=yue_readings)[:max_items]
     vocab = dataset.vocabulary([u.text for u in spoken])
+    runs = texts.dictionary_runs(vocab, [u.text for u in split.test + texts.load_extra_heldout([])[0]],
+                                 dictionary_runs, seed) if dictionary_runs else []
+    items = dataset.plan(spoken, repeats=repeats, concatenations=concatenations, seed=seed,
+                         yue_readings=yue_readings, once=runs)[:max_items]
     work.mkdir(parents=True, exist_ok=True)
     (work / "vocab.json").write_text(json.dumps(vocab, ensure_ascii=False), encoding="utf-8")
     (work / "split.json").write_text(json.dumps(
@@ -44,7 +46,7 @@ def step_data(work: Path, corpus: Path, seed: int, concatenations: int, repeats:
     shown = corpus.resolve().relative_to(root) if corpus.resolve().is_relative_to(root) else corpus
     record = {"corpus": str(shown), "corpus_rows_used": len(utterances), "train_texts": len(split.train),
               "test_texts": len(split.test),
-              "lm_texts_spoken": len(spoken) - len(split.train), "items": len(items), "vocab_size": len(vocab) + 1,
+              "lm_texts_spoken": len(spoken) - len(split.train), "dictionary_runs": len(runs), "items": len(items), "vocab_size": len(vocab) + 1,
               "seconds": round(time.monotonic() - start), "seed": seed, "concatenations": concatenations,
               "repeats": repeats, "yue_readings": yue_readings, "workers": workers}
     (work / "data.json").write_text(json.dumps(record, indent=1), encoding="utf-8")
@@ -125,6 +127,8 @@ def main(argv: list[str] | None = None) -> None:
     data.add_argument("--max-items", type=int, default=None, help="Render only this many items (smoke runs).")
     data.add_argument("--speak-lm-texts", action="store_true",
                       help="Also speak the text-only lines (export/asr/data/lm_texts_*.txt) in training.")
+    data.add_argument("--dictionary-runs", type=int, default=0,
+                      help="Also speak this many runs of random dictionary words (export.asr.texts.dictionary_runs).")
     training = parser.add_argument_group("training")
     training.add_argument("--device", default="cpu", help="cpu, or cuda where a GPU is lent.")
     training.add_argument("--threads", type=int, default=2,
@@ -139,7 +143,7 @@ def main(argv: list[str] | None = None) -> None:
     if args.step in ("data", "all"):
         step_data(args.work, args.corpus, args.seed, args.concatenations, repeats=args.repeats,
                   yue_readings=args.yue_readings, workers=args.workers, max_items=args.max_items,
-                  speak_lm_texts=args.speak_lm_texts)
+                  speak_lm_texts=args.speak_lm_texts, dictionary_runs=args.dictionary_runs)
     if args.step in ("train", "all"):
         step_train(args.work, args.budget_min, args.seed, args.init, device=args.device, threads=args.threads,
                    max_frames=args.max_frames, peak_lr=args.peak_lr, warmup_steps=args.warmup_steps,

@@ -30,9 +30,10 @@ class Item:
 
 
 def plan(train: list[Utterance], repeats: int = 2, concatenations: int = 6000, seed: int = 1234,
-         yue_readings: float = 0.5) -> list[Item]:
+         yue_readings: float = 0.5, once: list[Utterance] = ()) -> list[Item]:
     """Items to render: each text ``repeats`` times, `yue` readings of a share of the Mandarin texts,
-    and ``concatenations`` multi-text items."""
+    ``concatenations`` multi-text items, and each of ``once`` once (after the rest, so adding them leaves
+    the other items' seeds unchanged)."""
     rng = random.Random(seed)
     items = [Item(u.text, u.lang, rng.randrange(1 << 30)) for u in train for _ in range(repeats)]
     items += [Item(u.text, "yue", rng.randrange(1 << 30))
@@ -47,6 +48,7 @@ def plan(train: list[Utterance], repeats: int = 2, concatenations: int = 6000, s
         parts = rng.sample(by_lang[lang], rng.choice((2, 2, 3)))
         items.append(Item("，".join(parts), lang, rng.randrange(1 << 30)))
     rng.shuffle(items)
+    items += [Item(u.text, u.lang, rng.randrange(1 << 30)) for u in once]
     return items
 
 

@@ -1,21 +1,28 @@
 #!/usr/bin/env bash
 # Render the ASR training set and train the model on a lent GPU machine, in one call of at most
 # TOTAL_S seconds (the device tool allows 10 minutes a command). Same recipe as the 2-core run
-# (python -m export.asr.build data/train), with more renderings, the text-only lines spoken too, and bigger
-# batches.
+# (python -m export.asr.build data/train), with more renderings, the text-only lines spoken too, runs of
+# dictionary words, and bigger batches.
 #
 #   export/asr/train_on_gpu.sh WORK OUT        # then, here: python -m export.asr.build export --work WORK
 #
-# Env: TOTAL_S (default 540), DEVICE (cuda), MAX_ITEMS (smoke runs), WORKERS (nproc).
+# The shipped model took two such calls: the first without dictionary runs, from scratch (DICTIONARY_RUNS=0,
+# TOTAL_S=540: 434 s of training), the second continued from the first's model.pt (INIT=..., 390 s of
+# training); see the bundle's manifest, build.lineage.
+#
+# Env: TOTAL_S (default 540), DEVICE (cuda), DICTIONARY_RUNS (20000), INIT (a model.pt to continue from:
+# lower peak learning rate, SpecAugment from the first step), MAX_ITEMS (smoke runs), WORKERS (nproc).
 set -euo pipefail
 work=$1 out=$2
-total=${TOTAL_S:-540} device=${DEVICE:-cuda} workers=${WORKERS:-$(nproc)}
+total=${TOTAL_S:-540} device=${DEVICE:-cuda} workers=${WORKERS:-$(nproc)} runs=${DICTIONARY_RUNS:-20000}
 start=$(date +%s)
 mkdir -p "$work" "$out"
 python3 -m export.asr.build data --work "$work" --workers "$workers" --repeats 4 --yue-readings 1.0 \
-    --concatenations 16000 --speak-lm-texts ${MAX_ITEMS:+--max-items "$MAX_ITEMS"}
+    --concatenations 16000 --speak-lm-texts --dictionary-runs "$runs" ${MAX_ITEMS:+--max-items "$MAX_ITEMS"}
 left=$(( total - ($(date +%s) - start) - 25 ))
 echo "data took $(( $(date +%s) - start )) s; training for $left s"
+if [ -n "${INIT:-}" ]; then schedule=(--init "$INIT" --peak-lr 8e-4 --specaug-after 0)
+else schedule=(--peak-lr 2e-3 --specaug-after 800); fi
 python3 -m export.asr.build train --work "$work" --device "$device" --budget-min "$(python3 -c "print($left / 60)")" \
-    --max-frames 20000 --peak-lr 2e-3 --warmup-steps 300 --specaug-after 800 --dropout 0.1
+    --max-frames 20000 --warmup-steps 300 --dropout 0.1 "${schedule[@]}"
 cp "$work"/model.pt "$work"/train.json "$work"/data.json "$work"/vocab.json "$work"/split.json "$out"/
