@@ -34,6 +34,38 @@ def edit_distance(ref: str, hyp: str) -> int:
     return previous[-1]
 
 
+def edits(ref: str, hyp: str) -> list[tuple[str, str]]:
+    """One minimal set of edits turning ``ref`` into ``hyp``: (ref char, hyp char) for a substitution,
+    (ref char, "") for a deletion, ("", hyp char) for an insertion; ``len(edits(r, h)) == edit_distance(r, h)``.
+
+    Example:
+        >>> edits("回放吗", "回访")
+        [('放', '访'), ('吗', '')]
+        >>> edits("贵得很", "对得很")
+        [('贵', '对')]
+    """
+    rows = [list(range(len(hyp) + 1))]
+    for i, r in enumerate(ref, 1):
+        row = [i]
+        for j, h in enumerate(hyp, 1):
+            row.append(min(rows[i - 1][j] + 1, row[j - 1] + 1, rows[i - 1][j - 1] + (r != h)))
+        rows.append(row)
+    out, i, j = [], len(ref), len(hyp)
+    while i or j:  # matches first, then a deletion or insertion over a substitution of the same cost
+        if i and j and ref[i - 1] == hyp[j - 1] and rows[i][j] == rows[i - 1][j - 1]:
+            i, j = i - 1, j - 1
+        elif i and rows[i][j] == rows[i - 1][j] + 1:
+            out.append((ref[i - 1], ""))
+            i -= 1
+        elif j and rows[i][j] == rows[i][j - 1] + 1:
+            out.append(("", hyp[j - 1]))
+            j -= 1
+        else:
+            out.append((ref[i - 1], hyp[j - 1]))
+            i, j = i - 1, j - 1
+    return out[::-1]
+
+
 def cer(refs: list[str], hyps: list[str]) -> float:
     """Corpus CER: total edits over total reference characters, after :func:`normalize`."""
     if len(refs) != len(hyps):

@@ -1,0 +1,29 @@
+"""The ASR error breakdown sorts every edit into one kind, and the kinds add up to the CER."""
+
+from benchmarks.asr_errors import KINDS, breakdown
+from edge.asr.text import edit_distance, edits
+
+
+def test_edits_are_one_minimal_alignment():
+    assert edits("回放吗", "回访") == [("放", "访"), ("吗", "")]
+    assert edits("", "好") == [("", "好")] and edits("好", "好") == []
+    for ref, hyp in [("贵得很", "对得很"), ("能按月交吗", "能月教吗吗"), ("abc", "cab")]:
+        assert len(edits(ref, hyp)) == edit_distance(ref, hyp)
+
+
+def test_kinds_add_up_to_the_cer(tmp_path):
+    (tmp_path / "tokens.txt").write_text("<blk> 0\n回 1\n放 2\n访 3\n吗 4\n贵 5\n对 6\n", encoding="utf-8")
+    (tmp_path / "lexicon.tsv").write_text("回\thui\n放\tfaŋ\n访\tfaŋ\n吗\tma\n贵\tkuei\n对\ttuei\n", encoding="utf-8")
+    rows = [{"ref": "回放吗", "raw": "回访", "hyp": "回放", "lang": "cmn", "condition": "clean"},
+            {"ref": "补贴贵", "raw": "不铁对", "hyp": "不铁对", "lang": "cmn", "condition": "phone"}]
+    table, pairs = breakdown(rows, tmp_path, "raw")
+    everything = table["all"]
+    assert everything["chars"] == 6 and everything["cer"] == round(5 / 6, 4)
+    # 放->访 homophone, 吗 deleted, 补 and 贴 outside the vocabulary, 贵->对 a mishearing
+    assert everything["homophone"] == round(1 / 6, 4) and everything["deletion"] == round(1 / 6, 4)
+    assert everything["outside the vocabulary"] == round(2 / 6, 4)
+    assert everything["other substitution"] == round(1 / 6, 4)
+    assert abs(sum(everything[k] for k in KINDS) - everything["cer"]) < 1e-3
+    assert pairs == {"cmn 放->访": 1}
+    assert table["cmn/clean"]["cer"] == round(2 / 3, 4)
+    assert breakdown(rows, tmp_path, "hyp")[0]["cmn/clean"]["deletion"] == round(1 / 3, 4)
