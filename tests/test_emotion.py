@@ -84,8 +84,9 @@ def test_angry_and_impatient_cues_survive_asr_homophones_but_not_by_accident():
     from edge.nlu.emotion import default_cues
 
     cues = default_cues()
-    assert cues.find("你们这是什么服务器死我了")["angry"] == ["气死"]  # heard 器死 for 气死
-    assert cues.find("你们这是什么服务去死我了")["angry"] == ["去死"]  # 气 heard as 去: still angry
+    assert "气死" in cues.find("你们这是什么服务器死我了")["angry"]  # heard 器死 for 气死
+    assert "去死" in cues.find("你们这是什么服务去死我了")["angry"]  # 气 heard as 去: still angry
+    assert cues.find("你们这是什么服务系死我了")["angry"] == ["死我了"]  # 气 heard as 系: the rest still tells
     assert cues.find("骚绕电话")["angry"] == ["骚扰"]
     assert cues.find("说了不要再打了")["angry"] == ["说了不要"]  # exact matches as before
     assert cues.find("今天几号")["positive"] == []  # 几号 sounds like the Cantonese 几好, but positive cues match exactly
