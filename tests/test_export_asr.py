@@ -184,6 +184,39 @@ def test_dictionary_runs_stay_in_the_vocabulary_and_clear_of_the_held_out_texts(
     assert with_runs[:len(plain)] == plain and [i.text for i in with_runs[len(plain):]] == [u.text for u in runs[:10]]
 
 
+def test_widened_vocabulary_keeps_the_trained_ids_and_adds_common_characters_the_runs_carry():
+    from export.asr import texts
+
+    common = texts.common_characters()
+    assert len(common) == 3755 and common[0] == "啊" and "补" in common and "嘅" not in common
+    vocab = ["我", "价", "格", "嘅"]
+    wider = texts.widened_vocabulary(vocab)
+    assert wider[:4] == vocab and len(set(wider)) == len(wider)
+    assert "补" in wider and set(wider[4:]) <= set(common)
+    words = texts.dictionary_words(wider)
+    assert set("".join(words)) >= set(wider[4:])  # every added character is in some word the runs can say
+
+
+def test_a_widened_head_first_writes_what_it_wrote_before():
+    import torch
+
+    from export.asr.train import widen_head
+
+    torch.manual_seed(0)
+    state = {"head.weight": torch.randn(3, 4), "head.bias": torch.tensor([0.5, 1.0, 2.0]), "other": torch.ones(1)}
+    vocab = ["再", "我", "在", "奇"]  # 在 sounds like 再 (the first of that sound); 奇 like nothing trained
+    wide = widen_head(state, vocab, {"再": "tsai", "我": "wo", "在": "tsai", "奇": "tchi"}, handicap=2.0)
+    assert wide["head.weight"].shape == (5, 4) and torch.equal(wide["head.weight"][:3], state["head.weight"])
+    assert torch.equal(wide["head.weight"][3], state["head.weight"][1]) and wide["head.bias"][3] == -1.0
+    assert not wide["head.weight"][4].any() and wide["head.bias"][4] == 0.5
+    assert wide["other"] is state["other"]
+    x = torch.randn(50, 4)
+    sound_alike = widen_head(state, vocab[:3], {"再": "tsai", "在": "tsai"})
+    before = (x @ state["head.weight"].T + state["head.bias"]).argmax(1)
+    after = (x @ sound_alike["head.weight"].T + sound_alike["head.bias"]).argmax(1)
+    assert torch.equal(before, after)  # a sound-alike copy never wins at first
+
+
 def test_evaluation_only_texts_never_lie_inside_a_trainable_text(tmp_path):
     """heldout_extra.tsv: a text equal to, or inside, anything the recipe may speak in training is dropped;
     Traditional characters become Simplified, except those the training texts use themselves."""

@@ -25,13 +25,14 @@ CORPUS_DIR = Path(__file__).resolve().parents[1] / "data" / "intents"
 
 def step_data(work: Path, corpus: Path, seed: int, concatenations: int, repeats: int = 2,
               yue_readings: float = 0.5, workers: int = 2, max_items: int | None = None,
-              speak_lm_texts: bool = False, dictionary_runs: int = 0) -> dict:
+              speak_lm_texts: bool = False, dictionary_runs: int = 0, common_chars: bool = False) -> dict:
     from export.asr import dataset, texts
 
     start = time.monotonic()
     utterances, split = asr_split(corpus, seed)
     spoken = split.train + (lm_utterances([u.text for u in split.test]) if speak_lm_texts else [])
-    vocab = dataset.vocabulary([u.text for u in spoken])
+    trained_vocab = dataset.vocabulary([u.text for u in spoken])
+    vocab = texts.widened_vocabulary(trained_vocab) if common_chars else trained_vocab
     runs = texts.dictionary_runs(vocab, [u.text for u in split.test + texts.load_extra_heldout([])[0]],
                                  dictionary_runs, seed) if dictionary_runs else []
     items = dataset.plan(spoken, repeats=repeats, concatenations=concatenations, seed=seed,
@@ -46,7 +47,8 @@ def step_data(work: Path, corpus: Path, seed: int, concatenations: int, repeats:
     shown = corpus.resolve().relative_to(root) if corpus.resolve().is_relative_to(root) else corpus
     record = {"corpus": str(shown), "corpus_rows_used": len(utterances), "train_texts": len(split.train),
               "test_texts": len(split.test),
-              "lm_texts_spoken": len(spoken) - len(split.train), "dictionary_runs": len(runs), "items": len(items), "vocab_size": len(vocab) + 1,
+              "lm_texts_spoken": len(spoken) - len(split.train), "dictionary_runs": len(runs),
+              "characters_added": len(vocab) - len(trained_vocab), "items": len(items), "vocab_size": len(vocab) + 1,
               "seconds": round(time.monotonic() - start), "seed": seed, "concatenations": concatenations,
               "repeats": repeats, "yue_readings": yue_readings, "workers": workers}
     (work / "data.json").write_text(json.dumps(record, indent=1), encoding="utf-8")
@@ -94,9 +96,31 @@ def step_train(work: Path, budget_min: float, seed: int, init: Path | None = Non
     from export.asr.train import TrainConfig, train
 
     vocab = json.loads((work / "vocab.json").read_text(encoding="utf-8"))
+    if init is not None:
+        init = _widened(init, vocab, work)
     model_config = ModelConfig(vocab_size=len(vocab) + 1, dropout=options.pop("dropout", 0.0))
     config = TrainConfig(budget_s=budget_min * 60, seed=seed, init=str(init) if init else None, **options)
     return train(work / "data.npz", len(vocab) + 1, work, config, model_config)
+
+
+def _widened(init: Path, vocab: list[str], work: Path) -> Path:
+    """``init`` itself, or where ``vocab`` has more characters than its output layer (build data
+    --common-chars), a copy widened to all of them (export.asr.train.widen_head)."""
+    import torch
+
+    from export.asr.lexicon import build_lexicon
+    from export.asr.train import widen_head
+
+    state = torch.load(init, map_location="cpu")
+    rows = state["head.weight"].shape[0]
+    if rows == len(vocab) + 1:
+        return init
+    if rows > len(vocab) + 1:
+        raise ValueError(f"{init} has {rows - 1} characters, more than {work}/vocab.json's {len(vocab)}")
+    widened = work / "init-widened.pt"
+    torch.save(widen_head(state, vocab, build_lexicon(vocab, "cmn")), widened)
+    _LOGGER.info("widened %s from %d to %d characters", init, rows - 1, len(vocab))
+    return widened
 
 
 def step_export(work: Path, out: Path, corpus: Path, seed: int, limit: int | None) -> dict:
@@ -129,6 +153,9 @@ def main(argv: list[str] | None = None) -> None:
                       help="Also speak the text-only lines (export/asr/data/lm_texts_*.txt) in training.")
     data.add_argument("--dictionary-runs", type=int, default=0,
                       help="Also speak this many runs of random dictionary words (export.asr.texts.dictionary_runs).")
+    data.add_argument("--common-chars", action="store_true",
+                      help="Widen the vocabulary to the common characters the dictionary runs carry (GB 2312 "
+                           "level 1), after the trained ones; --init then widens that model's output layer.")
     training = parser.add_argument_group("training")
     training.add_argument("--device", default="cpu", help="cpu, or cuda where a GPU is lent.")
     training.add_argument("--threads", type=int, default=2,
@@ -143,7 +170,8 @@ def main(argv: list[str] | None = None) -> None:
     if args.step in ("data", "all"):
         step_data(args.work, args.corpus, args.seed, args.concatenations, repeats=args.repeats,
                   yue_readings=args.yue_readings, workers=args.workers, max_items=args.max_items,
-                  speak_lm_texts=args.speak_lm_texts, dictionary_runs=args.dictionary_runs)
+                  speak_lm_texts=args.speak_lm_texts, dictionary_runs=args.dictionary_runs,
+                  common_chars=args.common_chars)
     if args.step in ("train", "all"):
         step_train(args.work, args.budget_min, args.seed, args.init, device=args.device, threads=args.threads,
                    max_frames=args.max_frames, peak_lr=args.peak_lr, warmup_steps=args.warmup_steps,

@@ -158,6 +158,26 @@ def trainable_texts(corpus: Path) -> list[str]:
     return [u.text for u in load_corpus(corpus) + load_lines()] + lm_lines
 
 
+def common_characters() -> list[str]:
+    """The 3,755 level-1 characters of GB 2312, the commonest in written Chinese (from the codec itself)."""
+    out = []
+    for high in range(0xB0, 0xD8):
+        for low in range(0xA1, 0xFF):
+            try:
+                out.append(bytes((high, low)).decode("gb2312"))
+            except UnicodeDecodeError:  # the unused end of row 0xD7
+                continue
+    return out
+
+
+def widened_vocabulary(vocab: list[str]) -> list[str]:
+    """``vocab``, then the common characters it lacks that some dictionary word carries (so that runs of
+    dictionary words can teach them), in code-point order: existing ids stay as they were."""
+    known = set(vocab)
+    carried = set("".join(dictionary_words(known | set(common_characters()))))
+    return vocab + sorted(c for c in common_characters() if c not in known and c in carried)
+
+
 def dictionary_words(vocab: Iterable[str]) -> list[str]:
     """Words of 2-4 characters from pypinyin's phrase list (a runtime dependency: no download) written only
     in characters of ``vocab``. That list holds the phrases whose readings need context (a polyphone in

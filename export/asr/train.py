@@ -168,8 +168,31 @@ def train(data_path: Path, vocab_size: int, out_dir: Path, config: TrainConfig,
     return record
 
 
+def widen_head(state: dict, vocab: list[str], sounds: dict[str, str], handicap: float = 2.0) -> dict:
+    """A checkpoint whose output layer has the blank and the first characters of ``vocab`` -> one with all
+    of ``vocab``. A new character starts as a copy of the commonest trained character of the same toneless
+    sound (``sounds``: character -> syllable), ``handicap`` nats less likely, so the widened model first
+    writes what it wrote before and training only has to tell the two apart; one with no such character
+    starts with zero weights at the lowest trained bias."""
+    weight, bias = state["head.weight"], state["head.bias"]
+    trained = vocab[: weight.shape[0] - 1]
+    source_of: dict[str, int] = {}
+    for index, char in enumerate(trained, 1):  # vocab is ordered by frequency: the first of a sound wins
+        source_of.setdefault(sounds.get(char) or f"\0{char}", index)
+    rows, biases = [weight], [bias]
+    for char in vocab[len(trained):]:
+        source = source_of.get(sounds.get(char) or "")
+        if source is None:
+            rows.append(torch.zeros(1, weight.shape[1], dtype=weight.dtype))
+            biases.append(bias.min().reshape(1))
+        else:
+            rows.append(weight[source:source + 1].clone())
+            biases.append(bias[source:source + 1] - handicap)
+    return {**state, "head.weight": torch.cat(rows), "head.bias": torch.cat(biases)}
+
+
 def _save(model: CtcModel, path: Path) -> None:
     torch.save({k: v.detach().cpu() for k, v in model.state_dict().items()}, path)
 
 
-__all__ = ["TrainConfig", "train", "subsampled_lengths"]
+__all__ = ["TrainConfig", "subsampled_lengths", "train", "widen_head"]

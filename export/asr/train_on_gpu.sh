@@ -11,14 +11,17 @@
 # training); see the bundle's manifest, build.lineage.
 #
 # Env: TOTAL_S (default 540), DEVICE (cuda), DICTIONARY_RUNS (20000), INIT (a model.pt to continue from:
-# lower peak learning rate, SpecAugment from the first step), MAX_ITEMS (smoke runs), WORKERS (nproc).
+# lower peak learning rate, SpecAugment from the first step), COMMON_CHARS=1 (widen the vocabulary to the
+# common characters the runs carry; with INIT, its output layer is widened), REPEATS (4), CONCATENATIONS
+# (16000), YUE_READINGS (1.0), MAX_ITEMS (smoke runs), WORKERS (nproc).
 set -euo pipefail
 work=$1 out=$2
 total=${TOTAL_S:-540} device=${DEVICE:-cuda} workers=${WORKERS:-$(nproc)} runs=${DICTIONARY_RUNS:-20000}
 start=$(date +%s)
 mkdir -p "$work" "$out"
-python3 -m export.asr.build data --work "$work" --workers "$workers" --repeats 4 --yue-readings 1.0 \
-    --concatenations 16000 --speak-lm-texts --dictionary-runs "$runs" ${MAX_ITEMS:+--max-items "$MAX_ITEMS"}
+python3 -m export.asr.build data --work "$work" --workers "$workers" --repeats "${REPEATS:-4}" \
+    --yue-readings "${YUE_READINGS:-1.0}" --concatenations "${CONCATENATIONS:-16000}" --speak-lm-texts \
+    --dictionary-runs "$runs" ${COMMON_CHARS:+--common-chars} ${MAX_ITEMS:+--max-items "$MAX_ITEMS"}
 left=$(( total - ($(date +%s) - start) - 25 ))
 echo "data took $(( $(date +%s) - start )) s; training for $left s"
 if [ -n "${INIT:-}" ]; then schedule=(--init "$INIT" --peak-lr 8e-4 --specaug-after 0)
