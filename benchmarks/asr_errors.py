@@ -32,18 +32,14 @@ sys.path.insert(0, str(ROOT))
 
 from edge import asr  # noqa: E402
 from edge.asr.base import transcribe  # noqa: E402
+from edge.asr.rescore import read_lexicon  # noqa: E402
 from edge.asr.text import edits, normalize  # noqa: E402
 from edge.config import DEFAULT_ASR_DIR, AsrConfig  # noqa: E402
 from export.asr.heldout import render  # noqa: E402
+from export.asr.lexicon import LEXICONS  # noqa: E402
 
 HELDOUT = ROOT / "export" / "asr" / "data" / "heldout.json"
 KINDS = ("homophone", "outside the vocabulary", "other substitution", "deletion", "insertion")
-SOUND_TABLES = {"cmn": "lexicon.tsv", "yue": "lexicon_yue.tsv"}
-
-
-def read_table(path: Path) -> dict[str, str]:
-    pairs = (line.split("\t", 1) for line in path.read_text(encoding="utf-8").splitlines() if "\t" in line)
-    return {char: key.strip() for char, key in pairs}
 
 
 def kind_of(ref: str, hyp: str, sounds: dict[str, str], vocab: set[str]) -> str:
@@ -58,7 +54,7 @@ def kind_of(ref: str, hyp: str, sounds: dict[str, str], vocab: set[str]) -> str:
 
 def breakdown(rows: list[dict], model: Path, field: str) -> tuple[dict, Counter]:
     """Per group ("all", "cmn/clean", ...): reference characters and each kind's share of them."""
-    tables = {lang: read_table(model / name) for lang, name in SOUND_TABLES.items() if (model / name).exists()}
+    tables = {lang: read_lexicon(model / name) for lang, name in LEXICONS.items() if (model / name).exists()}
     lines = (model / "tokens.txt").read_text(encoding="utf-8").splitlines()
     vocab = {line.rsplit(maxsplit=1)[0] for line in lines if line.strip()}
     chars: Counter = Counter()

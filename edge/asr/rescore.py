@@ -97,8 +97,8 @@ class Rescorer:
             other_lexicons, other_lms: language code -> file name in ``folder``.
         """
         try:
-            lexicon = _read_lexicon(folder / "lexicon.tsv")
-            tables = {code: _read_lexicon(folder / name) for code, name in (other_lexicons or {}).items()}
+            lexicon = read_lexicon(folder / "lexicon.tsv")
+            tables = {code: read_lexicon(folder / name) for code, name in (other_lexicons or {}).items()}
             lm = json.loads((folder / "lm.json").read_text(encoding="utf-8"))
             lms = {code: json.loads((folder / name).read_text(encoding="utf-8"))
                    for code, name in (other_lms or {}).items()}
@@ -175,6 +175,7 @@ class Rescorer:
         return best[1][1:]
 
 
-def _read_lexicon(path: Path) -> dict[str, str]:
+def read_lexicon(path: Path) -> dict[str, str]:
+    """A sound table (``lexicon.tsv``: character<TAB>toneless syllable per line) -> {character: syllable}."""
     pairs = (line.split("\t", 1) for line in path.read_text(encoding="utf-8").splitlines() if line)
     return {char: key.strip() for char, key in pairs}

@@ -178,10 +178,11 @@ def widen_head(state: dict, vocab: list[str], sounds: dict[str, str], handicap: 
     trained = vocab[: weight.shape[0] - 1]
     source_of: dict[str, int] = {}
     for index, char in enumerate(trained, 1):  # vocab is ordered by frequency: the first of a sound wins
-        source_of.setdefault(sounds.get(char) or f"\0{char}", index)
+        if sounds.get(char):
+            source_of.setdefault(sounds[char], index)
     rows, biases = [weight], [bias]
     for char in vocab[len(trained):]:
-        source = source_of.get(sounds.get(char) or "")
+        source = source_of.get(sounds.get(char, ""))
         if source is None:
             rows.append(torch.zeros(1, weight.shape[1], dtype=weight.dtype))
             biases.append(bias.min().reshape(1))
