@@ -171,8 +171,44 @@ def intent_add(ctx, name: str, examples_file: Path, bundle: Path | None) -> None
     db.parent.mkdir(parents=True, exist_ok=True)
     store = FewShotStore(db)
     intent = store.add(name, examples, known_labels=model.labels)
-    FewShotIntentModel(model, store).embed(intent.examples[:1])  # fail now, not at call time, if the bundle can't
+    fewshot = FewShotIntentModel(model, store)
+    fewshot.embed(intent.examples[:1])  # fail now, not at call time, if the bundle can't
     click.echo(f"added few-shot intent {intent.name} ({len(intent.examples)} examples) to {db}")
+    _echo_check(fewshot, intent.name)
+
+
+def _echo_check(fewshot, name: str) -> None:
+    """Each example left out of the prototype in turn: the ones that come back as another intent."""
+    checks = fewshot.check_examples(name)
+    strays = [c for c in checks if c.label != name]
+    click.echo(f"self-check: {len(checks) - len(strays)}/{len(checks)} examples come back as {name} when each "
+               "is left out of the prototype")
+    for check in strays:
+        click.echo(f"  {check.text} -> {check.label} ({check.score:.2f})")
+    if strays:
+        click.echo(f"  reword or drop these: turns like them will be answered as shown, not as {name}")
+
+
+@intent.command("check", context_settings=CONTEXT_SETTINGS)
+@click.argument("name")
+@bundle_option
+@click.pass_context
+def intent_check(ctx, name: str, bundle: Path | None) -> None:
+    """Classify each example of few-shot intent NAME with the others as its prototype (after a bundle update,
+    say) and list those that come back as another intent.
+
+    \b
+    Example:
+        salesbot intent check ask_invoice
+    """
+    from edge.nlu import FewShotIntentModel, FewShotStore, IntentModel, fewshot_db
+
+    config = _config(ctx, bundle)
+    db = fewshot_db(config.data.resolved())
+    if not db.is_file():
+        raise click.ClickException(f"no few-shot intent named {name!r}")
+    model = IntentModel.load(config.nlu.intent_bundle, engine=config.nlu.engine)
+    _echo_check(FewShotIntentModel(model, FewShotStore(db)), name)
 
 
 @intent.command("remove", context_settings=CONTEXT_SETTINGS)

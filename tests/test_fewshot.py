@@ -61,14 +61,39 @@ def test_cli_add_list_remove(tmp_path):
     runner = CliRunner()
     result = runner.invoke(cli, ["intent", "add", "ask_invoice", "--examples", str(examples)], env=env)
     assert result.exit_code == 0, result.output
-    assert "10 examples" in result.output
+    assert "10 examples" in result.output and "self-check: " in result.output
     result = runner.invoke(cli, ["intent", "list"], env=env)
     assert "few-shot: ask_invoice (10 examples" in result.output
     result = runner.invoke(cli, ["intent", "--json", "你们能开发票吗"], env=env)
     assert '"label": "ask_invoice"' in result.output
     assert runner.invoke(cli, ["intent", "remove", "ask_invoice"], env=env).exit_code == 0
-    result = runner.invoke(cli, ["intent", "remove", "ask_invoice"], env=env)
-    assert result.exit_code == 1 and "no few-shot intent named 'ask_invoice'" in result.output
+    for command in ("remove", "check"):
+        result = runner.invoke(cli, ["intent", command, "ask_invoice"], env=env)
+        assert result.exit_code == 1 and "no few-shot intent named 'ask_invoice'" in result.output
+
+
+def test_self_check_names_the_examples_a_trained_intent_takes(model, tmp_path):
+    """Each example is classified with a prototype of the others: the invoice examples come back as the new
+    intent, a price question slipped into them goes to the trained ask_price."""
+    store = FewShotStore(":memory:")
+    store.add("ask_invoice", INVOICE + ["你们这个软件多少钱一年"])
+    checks = FewShotIntentModel(model, store).check_examples("ask_invoice")
+    assert [c.text for c in checks] == INVOICE + ["你们这个软件多少钱一年"]
+    assert checks[-1].label == "ask_price"
+    assert sum(c.label == "ask_invoice" for c in checks[:-1]) >= 8, [(c.text, c.label) for c in checks]
+    with pytest.raises(InputError, match="no few-shot intent named 'nope'"):
+        FewShotIntentModel(model, store).check_examples("nope")
+
+
+def test_cli_check_lists_the_strays(tmp_path):
+    examples = tmp_path / "invoice.txt"
+    examples.write_text("\n".join(INVOICE + ["你们这个软件多少钱一年"]) + "\n", encoding="utf-8")
+    env = {"SALESBOT_DATA_DIR": str(tmp_path / "data")}
+    runner = CliRunner()
+    assert runner.invoke(cli, ["intent", "add", "ask_invoice", "--examples", str(examples)], env=env).exit_code == 0
+    result = runner.invoke(cli, ["intent", "check", "ask_invoice"], env=env)
+    assert result.exit_code == 0, result.output
+    assert "你们这个软件多少钱一年 -> ask_price" in result.output
 
 
 def test_fusion_rule_gives_turns_the_classifier_calls_other_some_slack(model):

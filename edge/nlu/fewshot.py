@@ -27,7 +27,7 @@ import datetime as dt
 import json
 import sqlite3
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Final, Sequence
 
@@ -111,6 +111,15 @@ def _unit(vectors: np.ndarray) -> np.ndarray:
 
 
 @dataclass(frozen=True)
+class ExampleCheck:
+    """One example of a few-shot intent, classified with the intent's prototype built from the others."""
+
+    text: str
+    label: str
+    score: float
+
+
+@dataclass(frozen=True)
 class _Prototype:
     name: str
     vector: np.ndarray
@@ -174,19 +183,52 @@ class FewShotIntentModel:
         prototypes = self._prototypes()
         if not prototypes:
             return self.model.predict(texts)
-        feeds = self.model.encoder.encode(list(texts))
-        out = self.model.run_feeds(feeds)
-        trained = self.model.results_from_logits(out["logits"])
-        if self.head is not None:
-            embeddings = self.head.embed(self._head_feeds(texts, feeds))
-        elif "embedding" in out:
-            embeddings = _unit(out["embedding"].astype(np.float32))
-        else:
+        trained, embeddings = self._classify(texts)
+        if embeddings is None:
             return trained
         sims = embeddings @ np.stack([p.vector for p in prototypes]).T
         nearest_trained = self._nearest_trained(embeddings)
         return [self._fuse(result, row, prototypes, near)
                 for result, row, near in zip(trained, sims, nearest_trained)]
+
+    def check_examples(self, name: str) -> list[ExampleCheck]:
+        """What the model answers for each example of few-shot intent ``name`` when that example is left out
+        of the prototype (the others' mean; the threshold stays the intent's own): an example that comes back
+        as another intent shows the SME where the intent overlaps a trained one or strays from the rest.
+
+        Raises:
+            InputError: no few-shot intent is called ``name``, or the bundle has no embedding to match in.
+        """
+        prototypes = self._prototypes()
+        index = next((i for i, p in enumerate(prototypes) if p.name == name), None)
+        if index is None:
+            raise InputError(f"no few-shot intent named {name!r}")
+        examples = next(i.examples for i in self.store.all() if i.name == name)
+        trained, embeddings = self._classify(examples)
+        if embeddings is None:
+            self.embed(examples[:1])  # raises the clear error
+        nearest_trained = self._nearest_trained(embeddings)
+        total = embeddings.sum(axis=0)
+        checks = []
+        for text, result, vector, near in zip(examples, trained, embeddings, nearest_trained):
+            left_out = list(prototypes)
+            left_out[index] = replace(prototypes[index], vector=_unit(total - vector))
+            sims = np.stack([p.vector for p in left_out]) @ vector
+            answer = self._fuse(result, sims, left_out, near)
+            checks.append(ExampleCheck(text, answer.label, answer.score))
+        return checks
+
+    def _classify(self, texts: Sequence[str]) -> tuple[list[IntentResult], np.ndarray | None]:
+        """The trained model's results and the turns' unit vectors in the few-shot space (None: the bundle
+        has neither a head nor an utterance embedding)."""
+        feeds = self.model.encoder.encode(list(texts))
+        out = self.model.run_feeds(feeds)
+        trained = self.model.results_from_logits(out["logits"])
+        if self.head is not None:
+            return trained, self.head.embed(self._head_feeds(texts, feeds))
+        if "embedding" in out:
+            return trained, _unit(out["embedding"].astype(np.float32))
+        return trained, None
 
     def _head_feeds(self, texts: Sequence[str], feeds: dict[str, np.ndarray] | None = None) -> dict[str, np.ndarray]:
         """The head's input: the classifier's feeds, or the turns as a "synonyms" head was trained to read them."""
