@@ -147,6 +147,26 @@ def test_text_only_lines_never_overlap_a_held_out_text(tmp_path, monkeypatch):
     assert "下昼" in counts[1] and "几多" in counts[1] and "多少" not in counts[1] and "日见" not in counts[1]
 
 
+def test_shipped_text_only_lines_are_clean_and_spelled_as_the_corpus():
+    """What the n-grams count must look like what the model writes: Chinese characters, Latin letters (CRM,
+    APP: the model has them) and single spaces; no digits (the model writes 三点, never 3点) and no punctuation
+    (normalize would drop it and join the words around it); no line twice; Cantonese spelled as the intent
+    corpus spells it (俾 not 畀, 咁 not 噉: the other spelling in the n-gram pulled the rescoring away from
+    the corpus's)."""
+    import re
+
+    from export.asr import texts
+
+    for language, path in texts.LM_TEXT_FILES.items():
+        lines = [line for line in path.read_text(encoding="utf-8").splitlines() if line and not line.startswith("#")]
+        assert len(lines) == len(set(lines)), f"{path.name}: repeated lines"
+        word = r"[A-Za-z\u3400-\u9fff\U00020000-\U0002ffff]+"
+        bad = [line for line in lines if not re.fullmatch(f"{word}( {word})*", line)]
+        assert not bad, f"{path.name}: {bad[:5]}"
+        if language == "yue":
+            assert not [line for line in lines if "畀" in line or "噉" in line]
+
+
 def test_text_only_lines_spoken_in_training_stay_clear_of_the_held_out_texts():
     """`build data --speak-lm-texts`: the shipped lines become training utterances of their language, less
     any that overlap a held-out text, so the held-out CER stays held out."""
