@@ -186,7 +186,7 @@ def test_an_utterance_without_cantonese_forms_is_guessed_by_the_n_grams_when_the
     assert rescorer(0.0)("后一见") == "后日见" and rescorer(None)("后一见") == "后一见"
 
 
-def test_mandarin_by_default_guess_does_not_mix_in_the_mandarin_n_gram():
+def test_a_mandarin_guess_mixes_in_the_mandarin_n_gram():
     lm_all = _lm(["下周三开会", "下昼三点", "下昼三点"])  # the shared n-gram has the Cantonese texts too
     lm_cmn = _lm(["下周三开会"] * 8)
     rescorer = Rescorer(CMN, lm_all, RescoreSettings(keep_bonus=0.0, language_lm_weight={"cmn": 0.9}),
@@ -194,4 +194,5 @@ def test_mandarin_by_default_guess_does_not_mix_in_the_mandarin_n_gram():
     text = "下周三点"  # no Cantonese form: guessed Mandarin, for want of evidence
     assert rescorer.guess(text) == "cmn"
     assert rescorer(text, "cmn") == "下周三点"  # a call known to be Mandarin: its own n-gram keeps 下周
-    assert rescorer(text) == "下昼三点"  # a guess: the shared n-gram alone
+    assert rescorer(text) == "下周三点"  # a guess: its own n-gram too
+    assert rescorer(text, "yue") == "下昼三点"  # a Cantonese call: the shared n-gram (no Cantonese one here)
