@@ -162,6 +162,8 @@ def test_request_human_transfers():
     ("我话唔到事㗎，要老细话事", "not_interested", "staff", "B"),
     ("我定不了 得问老板", "deny_no", "staff", "B"),
     ("我是公司的技术负责人 选系统我们技术部定就行", "already_have_supplier", "it_lead", "A"),
+    ("不是，这个要大家一起商量", "not_interested", "shared", "B"),
+    ("唔系我一个人话事 要大家一齐倾", "deny_no", "shared", "B"),
 ])
 def test_a_role_answer_is_not_read_as_an_objection(answer, misread, role, grade):
     """Asked who decides, the words of a role answer (唔到, 不了, 选系统) are no refusal or supplier."""
