@@ -70,6 +70,6 @@ def cer(refs: list[str], hyps: list[str]) -> float:
     """Corpus CER: total edits over total reference characters, after :func:`normalize`."""
     if len(refs) != len(hyps):
         raise ValueError(f"{len(refs)} references but {len(hyps)} hypotheses")
-    edits = sum(edit_distance(normalize(r), normalize(h)) for r, h in zip(refs, hyps))
+    errors = sum(edit_distance(normalize(r), normalize(h)) for r, h in zip(refs, hyps))
     total = sum(len(normalize(r)) for r in refs)
-    return edits / max(1, total)
+    return errors / max(1, total)

@@ -173,9 +173,9 @@ def common_characters() -> list[str]:
 def widened_vocabulary(vocab: list[str]) -> list[str]:
     """``vocab``, then the common characters it lacks that some dictionary word carries (so that runs of
     dictionary words can teach them), in code-point order: existing ids stay as they were."""
-    known = set(vocab)
-    carried = set("".join(dictionary_words(known | set(common_characters()))))
-    return vocab + sorted(c for c in common_characters() if c not in known and c in carried)
+    known, common = set(vocab), common_characters()
+    carried = set("".join(dictionary_words(known | set(common))))
+    return vocab + sorted(c for c in common if c not in known and c in carried)
 
 
 def dictionary_words(vocab: Iterable[str]) -> list[str]:
