@@ -7,7 +7,10 @@ one stream on one thread. Prints a table; writes JSON and Markdown under
 benchmarks/results/. Rescoring is scored twice: with each utterance's
 language given (``[asr] language = "cmn"/"yue"``, or a call whose earlier
 turns showed it) and guessed from the utterance's own text (the first turn
-of an ``auto`` call).
+of an ``auto`` call). A third row cuts each utterance as a call does: a
+second of its own line before and after, then the call loop's own VAD stage
+(energy gate, silero, endpointer, pre-roll) and batched decoding of the turns
+it cut (``decode_segments``), language given.
 
 \b
     python benchmarks/asr.py                         # built-in model
@@ -28,11 +31,67 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+import asyncio  # noqa: E402
+
+import numpy as np  # noqa: E402
+
 from edge import asr  # noqa: E402
-from edge.config import DEFAULT_ASR_DIR, AsrConfig  # noqa: E402
-from export.asr.heldout import decoder_rtf, render, score  # noqa: E402
+from edge.asr.base import decode_segments  # noqa: E402
+from edge.asr.text import edit_distance, normalize  # noqa: E402
+from edge.audio.vad import EnergyGate, SileroPool, VoiceDetector  # noqa: E402
+from edge.calls.events import AudioIn, Utterance  # noqa: E402
+from edge.calls.listen import VadStage  # noqa: E402
+from edge.calls.pipeline import Pipeline, Stage  # noqa: E402
+from edge.config import DEFAULT_ASR_DIR, AsrConfig, CallConfig  # noqa: E402
+from export.asr.heldout import Sample, decoder_rtf, render, score  # noqa: E402
 
 HELDOUT = ROOT / "export" / "asr" / "data" / "heldout.json"
+
+
+class _Turns(Stage):
+    name = "turns"
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.cut: list[np.ndarray] = []
+
+    async def process(self, event) -> None:
+        if isinstance(event, Utterance):
+            self.cut.append(event.pcm)
+
+
+async def _cut_as_a_call(audio: np.ndarray, pool: SileroPool, config: CallConfig) -> list[np.ndarray]:
+    """The caller turns the call loop's VAD stage cuts from ``audio``, 20 ms frames pushed in order."""
+    vad = VadStage(VoiceDetector(pool, EnergyGate(config.energy_gate_dbfs)), config)
+    turns = _Turns()
+    pipeline = Pipeline([vad, turns])
+    pipeline.start()
+    for index in range(len(audio) // 320):
+        await pipeline.push(AudioIn(audio[index * 320:(index + 1) * 320], index * 0.02))
+    await pipeline.idle()
+    await pipeline.stop()
+    return turns.cut
+
+
+def call_loop_cer(recognizer, samples: list[Sample], config: CallConfig = CallConfig()) -> dict:
+    """CER per (language, condition) of each sample heard as one caller turn of a call: a second of its
+    own line (its first 200 ms, repeated) before and after it, cut by the call loop's VAD stage and
+    decoded like a call's finished turns, the language given. ``turns`` counts the turns cut; one per
+    sample is right."""
+    pool, counts = SileroPool(config.vad_threshold), {}
+    for sample in samples:
+        line = np.tile(sample.audio[:3200], 5)
+        cut = asyncio.run(_cut_as_a_call(np.concatenate([line, sample.audio, line]), pool, config))
+        heard = "".join(r.text for r in decode_segments(recognizer, cut, [sample.lang] * len(cut))) if cut else ""
+        ref = normalize(sample.text)
+        for key in (f"{sample.lang}/{sample.condition}", "all"):
+            entry = counts.setdefault(key, {"edits": 0, "chars": 0, "sentences": 0, "turns": 0})
+            entry["edits"] += edit_distance(ref, normalize(heard))
+            entry["chars"] += len(ref)
+            entry["sentences"] += 1
+            entry["turns"] += len(cut)
+    return {key: {"cer": round(e["edits"] / max(1, e["chars"]), 4), "sentences": e["sentences"],
+                  "turns": e["turns"]} for key, e in counts.items()}
 
 
 def _table(rows: list[dict]) -> str:
@@ -46,8 +105,9 @@ def _table(rows: list[dict]) -> str:
             return f"{cer[key][field] * 100:.1f}%" if key in cer else "-"
 
         for field, label in (("cer_no_rescoring", "off"), ("cer", "on, language given"),
-                             ("cer_language_guessed", "on, language guessed per utterance")):
-            if field != "cer_no_rescoring" and not row["rescoring"]:
+                             ("cer_language_guessed", "on, language guessed per utterance"),
+                             ("cer_call_loop", "on, language given, cut as a call's turns")):
+            if field != "cer_no_rescoring" and not row["rescoring"] or field not in cer.get("all", {}):
                 continue
             lines.append(f"| {row['name']} | {label} | {cell('cmn/clean', field)} | {cell('cmn/phone', field)} | "
                          f"{cell('yue/clean', field)} | {cell('yue/phone', field)} | {cell('all', field)} | "
@@ -62,6 +122,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--split", type=Path, default=HELDOUT, help="Held-out texts (JSON with a 'test' list).")
     parser.add_argument("--limit", type=int, default=None, help="At most this many texts per language.")
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results")
+    parser.add_argument("--no-call-loop", action="store_true", help="Skip the row cut as a call's turns.")
     args = parser.parse_args(argv)
     texts = json.loads(args.split.read_text(encoding="utf-8"))["test"]
     samples = render(texts, args.limit)
@@ -76,6 +137,10 @@ def main(argv: list[str] | None = None) -> None:
             guessed = score(recognizer, samples, language_given=False)["cer"]
             for key, entry in result["cer"].items():
                 entry["cer_language_guessed"] = guessed[key]["cer"]
+            if not args.no_call_loop:
+                in_calls = call_loop_cer(recognizer, samples)
+                for key, entry in result["cer"].items():
+                    entry["cer_call_loop"], entry["call_loop_turns"] = in_calls[key]["cer"], in_calls[key]["turns"]
         rows.append({"name": model.name if model != DEFAULT_ASR_DIR else "built-in", "model": str(model),
                      "info": recognizer.info, "rescoring": recognizer.info.get("rescoring", False), **result})
     table = _table(rows)

@@ -25,13 +25,15 @@ _LOGGER = logging.getLogger(__name__)
 VAD_WINDOW = 512
 """Samples per silero VAD window at 16 kHz."""
 PARTIAL_EVERY_S = 0.5
-PRE_ROLL_S = 0.25
+"""A partial is decoded each time an ongoing segment has grown by this much."""
+PRE_ROLL_S = 0.5
 """Audio kept before a VAD segment's start: silero triggers after the onset, and a clipped first
-syllable costs the recognizer a character (measured: ~3 CER points on short turns)."""
+syllable costs the recognizer a character (measured: ~3 CER points on short turns). 0.5 s rather than
+0.25 took the built-in model's held-out tuning texts from 9.66% to 9.53% CER before rescoring (6.03% to
+5.92% after); 0.75 and 1.0 s gave no more."""
 POST_ROLL_S = 0.1
 HISTORY_S = 21.0
 """Audio a stream remembers (int16) to add the rolls; longer than the VAD's 20 s segment limit."""
-"""A partial is decoded each time an ongoing segment has grown by this much."""
 
 
 def build(model: ModelDir, threads: int):
