@@ -163,8 +163,8 @@ def test_a_frame_power_measured_by_the_server_gives_the_same_decisions(speech):
 
 
 def test_a_quiet_caller_is_one_turn_not_pieces(speech):
-    """A quiet line dips under the energy gate between syllables. The gate holds open through short dips
-    (EnergyGate.hold_ms): when each dip restarted silero cold, this sentence at -24 dB came out as three
+    """A quiet line dips under the energy gate between syllables. Silero keeps its state through short
+    dips (EnergyGate.hold_ms): when each dip restarted it cold, this sentence at -24 dB came out as three
     turns, the middle one 80 ms long, and most of its words were never recognized."""
     rng = np.random.default_rng(5)
     x = np.concatenate([np.zeros(8000), speech * 10 ** (-24 / 20), np.zeros(16000)])

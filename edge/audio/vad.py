@@ -85,7 +85,8 @@ class EnergyGate:
     as silence, but silero goes on hearing them. A quiet line dips under the threshold between
     syllables, and each dip used to restart silero cold, which then missed the next 300-600 ms of
     speech: 48 of the built-in ASR's 1,470 held-out sentences, all over the phone line, were cut into
-    two turns, and their CER cut as calls was 8.7% against 6.5% with the hold (benchmarks/asr.py)."""
+    two turns or more, and the set's CER cut as calls was 8.7%; with the hold (and the 500 ms pre-roll)
+    it is 6.4% (benchmarks/asr.py, its call-loop row)."""
 
     def passes(self, frame: np.ndarray) -> bool:
         return frame_dbfs(frame) >= self.threshold_dbfs
@@ -162,7 +163,7 @@ class VoiceDetector:
         self._gate_power = gate.power
         self._hold_frames = gate.hold_ms // FRAME_MS
         self._quiet_frames = 0
-        """Quiet frames in a row while the gate is open (it closes after `_hold_frames`)."""
+        """Quiet frames in a row; the gate closes (the state goes back to the pool) after `_hold_frames`."""
         self.stats = VadStats()
 
     def confidence(self, frame: np.ndarray, power: float | None = None) -> float:
