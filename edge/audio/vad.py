@@ -172,8 +172,7 @@ class VoiceDetector:
         `power`: the frame's mean square less its squared mean (int16 scale), when the caller measured it
         already (a server does, for every call's frame at once); else it is measured here.
         """
-        windows = self._windows(frame, power)
-        for window in windows:
+        for window in self._windows(frame, power):
             self._detector.accept_waveform(window)
             self._scored()
         return 0.0 if self._quiet_frames else self._last
