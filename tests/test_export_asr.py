@@ -266,3 +266,82 @@ def test_the_shipped_evaluation_only_texts_are_held_out_and_split_by_group():
     for item in tuning + test:
         key = normalize(item["text"])
         assert not any(key in k for k in known), item
+
+
+def _exported_tiny_model(work: Path):
+    """A small random CtcModel exported the way bundles are (fp32 ONNX, then dynamic INT8)."""
+    import torch
+
+    from export.asr.bundle import export_onnx
+    from export.asr.model import CtcModel, ModelConfig
+
+    torch.manual_seed(0)
+    config = ModelConfig(vocab_size=12, d_model=32, heads=2, layers=2, conv_kernel=5, subsampling_channels=8)
+    model = CtcModel(config)
+    model.set_cmvn(torch.randn(80), torch.rand(80) + 0.5)
+    with torch.no_grad():  # as after training: no two weights equal (the ONNX export would share those)
+        for weight in model.parameters():
+            weight.add_(torch.randn_like(weight) * 0.05)
+    work.mkdir()
+    torch.save(model.state_dict(), work / "model.pt")
+    (work / "train.json").write_text(json.dumps({"model": config.to_dict()}), encoding="utf-8")
+    _, int8 = export_onnx(work)
+    return model, int8
+
+
+def test_a_checkpoint_recovered_from_the_int8_model_is_the_exported_one_within_a_quantization_step(tmp_path):
+    import torch
+
+    from export.asr.model import CtcModel
+    from export.asr.recover import recover_checkpoint
+
+    model, int8 = _exported_tiny_model(tmp_path / "work")
+    bundle = tmp_path / "bundle"
+    bundle.mkdir()
+    shutil.copy(int8, bundle / "model.int8.onnx")
+    state, config = recover_checkpoint(bundle)  # no manifest: the config comes from the shapes
+    assert (config.d_model, config.layers, config.vocab_size, config.conv_kernel) == (32, 2, 12, 5)
+    original = model.state_dict()
+    assert set(state) == set(original)
+    for name, weight in original.items():
+        tolerance = float(weight.abs().max()) / 127 if name.endswith(".weight") and weight.dim() == 2 else 1e-6
+        assert torch.allclose(state[name], weight, atol=tolerance), name
+    recovered = CtcModel(config)
+    recovered.load_state_dict(state)
+    x, x_lens = torch.randn(1, 120, 80) * 3, torch.tensor([120])
+    with torch.no_grad():
+        want, got = model.eval()(x, x_lens)[0], recovered.eval()(x, x_lens)[0]
+    assert float((want - got).abs().max()) < 0.5 and float((want - got).abs().mean()) < 0.05
+
+
+def test_recovery_refuses_a_folder_without_a_model_or_with_someone_elses(tmp_path):
+    import onnx
+    from onnx import TensorProto, helper
+
+    from export.asr.recover import recover_checkpoint
+
+    with pytest.raises(FileNotFoundError, match="model.int8.onnx"):
+        recover_checkpoint(tmp_path)
+    graph = helper.make_graph([helper.make_node("Relu", ["x"], ["y"])], "g",
+                              [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1])])
+    onnx.save(helper.make_model(graph), str(tmp_path / "model.int8.onnx"))
+    with pytest.raises((ValueError, KeyError)):
+        recover_checkpoint(tmp_path)
+
+
+def test_continuing_from_a_bundle_keeps_its_characters_ids(tmp_path):
+    from export.asr.build import _vocab_of, step_data
+
+    bundle = tmp_path / "bundle"
+    bundle.mkdir()
+    (bundle / "tokens.txt").write_text("<blk> 0\n好 1\n嘅 2\n", encoding="utf-8")
+    assert _vocab_of(bundle) == ["好", "嘅"]
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    (corpus / "a.csv").write_text("transcript,intent_label,dialect,family\n多少钱,x,mandarin,f1\n好的好的,x,mandarin,f2\n"
+                                  "我在忙,x,mandarin,f3\n", encoding="utf-8")
+    record = step_data(tmp_path / "work", corpus, seed=1, concatenations=0, max_items=2, base_vocab=_vocab_of(bundle))
+    vocab = json.loads((tmp_path / "work" / "vocab.json").read_text(encoding="utf-8"))
+    assert vocab[:2] == ["好", "嘅"] and len(set(vocab)) == len(vocab) and "钱" in vocab
+    assert record["characters_kept"] == 2

@@ -25,13 +25,19 @@ CORPUS_DIR = Path(__file__).resolve().parents[1] / "data" / "intents"
 
 def step_data(work: Path, corpus: Path, seed: int, concatenations: int, repeats: int = 2,
               yue_readings: float = 0.5, workers: int = 2, max_items: int | None = None,
-              speak_lm_texts: bool = False, dictionary_runs: int = 0, common_chars: bool = False) -> dict:
+              speak_lm_texts: bool = False, dictionary_runs: int = 0, common_chars: bool = False,
+              base_vocab: list[str] | None = None) -> dict:
+    """``base_vocab``: characters that keep their ids (a model to continue from), the spoken texts' others
+    after them; by default all are ordered by frequency."""
     from export.asr import dataset, texts
 
     start = time.monotonic()
     utterances, split = asr_split(corpus, seed)
     spoken = split.train + (lm_utterances([u.text for u in split.test]) if speak_lm_texts else [])
     trained_vocab = dataset.vocabulary([u.text for u in spoken])
+    if base_vocab:
+        kept = set(base_vocab)
+        trained_vocab = base_vocab + [c for c in trained_vocab if c not in kept]
     vocab = texts.widened_vocabulary(trained_vocab) if common_chars else trained_vocab
     runs = texts.dictionary_runs(vocab, [u.text for u in split.test + texts.load_extra_heldout([])[0]],
                                  dictionary_runs, seed) if dictionary_runs else []
@@ -48,7 +54,7 @@ def step_data(work: Path, corpus: Path, seed: int, concatenations: int, repeats:
     record = {"corpus": str(shown), "corpus_rows_used": len(utterances), "train_texts": len(split.train),
               "test_texts": len(split.test),
               "lm_texts_spoken": len(spoken) - len(split.train), "dictionary_runs": len(runs),
-              "characters_added": len(vocab) - len(trained_vocab), "items": len(items), "vocab_size": len(vocab) + 1,
+              "characters_kept": len(base_vocab or []), "characters_added": len(vocab) - len(trained_vocab), "items": len(items), "vocab_size": len(vocab) + 1,
               "seconds": round(time.monotonic() - start), "seed": seed, "concatenations": concatenations,
               "repeats": repeats, "yue_readings": yue_readings, "workers": workers}
     (work / "data.json").write_text(json.dumps(record, indent=1), encoding="utf-8")
@@ -91,11 +97,16 @@ def held_out_groups(corpus: Path, utterances, seed: int) -> set[str]:
 
 
 def step_train(work: Path, budget_min: float, seed: int, init: Path | None = None, **options) -> dict:
-    """``options``: TrainConfig fields (device, max_frames, peak_lr, ...) and ``dropout`` for the model."""
+    """``options``: TrainConfig fields (device, max_frames, peak_lr, ...) and ``dropout`` for the model.
+    ``init``: a model.pt, or a bundle folder whose INT8 model is recovered (export.asr.recover)."""
     from export.asr.model import ModelConfig
     from export.asr.train import TrainConfig, train
 
     vocab = json.loads((work / "vocab.json").read_text(encoding="utf-8"))
+    if init is not None and init.is_dir():
+        from export.asr.recover import write_recovered
+
+        init = write_recovered(init, work / "init-recovered.pt")
     if init is not None:
         init = _widened(init, vocab, work)
     model_config = ModelConfig(vocab_size=len(vocab) + 1, dropout=options.pop("dropout", 0.0))
@@ -123,6 +134,14 @@ def _widened(init: Path, vocab: list[str], work: Path) -> Path:
     return widened
 
 
+def _vocab_of(init: Path) -> list[str]:
+    """The characters (blank excluded) of a bundle folder (tokens.txt) or of a model.pt (vocab.json beside it)."""
+    if init.is_dir():
+        lines = (init / "tokens.txt").read_text(encoding="utf-8").splitlines()
+        return [line.rsplit(" ", 1)[0] for line in lines[1:]]
+    return json.loads((init.parent / "vocab.json").read_text(encoding="utf-8"))
+
+
 def step_export(work: Path, out: Path, corpus: Path, seed: int, limit: int | None) -> dict:
     from export.asr.bundle import extra_heldout, write_bundle, write_vad_bundle
 
@@ -142,7 +161,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--concatenations", type=int, default=6000)
     parser.add_argument("--seed", type=int, default=1234)
     parser.add_argument("--init", type=Path, default=None,
-                        help="Continue training from this model.pt (copy it first: train overwrites work/model.pt).")
+                        help="Continue training from this model.pt (copy it first: train overwrites work/model.pt), "
+                             "or from a bundle folder's INT8 model (edge/models/default/asr). data: keep its "
+                             "characters' ids (the bundle's tokens.txt or the vocab.json beside the model.pt).")
     parser.add_argument("--limit", type=int, default=None, help="Held-out texts per language to score (smoke runs).")
     data = parser.add_argument_group("data")
     data.add_argument("--repeats", type=int, default=2, help="Renderings of each training text.")
@@ -171,7 +192,7 @@ def main(argv: list[str] | None = None) -> None:
         step_data(args.work, args.corpus, args.seed, args.concatenations, repeats=args.repeats,
                   yue_readings=args.yue_readings, workers=args.workers, max_items=args.max_items,
                   speak_lm_texts=args.speak_lm_texts, dictionary_runs=args.dictionary_runs,
-                  common_chars=args.common_chars)
+                  common_chars=args.common_chars, base_vocab=_vocab_of(args.init) if args.init else None)
     if args.step in ("train", "all"):
         step_train(args.work, args.budget_min, args.seed, args.init, device=args.device, threads=args.threads,
                    max_frames=args.max_frames, peak_lr=args.peak_lr, warmup_steps=args.warmup_steps,

@@ -10,8 +10,9 @@
 # TOTAL_S=540: 434 s of training), the second continued from the first's model.pt (INIT=..., 390 s of
 # training); see the bundle's manifest, build.lineage.
 #
-# Env: TOTAL_S (default 540), DEVICE (cuda), DICTIONARY_RUNS (20000), INIT (a model.pt to continue from:
-# lower peak learning rate, SpecAugment from the first step), COMMON_CHARS=1 (widen the vocabulary to the
+# Env: TOTAL_S (default 540), DEVICE (cuda), DICTIONARY_RUNS (20000), INIT (a model.pt, or a bundle folder
+# such as edge/models/default/asr, to continue from: its characters keep their ids, lower peak learning
+# rate (PEAK_LR, default 8e-4), SpecAugment from the first step), COMMON_CHARS=1 (widen the vocabulary to the
 # common characters the runs carry; with INIT, its output layer is widened), REPEATS (4), CONCATENATIONS
 # (16000), YUE_READINGS (1.0), MAX_ITEMS (smoke runs), WORKERS (nproc).
 set -euo pipefail
@@ -21,10 +22,11 @@ start=$(date +%s)
 mkdir -p "$work" "$out"
 python3 -m export.asr.build data --work "$work" --workers "$workers" --repeats "${REPEATS:-4}" \
     --yue-readings "${YUE_READINGS:-1.0}" --concatenations "${CONCATENATIONS:-16000}" --speak-lm-texts \
-    --dictionary-runs "$runs" ${COMMON_CHARS:+--common-chars} ${MAX_ITEMS:+--max-items "$MAX_ITEMS"}
+    --dictionary-runs "$runs" ${COMMON_CHARS:+--common-chars} ${MAX_ITEMS:+--max-items "$MAX_ITEMS"} \
+    ${INIT:+--init "$INIT"}
 left=$(( total - ($(date +%s) - start) - 25 ))
 echo "data took $(( $(date +%s) - start )) s; training for $left s"
-if [ -n "${INIT:-}" ]; then schedule=(--init "$INIT" --peak-lr 8e-4 --specaug-after 0)
+if [ -n "${INIT:-}" ]; then schedule=(--init "$INIT" --peak-lr "${PEAK_LR:-8e-4}" --specaug-after 0)
 else schedule=(--peak-lr 2e-3 --specaug-after 800); fi
 python3 -m export.asr.build train --work "$work" --device "$device" --budget-min "$(python3 -c "print($left / 60)")" \
     --max-frames 20000 --warmup-steps 300 --dropout 0.1 "${schedule[@]}"
