@@ -337,6 +337,8 @@ def test_continuing_from_a_bundle_keeps_its_characters_ids(tmp_path):
     bundle.mkdir()
     (bundle / "tokens.txt").write_text("<blk> 0\n好 1\n嘅 2\n", encoding="utf-8")
     assert _vocab_of(bundle) == ["好", "嘅"]
+    with pytest.raises(FileNotFoundError, match="vocab.json"):
+        _vocab_of(tmp_path / "model.pt")  # a checkpoint without its vocab.json beside it
     corpus = tmp_path / "corpus"
     corpus.mkdir()
     (corpus / "a.csv").write_text("transcript,intent_label,dialect,family\n多少钱,x,mandarin,f1\n好的好的,x,mandarin,f2\n"

@@ -54,7 +54,8 @@ def step_data(work: Path, corpus: Path, seed: int, concatenations: int, repeats:
     record = {"corpus": str(shown), "corpus_rows_used": len(utterances), "train_texts": len(split.train),
               "test_texts": len(split.test),
               "lm_texts_spoken": len(spoken) - len(split.train), "dictionary_runs": len(runs),
-              "characters_kept": len(base_vocab or []), "characters_added": len(vocab) - len(trained_vocab), "items": len(items), "vocab_size": len(vocab) + 1,
+              "characters_kept": len(base_vocab or []), "characters_added": len(vocab) - len(trained_vocab),
+              "items": len(items), "vocab_size": len(vocab) + 1,
               "seconds": round(time.monotonic() - start), "seed": seed, "concatenations": concatenations,
               "repeats": repeats, "yue_readings": yue_readings, "workers": workers}
     (work / "data.json").write_text(json.dumps(record, indent=1), encoding="utf-8")
@@ -136,10 +137,12 @@ def _widened(init: Path, vocab: list[str], work: Path) -> Path:
 
 def _vocab_of(init: Path) -> list[str]:
     """The characters (blank excluded) of a bundle folder (tokens.txt) or of a model.pt (vocab.json beside it)."""
+    path = init / "tokens.txt" if init.is_dir() else init.parent / "vocab.json"
+    if not path.is_file():
+        raise FileNotFoundError(f"{path} is missing: continuing from {init} needs its characters, to keep their ids")
     if init.is_dir():
-        lines = (init / "tokens.txt").read_text(encoding="utf-8").splitlines()
-        return [line.rsplit(" ", 1)[0] for line in lines[1:]]
-    return json.loads((init.parent / "vocab.json").read_text(encoding="utf-8"))
+        return [line.rsplit(" ", 1)[0] for line in path.read_text(encoding="utf-8").splitlines()[1:]]
+    return json.loads(path.read_text(encoding="utf-8"))
 
 
 def step_export(work: Path, out: Path, corpus: Path, seed: int, limit: int | None) -> dict:
