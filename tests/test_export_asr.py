@@ -183,6 +183,21 @@ def test_text_only_lines_spoken_in_training_stay_clear_of_the_held_out_texts():
     assert len({u.group for u in spoken}) == len(spoken)
 
 
+def test_text_only_lines_spoken_in_training_stay_clear_of_the_evaluation_only_texts_too():
+    from edge.asr.text import normalize
+    from export.asr.build import CORPUS_DIR, asr_split, held_out_texts, lm_utterances
+    from export.asr.texts import load_extra_heldout
+
+    _, parts = asr_split(CORPUS_DIR, 1234)
+    evaluation_only = [normalize(u.text) for u in load_extra_heldout([])[0]]
+    held = held_out_texts(parts)
+    assert set(evaluation_only) <= {normalize(t) for t in held}
+    spoken = lm_utterances(held)
+    assert not [u.text for u in spoken for e in evaluation_only if len(e) >= 3 and e in u.text]
+    assert "我收线喇拜拜" in evaluation_only  # one that a text-only line contains (dropped from session 12's set)
+    assert len(spoken) < len(lm_utterances([u.text for u in parts.test]))
+
+
 def test_dictionary_runs_stay_in_the_vocabulary_and_clear_of_the_held_out_texts():
     """`build data --dictionary-runs N`: random runs of dictionary words, only in characters the model has
     (no new output symbols), half per voice, none containing a held-out text; the other items keep their
