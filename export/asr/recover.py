@@ -43,13 +43,15 @@ def recover_checkpoint(bundle: Path) -> tuple[dict[str, torch.Tensor], ModelConf
         stem = quantized.removesuffix("_quantized")
         weight = (arrays[quantized].astype(np.float32) - arrays[stem + "_zero_point"].astype(np.float32)) \
             * arrays[stem + "_scale"]
-        state[_bias_after(node, consumers, arrays).removesuffix(".bias") + ".weight"] = torch.from_numpy(weight.T.copy())
+        layer = _bias_after(node, consumers, arrays).removesuffix(".bias")
+        state[layer + ".weight"] = torch.from_numpy(weight.T.copy())
     config = _config(bundle, state)
     model = CtcModel(config)
-    missing = set(model.state_dict()) - set(state)
-    if missing:
-        raise ValueError(f"{path} lacks weights for {sorted(missing)[:5]}: not a model export.asr exported")
-    model.load_state_dict({k: v for k, v in state.items() if k in model.state_dict()})
+    names = set(model.state_dict())
+    if names - set(state):
+        raise ValueError(f"{path} lacks weights for {sorted(names - set(state))[:5]}: not a model export.asr "
+                         f"exported")
+    model.load_state_dict({k: v for k, v in state.items() if k in names})
     return model.state_dict(), config
 
 
