@@ -150,7 +150,9 @@ def _vocab_of(init: Path) -> list[str]:
     if not path.is_file():
         raise FileNotFoundError(f"{path} is missing: continuing from {init} needs its characters, to keep their ids")
     if init.is_dir():
-        return [line.rsplit(" ", 1)[0] for line in path.read_text(encoding="utf-8").splitlines()[1:]]
+        from export.asr.bundle import read_vocab
+
+        return read_vocab(init)
     return json.loads(path.read_text(encoding="utf-8"))
 
 

@@ -72,6 +72,12 @@ def _check_against_torch(model: CtcModel, path: Path) -> None:
         raise RuntimeError(f"ONNX export differs from torch by {diff}")
 
 
+def read_vocab(bundle: Path) -> list[str]:
+    """The characters of a bundle's tokens.txt, in id order, the blank left out (write_tokens' inverse)."""
+    lines = (bundle / "tokens.txt").read_text(encoding="utf-8").splitlines()
+    return [line.rsplit(maxsplit=1)[0] for line in lines if line.strip() and not line.startswith("<blk>")]
+
+
 def write_tokens(work: Path) -> Path:
     vocab = json.loads((work / "vocab.json").read_text(encoding="utf-8"))
     path = work / "tokens.txt"
@@ -313,8 +319,7 @@ def update_rescoring(bundle: Path, work: Path, train: list[dict], limit: int | N
     if lexicon.build_ngrams([t["text"] for t in train]) != shipped:
         raise ValueError(f"{bundle}/lm.json was not counted from these training texts (the corpus or the "
                          "script lines changed since the export): run the export instead")
-    lines = (bundle / "tokens.txt").read_text(encoding="utf-8").splitlines()
-    vocab = [line.rsplit(maxsplit=1)[0] for line in lines if line.strip() and not line.startswith("<blk>")]
+    vocab = read_vocab(bundle)
     work.mkdir(parents=True, exist_ok=True)
     texts = json.loads(heldout.read_text(encoding="utf-8"))
     texts = {"test": _merged(texts["test"], extra[1]), "tuning": _merged(texts["tuning"], extra[0])}
