@@ -362,3 +362,20 @@ def test_continuing_from_a_bundle_keeps_its_characters_ids(tmp_path):
     vocab = json.loads((tmp_path / "work" / "vocab.json").read_text(encoding="utf-8"))
     assert vocab[:2] == ["好", "嘅"] and len(set(vocab)) == len(vocab) and "钱" in vocab
     assert record["characters_kept"] == 2
+
+
+def test_a_render_seed_gives_new_renderings_of_the_same_split(tmp_path):
+    from export.asr.build import step_data
+
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    rows = "".join(f"{t},x,mandarin,f{i}\n" for i, t in enumerate(["多少钱", "好的好的", "我在忙", "发个资料", "明天再说"]))
+    (corpus / "a.csv").write_text("transcript,intent_label,dialect,family\n" + rows, encoding="utf-8")
+    for name, render_seed in (("same", None), ("new", 99)):
+        step_data(tmp_path / name, corpus, seed=1, concatenations=0, max_items=2, render_seed=render_seed)
+    read = lambda name, file: (tmp_path / name / file).read_text(encoding="utf-8")  # noqa: E731
+    assert read("same", "split.json") == read("new", "split.json")
+    assert json.loads(read("new", "data.json"))["render_seed"] == 99
+    assert json.loads(read("same", "data.json"))["render_seed"] == 1
+    same, new = np.load(tmp_path / "same" / "data.npz"), np.load(tmp_path / "new" / "data.npz")
+    assert not (same["frames"].shape == new["frames"].shape and np.allclose(same["frames"], new["frames"]))

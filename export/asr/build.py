@@ -26,12 +26,15 @@ CORPUS_DIR = Path(__file__).resolve().parents[1] / "data" / "intents"
 def step_data(work: Path, corpus: Path, seed: int, concatenations: int, repeats: int = 2,
               yue_readings: float = 0.5, workers: int = 2, max_items: int | None = None,
               speak_lm_texts: bool = False, dictionary_runs: int = 0, common_chars: bool = False,
-              base_vocab: list[str] | None = None) -> dict:
+              base_vocab: list[str] | None = None, render_seed: int | None = None) -> dict:
     """``base_vocab``: characters that keep their ids (a model to continue from), the spoken texts' others
-    after them; by default all are ordered by frequency."""
+    after them; by default all are ordered by frequency. ``render_seed`` (default ``seed``) draws the
+    renderings, concatenations and dictionary runs; ``seed`` alone draws the train/test split, so a
+    continuation can hear new renderings of the same training texts."""
     from export.asr import dataset, texts
 
     start = time.monotonic()
+    render_seed = seed if render_seed is None else render_seed
     utterances, split = asr_split(corpus, seed)
     held_out = held_out_texts(split)
     spoken = split.train + (lm_utterances(held_out) if speak_lm_texts else [])
@@ -40,8 +43,8 @@ def step_data(work: Path, corpus: Path, seed: int, concatenations: int, repeats:
         kept = set(base_vocab)
         trained_vocab = base_vocab + [c for c in trained_vocab if c not in kept]
     vocab = texts.widened_vocabulary(trained_vocab) if common_chars else trained_vocab
-    runs = texts.dictionary_runs(vocab, held_out, dictionary_runs, seed) if dictionary_runs else []
-    items = dataset.plan(spoken, repeats=repeats, concatenations=concatenations, seed=seed,
+    runs = texts.dictionary_runs(vocab, held_out, dictionary_runs, render_seed) if dictionary_runs else []
+    items = dataset.plan(spoken, repeats=repeats, concatenations=concatenations, seed=render_seed,
                          yue_readings=yue_readings, once=runs)[:max_items]
     work.mkdir(parents=True, exist_ok=True)
     (work / "vocab.json").write_text(json.dumps(vocab, ensure_ascii=False), encoding="utf-8")
@@ -56,7 +59,8 @@ def step_data(work: Path, corpus: Path, seed: int, concatenations: int, repeats:
               "lm_texts_spoken": len(spoken) - len(split.train), "dictionary_runs": len(runs),
               "characters_kept": len(base_vocab or []), "characters_added": len(vocab) - len(trained_vocab),
               "items": len(items), "vocab_size": len(vocab) + 1,
-              "seconds": round(time.monotonic() - start), "seed": seed, "concatenations": concatenations,
+              "seconds": round(time.monotonic() - start), "seed": seed, "render_seed": render_seed,
+              "concatenations": concatenations,
               "repeats": repeats, "yue_readings": yue_readings, "workers": workers}
     (work / "data.json").write_text(json.dumps(record, indent=1), encoding="utf-8")
     _LOGGER.info("data: %s", record)
@@ -173,7 +177,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--corpus", type=Path, default=CORPUS_DIR, help="Folder of intent CSVs (transcripts).")
     parser.add_argument("--budget-min", type=float, default=35.0, help="Training wall-clock minutes.")
     parser.add_argument("--concatenations", type=int, default=6000)
-    parser.add_argument("--seed", type=int, default=1234)
+    parser.add_argument("--seed", type=int, default=1234, help="Draws the train/test split (and, by default, the "
+                        "renderings and the training order).")
     parser.add_argument("--init", type=Path, default=None,
                         help="Continue training from this model.pt (copy it first: train overwrites work/model.pt), "
                              "or from a bundle folder's INT8 model (edge/models/default/asr). data: keep its "
@@ -183,6 +188,9 @@ def main(argv: list[str] | None = None) -> None:
     data.add_argument("--repeats", type=int, default=2, help="Renderings of each training text.")
     data.add_argument("--yue-readings", type=float, default=0.5, help="Share of Mandarin texts also read in yue.")
     data.add_argument("--workers", type=int, default=2, help="Rendering processes.")
+    data.add_argument("--render-seed", type=int, default=None,
+                      help="Draws the renderings, concatenations and dictionary runs (default: --seed); the split "
+                           "stays --seed's.")
     data.add_argument("--max-items", type=int, default=None, help="Render only this many items (smoke runs).")
     data.add_argument("--speak-lm-texts", action="store_true",
                       help="Also speak the text-only lines (export/asr/data/lm_texts_*.txt) in training.")
@@ -206,7 +214,8 @@ def main(argv: list[str] | None = None) -> None:
         step_data(args.work, args.corpus, args.seed, args.concatenations, repeats=args.repeats,
                   yue_readings=args.yue_readings, workers=args.workers, max_items=args.max_items,
                   speak_lm_texts=args.speak_lm_texts, dictionary_runs=args.dictionary_runs,
-                  common_chars=args.common_chars, base_vocab=_vocab_of(args.init) if args.init else None)
+                  common_chars=args.common_chars, base_vocab=_vocab_of(args.init) if args.init else None,
+                  render_seed=args.render_seed)
     if args.step in ("train", "all"):
         step_train(args.work, args.budget_min, args.seed, args.init, device=args.device, threads=args.threads,
                    max_frames=args.max_frames, peak_lr=args.peak_lr, warmup_steps=args.warmup_steps,
