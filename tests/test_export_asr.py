@@ -379,3 +379,18 @@ def test_a_render_seed_gives_new_renderings_of_the_same_split(tmp_path):
     assert json.loads(read("same", "data.json"))["render_seed"] == 1
     same, new = np.load(tmp_path / "same" / "data.npz"), np.load(tmp_path / "new" / "data.npz")
     assert not (same["frames"].shape == new["frames"].shape and np.allclose(same["frames"], new["frames"]))
+
+
+def test_an_export_without_the_silero_wheel_still_ends_well(tmp_path, monkeypatch, caplog):
+    import importlib.util
+
+    from export.asr import build
+
+    monkeypatch.setattr("export.asr.bundle.write_bundle", lambda work, out, **_: {"kind": "asr"})
+    monkeypatch.setattr("export.asr.bundle.extra_heldout", lambda corpus, seed: [])
+    real_find_spec = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec",
+                        lambda name, *a: None if name == "silero_vad" else real_find_spec(name, *a))
+    with caplog.at_level("WARNING", logger="export.asr"):
+        assert build.step_export(tmp_path / "work", tmp_path / "out" / "asr", tmp_path, 1, None) == {"kind": "asr"}
+    assert "silero-vad" in caplog.text and not (tmp_path / "out" / "vad").exists()
