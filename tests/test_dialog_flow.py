@@ -373,5 +373,6 @@ def test_a_denied_time_with_no_new_one_is_asked_again_not_read_back():
     bot = dialogue(["好的", "三十个人", "可以 约个时间吧", "明天下午三点", "不是三点"])
     assert bot.state.node == "ask_meeting_time"
     assert "约定的时间" not in bot.log[-1].bot  # the placeholder for a missing time
+    assert "太好了" not in bot.log[-1].bot  # the caller just said no
     bot = dialogue(["好的", "三十个人", "可以 约个时间吧", "明天下午三点", "不是三点", "四点吧"])
     assert bot.state.goal()["meeting_time"] == "2025-03-06T16:00:00+08:00"
