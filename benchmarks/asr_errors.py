@@ -8,6 +8,9 @@ language given) and sorts every edit against the reference:
   the acoustic model heard the syllable; only context can pick the character;
 - *outside the vocabulary*: a reference character the model has no output for
   (tokens.txt): no decoder can produce it;
+- *in an English word*: an edit of a Latin letter (the held-out Mandarin
+  has words such as OUTLOOK, EXCEL, DEMO, each letter counted as a
+  character), whatever the edit;
 - *other substitution*, *deletion*, *insertion*: mishearings.
 
 Each is given as a share of the reference characters (so the kinds add up to
@@ -39,10 +42,12 @@ from export.asr.heldout import render  # noqa: E402
 from export.asr.lexicon import LEXICONS  # noqa: E402
 
 HELDOUT = ROOT / "export" / "asr" / "data" / "heldout.json"
-KINDS = ("homophone", "outside the vocabulary", "other substitution", "deletion", "insertion")
+KINDS = ("homophone", "outside the vocabulary", "in an English word", "other substitution", "deletion", "insertion")
 
 
 def kind_of(ref: str, hyp: str, sounds: dict[str, str], vocab: set[str]) -> str:
+    if (ref or hyp).isascii() and (ref or hyp).isalpha():
+        return "in an English word"
     if ref and ref not in vocab:
         return "outside the vocabulary"
     if not ref:

@@ -27,3 +27,14 @@ def test_kinds_add_up_to_the_cer(tmp_path):
     assert pairs == {"cmn 放->访": 1}
     assert table["cmn/clean"]["cer"] == round(2 / 3, 4)
     assert breakdown(rows, tmp_path, "hyp")[0]["cmn/clean"]["deletion"] == round(1 / 3, 4)
+
+
+def test_edits_of_latin_letters_are_counted_apart(tmp_path):
+    (tmp_path / "tokens.txt").write_text("<blk> 0\n用 1\nE 2\nX 3\nC 4\nL 5\n表 6\nS 7\n", encoding="utf-8")
+    (tmp_path / "lexicon.tsv").write_text("用\tjuŋ\n表\tpiau\n", encoding="utf-8")
+    rows = [{"ref": "用EXCEL表", "raw": "用ESL表", "hyp": "用ESL表", "lang": "cmn", "condition": "clean"},
+            {"ref": "用表", "raw": "用S表", "hyp": "用S表", "lang": "cmn", "condition": "clean"}]
+    everything = breakdown(rows, tmp_path, "raw")[0]["all"]
+    # EXCEL -> ESL: three edits, all of Latin letters; the inserted S is one too
+    assert everything["in an English word"] == round(4 / 9, 4) and everything["cer"] == round(4 / 9, 4)
+    assert everything["deletion"] == 0 and everything["insertion"] == 0
