@@ -128,7 +128,8 @@ def main(argv: list[str] | None = None) -> None:
         f"{''.join(f' --model {m}' for m in args.model or [])}`: {len(samples)} held-out utterances, the "
         f"language given. Each kind is a share of the reference characters; the kinds add up to the CER. "
         f"Homophone: same toneless sound in the language's sound table, so only context can tell them "
-        f"apart; outside the vocabulary: a character the model has no output for.\n\n" + "\n".join(sections),
+        f"apart; outside the vocabulary: a character the model has no output for; in an English word: an edit "
+        f"of a Latin letter, each letter counted as a character.\n\n" + "\n".join(sections),
         encoding="utf-8")
     print(f"wrote {args.out}/{args.name}.json and .md")
 

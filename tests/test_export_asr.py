@@ -369,7 +369,8 @@ def test_a_render_seed_gives_new_renderings_of_the_same_split(tmp_path):
 
     corpus = tmp_path / "corpus"
     corpus.mkdir()
-    rows = "".join(f"{t},x,mandarin,f{i}\n" for i, t in enumerate(["多少钱", "好的好的", "我在忙", "发个资料", "明天再说"]))
+    texts = ["多少钱", "好的好的", "我在忙", "发个资料", "明天再说"]
+    rows = "".join(f"{t},x,mandarin,f{i}\n" for i, t in enumerate(texts))
     (corpus / "a.csv").write_text("transcript,intent_label,dialect,family\n" + rows, encoding="utf-8")
     for name, render_seed in (("same", None), ("new", 99)):
         step_data(tmp_path / name, corpus, seed=1, concatenations=0, max_items=2, render_seed=render_seed)
