@@ -6,12 +6,14 @@
 #
 #   export/asr/train_on_gpu.sh WORK OUT        # then, here: python -m export.asr.build export --work WORK
 #
-# The shipped model took three such calls: the first without dictionary runs, from scratch (DICTIONARY_RUNS=0,
+# The shipped model took four stages: the first without dictionary runs, from scratch (DICTIONARY_RUNS=0,
 # TOTAL_S=540: 434 s of training), the second continued from the first's model.pt (INIT=..., 390 s of
 # training), the third from the second's bundle with the text-only lines spoken once (INIT=edge/models/default/asr
 # REPEATS=1 CONCATENATIONS=12000 DICTIONARY_RUNS=16000 TOTAL_S=515: 351 s of training, a second model at
-# PEAK_LR=4e-4 beside it on the same data); see the bundle's manifest, build.lineage, and
-# benchmarks/results/asr_stage3.md.
+# PEAK_LR=4e-4 beside it on the same data), the fourth from the third's bundle with new renderings of the same
+# items (the third's settings plus RENDER_SEED=13 PEAK_LR=1.2e-3: 390 s), then that model.pt again on the same
+# data (INIT=<its model.pt> PEAK_LR=4e-4: 255 s; three other candidates beside it); see the bundle's manifest,
+# build.lineage, and benchmarks/results/asr_stage3.md and asr_stage4.md.
 #
 # Env: TOTAL_S (default 540), DEVICE (cuda), DICTIONARY_RUNS (20000), INIT (a model.pt, or a bundle folder
 # such as edge/models/default/asr, to continue from: its characters keep their ids, lower peak learning
