@@ -12,6 +12,10 @@ second of its own line before and after, then the call loop's own VAD stage
 (energy gate, silero, endpointer, pre-roll) and batched decoding of the turns
 it cut (``decode_segments``), language given.
 
+A bundle with per-language decoding graphs (export/asr/graph.py) is scored
+twice: with them (the language given picks the graph; guessed, there is none
+to pick, so that row is greedy) and with the greedy search alone.
+
 \b
     python benchmarks/asr.py                         # built-in model
     python benchmarks/asr.py --model path/to/sherpa-model --limit 40
@@ -141,8 +145,18 @@ def main(argv: list[str] | None = None) -> None:
                 in_calls = call_loop_cer(recognizer, samples)
                 for key, entry in result["cer"].items():
                     entry["cer_call_loop"], entry["call_loop_turns"] = in_calls[key]["cer"], in_calls[key]["turns"]
-        rows.append({"name": model.name if model != DEFAULT_ASR_DIR else "built-in", "model": str(model),
+        name = model.name if model != DEFAULT_ASR_DIR else "built-in"
+        graphs = bool(recognizer.info.get("language_graphs"))
+        if graphs:
+            result["decoder_rtf"] = decoder_rtf(model, samples[:200], language_graphs=True)
+        rows.append({"name": f"{name}, language graphs" if graphs else name, "model": str(model),
                      "info": recognizer.info, "rescoring": recognizer.info.get("rescoring", False), **result})
+        if graphs:  # the same model searched greedily, as a call's first turns are (language still unknown)
+            greedy = asr.open(AsrConfig(model=model, threads=1, language_graphs=False))
+            rows.append({"name": f"{name}, greedy search", "model": str(model), "info": greedy.info,
+                         "rescoring": greedy.info.get("rescoring", False),
+                         **score(greedy, samples, language_given=True),
+                         "decoder_rtf": decoder_rtf(model, samples[:200])})
     table = _table(rows)
     print(table)
     stamp = time.strftime("%Y%m%d-%H%M%S")

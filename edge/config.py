@@ -383,6 +383,9 @@ class AsrConfig:
     """Most streams decoded in one `decode_streams` call."""
     rescore: bool = True
     """Apply the bundle's homophone rescoring (domain n-gram over same-sound characters) if it has one."""
+    language_graphs: bool = True
+    """Once a call's language is known (``language``, or heard), decode it under the bundle's graph for that
+    language if it has one (sherpa-onnx's CTC search with the domain n-gram) instead of greedily."""
     language: str = "auto"
     """The callers' language for that rescoring: "cmn" (Mandarin), "yue" (Cantonese), or "auto" (each
     call's own, from the Cantonese forms in what it said so far)."""

@@ -38,7 +38,7 @@ def test_fake_ctc_is_detected_and_segmented_by_vad(fake_dir):
     assert len(first.timestamps) == len(first.tokens) == len(first.text)
     assert all(first.start_s <= t <= first.end_s for t in first.timestamps)
     assert recognizer.info == {"backend": "sherpa-onnx", "kind": "zipformer_ctc", "model": str(fake_dir),
-                               "streaming": False, "rescoring": False}
+                               "streaming": False, "rescoring": False, "language_graphs": []}
 
 
 def test_partials_come_before_the_final(fake_dir):

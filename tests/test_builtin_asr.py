@@ -40,7 +40,7 @@ def test_bundle_is_complete_and_verified():
     bundle = Bundle.open(DEFAULT_ASR_DIR, kind="asr")
     manifest = bundle.manifest
     assert set(manifest["files"]) == {"model.int8.onnx", "tokens.txt", "lexicon.tsv", "lexicon_yue.tsv", "lm.json",
-                                      "lm_yue.json", "lm_cmn.json"}
+                                      "lm_yue.json", "lm_cmn.json", "graph_cmn.fst", "graph_yue.fst"}
     assert manifest["model"]["kind"] == "zipformer_ctc"
     assert manifest["metrics"]["heldout_int8"]["all"]["cer"] < 0.15  # measured 0.13; the floor is 0.15
     assert (DEFAULT_ASR_DIR / "model.int8.onnx").stat().st_size < 8_000_000

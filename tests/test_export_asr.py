@@ -395,3 +395,47 @@ def test_an_export_without_the_silero_wheel_still_ends_well(tmp_path, monkeypatc
     with caplog.at_level("WARNING", logger="export.asr"):
         assert build.step_export(tmp_path / "work", tmp_path / "out" / "asr", tmp_path, 1, None) == {"kind": "asr"}
     assert "silero-vad" in caplog.text and not (tmp_path / "out" / "vad").exists()
+
+
+def _tiny_heldout(tmp_path: Path) -> Path:
+    heldout = tmp_path / "heldout.json"
+    heldout.write_text(json.dumps({
+        "tuning": [{"text": "多少钱", "lang": "cmn", "group": "a"}, {"text": "几多钱", "lang": "yue", "group": "b"}],
+        "test": [{"text": "我在忙", "lang": "cmn", "group": "c"}, {"text": "听日得闲", "lang": "yue", "group": "d"}]},
+        ensure_ascii=False), encoding="utf-8")
+    return heldout
+
+
+def test_update_graphs_adds_verified_graphs_where_they_beat_the_greedy_search(tmp_path, monkeypatch):
+    from edge.asr.modeldir import inspect
+    from export.asr import bundle as asr_bundle
+    from export.asr import heldout as asr_heldout
+
+    real_score = asr_heldout.score
+
+    def graphs_doing(better: bool):
+        def score(recognizer, samples, rescorer=None, language_given=True):
+            result = real_score(recognizer, samples, rescorer, language_given)
+            if recognizer.info["language_graphs"]:  # stands in for texts the graphs hear better (or worse)
+                result["cer"]["all"]["cer"] += -0.01 if better else 0.01
+            return result
+        return score
+
+    monkeypatch.setattr(asr_heldout, "score", graphs_doing(better=True))
+    monkeypatch.setattr(asr_bundle, "GRAPH_SCALE_GRID", (0.3,))
+    bundle = tmp_path / "asr"
+    shutil.copytree(ROOT / "edge/models/default/asr", bundle, ignore=shutil.ignore_patterns("graph_*.fst"))
+    manifest = json.loads((bundle / "manifest.json").read_text(encoding="utf-8"))
+    manifest.pop("decoding", None)
+    manifest["files"] = {k: v for k, v in manifest["files"].items() if not k.startswith("graph_")}
+    (bundle / "manifest.json").write_text(json.dumps(manifest, ensure_ascii=False), encoding="utf-8")
+    asr_bundle.update_graphs(bundle, tmp_path / "work", heldout=_tiny_heldout(tmp_path))
+    model = inspect(bundle)  # verifies the sha256 of every file, and checks the graphs
+    assert sorted(model.graphs) == ["cmn", "yue"]
+    assert model.manifest["decoding"]["lm_scale"] == 0.3 == model.manifest["metrics"]["graph_tuning"]["lm_scale"]
+    assert model.manifest["metrics"]["heldout_int8_graphs"]["cmn/clean"]["sentences"] == 1
+
+    monkeypatch.setattr(asr_heldout, "score", graphs_doing(better=False))  # the greedy search is kept
+    asr_bundle.update_graphs(bundle, tmp_path / "work", heldout=_tiny_heldout(tmp_path))
+    model = inspect(bundle)
+    assert model.graphs == {} and "decoding" not in model.manifest and not list(bundle.glob("graph_*"))

@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Final
 
+import numpy as np
+
 from edge.bundle import MANIFEST, Bundle
 from edge.errors import ModelDirError
 
@@ -52,6 +54,8 @@ class ModelDir:
     """Role ("model", "encoder", "decoder", "joiner", "tokens", ...) -> file."""
     manifest: dict | None = None
     """The bundle manifest, for built-in/exported bundles."""
+    graphs: dict[str, Path] = field(default_factory=dict)
+    """Language code -> decoding graph (a bundle's ``decoding`` section; export/asr/graph.py)."""
 
     @property
     def streaming(self) -> bool:
@@ -91,7 +95,84 @@ def _from_bundle(root: Path, verify: bool) -> ModelDir:
     files = {role: bundle.path(name) for role, name in model["files"].items()}
     _require_files(root, files)
     _check_sherpa(root, kind, files)
-    return ModelDir(root=root, backend=backend, kind=kind, files=files, manifest=bundle.manifest)
+    graphs = _bundle_graphs(bundle, kind, files["tokens"])
+    return ModelDir(root=root, backend=backend, kind=kind, files=files, manifest=bundle.manifest, graphs=graphs)
+
+
+def _bundle_graphs(bundle: Bundle, kind: str, tokens: Path) -> dict[str, Path]:
+    named = bundle.manifest.get("decoding", {}).get("graphs", {})
+    if not named:
+        return {}
+    where = f"{bundle.root}/{MANIFEST}"
+    if kind != "zipformer_ctc" or not isinstance(named, dict):
+        raise ModelDirError(f"{where}: decoding graphs are only read for a zipformer_ctc model, as a "
+                            "language -> file mapping; re-export the bundle")
+    listed = bundle.manifest.get("files", {})
+    graphs = {}
+    for language, name in named.items():
+        # only files the manifest lists (and so checks by sha256), inside the bundle
+        if not isinstance(name, str) or name not in listed or Path(name).name != name:
+            raise ModelDirError(f"{where}: decoding graph {language!r} -> {name!r} is not a file of the bundle")
+        graphs[language] = bundle.path(name)
+        check_graph(graphs[language], _token_count(tokens))
+    return graphs
+
+
+def _token_count(tokens: Path) -> int:
+    return sum(1 for line in tokens.read_text(encoding="utf-8").splitlines() if line.strip())
+
+
+_FST_MAGIC: Final = 0x7EB2FDD6
+
+
+def check_graph(path: Path, tokens: int) -> None:
+    """A CTC decoding graph sherpa-onnx can read: an OpenFST "vector" file of "standard" arcs, read to its
+    last byte, whose input labels are tokens (id + 1) and whose arcs stay inside it. sherpa-onnx only logs a
+    graph it cannot read and then decodes through nothing; this refuses it first.
+
+    Raises:
+        ModelDirError: naming the file and what is wrong.
+    """
+    import struct
+
+    data = path.read_bytes()
+    try:
+        magic, offset = struct.unpack_from("<i", data)[0], 4
+        texts = []
+        for _ in range(2):
+            size = struct.unpack_from("<i", data, offset)[0]
+            texts.append(data[offset + 4:offset + 4 + size])
+            offset += 4 + size
+        _version, flags, _props, start, states, _arcs = struct.unpack_from("<iiQqqq", data, offset)
+        offset += 40
+        if magic != _FST_MAGIC or texts != [b"vector", b"standard"] or flags != 0 or not 0 <= start < states:
+            raise ModelDirError(f"{path}: not an OpenFST vector graph of standard arcs with a start state")
+        arcs_of = struct.Struct("<q").unpack_from
+        starts, counts = [], []
+        for _ in range(states):
+            count = arcs_of(data, offset + 4)[0]
+            if count < 0:
+                raise struct.error("negative arc count")
+            starts.append(offset + 12)
+            counts.append(count)
+            offset += 12 + 16 * count
+    except struct.error:
+        offset = len(data) + 1
+    if offset > len(data):
+        raise ModelDirError(f"{path}: truncated decoding graph; re-export the bundle")
+    if offset != len(data):
+        raise ModelDirError(f"{path}: {len(data) - offset} bytes after the graph's last state; re-export the bundle")
+    counts_a = np.asarray(counts, np.int64)
+    first = np.repeat(np.asarray(starts, np.int64) - 16 * (np.cumsum(counts_a) - counts_a), counts_a)
+    arc_at = first + 16 * np.arange(len(first))
+    raw = np.frombuffer(data, np.uint8)
+
+    def int32_at(at: int) -> np.ndarray:  # arcs are not 4-byte aligned in the file
+        return raw[(arc_at + at)[:, None] + np.arange(4)].copy().view("<i4").ravel()
+
+    labels, targets = int32_at(0), int32_at(12)
+    if len(labels) and (labels.min() < 0 or labels.max() > tokens or targets.min() < 0 or targets.max() >= states):
+        raise ModelDirError(f"{path}: arcs with labels beyond the {tokens} tokens or states beyond the graph")
 
 
 def _vosk(root: Path) -> ModelDir:

@@ -120,12 +120,21 @@ class Rescorer:
                                       f"bundle; re-export it")
         return cls.load(model.root, settings, named["lexicons"], named["lms"])
 
+    def ngrams(self, language: str | None = None) -> list[CharLm]:
+        """The n-grams `logprob` mixes for ``language``: the shared one, then that language's own."""
+        own = self._language_lms.get(language) if language else None
+        return [self.lm] + ([own] if own is not None and self._own_weight(language) > 0 else [])
+
+    def _own_weight(self, language: str | None) -> float:
+        weight = self.settings.language_lm_weight
+        if isinstance(weight, dict):
+            return weight.get(language, 0.0) if language else 0.0
+        return weight
+
     def logprob(self, history: str, char: str, language: str | None = None) -> float:
         """log P(char | history): the n-gram of all texts, mixed with ``language``'s own where it has one."""
         own = self._language_lms.get(language) if language else None
-        weight = self.settings.language_lm_weight
-        if isinstance(weight, dict):
-            weight = weight.get(language, 0.0) if language else 0.0
+        weight = self._own_weight(language)
         if own is None or weight <= 0:
             return self.lm.logprob(history, char)
         return math.log(weight * own.prob(history, char) + (1 - weight) * self.lm.prob(history, char))

@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import threading
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Callable, Sequence
 
 import numpy as np
@@ -32,18 +33,27 @@ syllable costs the recognizer a character (measured: ~3 CER points on short turn
 0.25 took the built-in model's held-out tuning texts from 9.66% to 9.53% CER before rescoring (6.03% to
 5.92% after); 0.75 and 1.0 s gave no more."""
 POST_ROLL_S = 0.1
+MIN_DECODE_SAMPLES = 1600
+"""Shorter audio is padded with silence to this: the built-in model's convolutions refuse fewer than ~75 ms
+(an ONNX Runtime error), which a batch used to hide by padding to its longest segment."""
 HISTORY_S = 21.0
 """Audio a stream remembers (int16) to add the rolls; longer than the VAD's 20 s segment limit."""
 
 
-def build(model: ModelDir, threads: int):
-    """The sherpa-onnx OfflineRecognizer for a checked model directory."""
+def build(model: ModelDir, threads: int, graph: Path | None = None):
+    """The sherpa-onnx OfflineRecognizer for a checked model directory.
+
+    Args:
+        graph: a decoding graph of the model's (``model.graphs``): search under it instead of greedily.
+    """
     import sherpa_onnx
 
     f, common = model.files, {"tokens": str(model.files["tokens"]), "num_threads": threads}
     factory = sherpa_onnx.OfflineRecognizer
+    if graph is not None and model.kind != "zipformer_ctc":
+        raise ValueError(f"decoding graphs are read for zipformer_ctc models only, not {model.kind}")
     if model.kind == "zipformer_ctc":
-        return factory.from_zipformer_ctc(model=str(f["model"]), **common)
+        return factory.from_zipformer_ctc(model=str(f["model"]), ctc_graph=str(graph or ""), **common)
     if model.kind == "nemo_ctc":
         return factory.from_nemo_ctc(model=str(f["model"]), **common)
     if model.kind == "paraformer":
@@ -77,7 +87,11 @@ class OfflineVadRecognizer:
     def __init__(self, model: ModelDir, config: AsrConfig, rescore: Callable[[str], str] | None = None) -> None:
         import sherpa_onnx
 
+        self._model, self._threads = model, config.threads
         self._recognizer = build(model, config.threads)
+        self._graphs = dict(model.graphs) if config.language_graphs else {}
+        self._by_language: dict[str, object] = {}  # language -> recognizer under its graph, built on first use
+        self._build_lock = threading.Lock()
         self._rescore = rescore
         self._max_batch = config.max_batch
         vad = sherpa_onnx.VadModelConfig()
@@ -93,7 +107,7 @@ class OfflineVadRecognizer:
         self._vad_pool: list = []  # a detector costs ~0.5 s to build (it loads silero), so they are reused
         self._pool_lock = threading.Lock()
         self.info = {"backend": "sherpa-onnx", "kind": model.kind, "model": str(model.root), "streaming": False,
-                     "rescoring": rescore is not None}
+                     "rescoring": rescore is not None, "language_graphs": sorted(self._graphs)}
 
     def stream(self) -> "_VadStream":
         return _VadStream(self._take_vad(), self._give_back_vad)
@@ -111,39 +125,61 @@ class OfflineVadRecognizer:
         with self._pool_lock:
             self._vad_pool.append(vad)
 
+    def _recognizer_for(self, language: str | None):
+        """The greedy recognizer, or the one searching under ``language``'s graph where the bundle has one."""
+        graph = self._graphs.get(language) if language else None
+        if graph is None:
+            return self._recognizer
+        with self._build_lock:
+            if language not in self._by_language:
+                self._by_language[language] = build(self._model, self._threads, graph)
+            return self._by_language[language]
+
+    def _decode_audio(self, audio: Sequence[np.ndarray], languages: Sequence[str | None]) -> list:
+        """sherpa-onnx results, in order: float segments batched per recognizer (each language's graph)."""
+        results: list = [None] * len(audio)
+        groups: dict[int, tuple[object, list[int]]] = {}
+        for index, language in enumerate(languages):
+            recognizer = self._recognizer_for(language)
+            groups.setdefault(id(recognizer), (recognizer, []))[1].append(index)
+        for recognizer, rows in groups.values():
+            streams = []
+            for index in rows:
+                s = recognizer.create_stream()
+                samples = audio[index]
+                if len(samples) < MIN_DECODE_SAMPLES:
+                    samples = np.pad(samples, (0, MIN_DECODE_SAMPLES - len(samples)))
+                s.accept_waveform(SAMPLE_RATE, samples)
+                streams.append(s)
+            for start in range(0, len(streams), self._max_batch):
+                recognizer.decode_streams(streams[start:start + self._max_batch])
+            for index, s in zip(rows, streams):
+                results[index] = s.result
+        return results
+
     def decode(self, streams: Sequence["_VadStream"]) -> None:
         jobs = [job for stream in streams for job in stream._segments()]
         if not jobs:
             return
-        sherpa_streams = []
-        for job in jobs:
-            s = self._recognizer.create_stream()
-            s.accept_waveform(SAMPLE_RATE, job.samples)
-            sherpa_streams.append(s)
-        for start in range(0, len(sherpa_streams), self._max_batch):
-            self._recognizer.decode_streams(sherpa_streams[start:start + self._max_batch])
-        for job, s in zip(jobs, sherpa_streams):
-            job.stream._deliver(job, s.result, self._rescore)
+        results = self._decode_audio([job.samples for job in jobs], [job.stream.language for job in jobs])
+        for job, result in zip(jobs, results):
+            job.stream._deliver(job, result, self._rescore)
 
     def decode_segments(self, segments: Sequence[np.ndarray], languages: Sequence[str | None] | None = None
                         ) -> list[Result]:
         """Final results for segments already cut by the caller's own VAD (the call loop's endpointer),
-        one per segment, in one batched ``decode_streams``: no second VAD pass (about half the time).
+        one per segment, in one batched ``decode_streams`` per recognizer: no second VAD pass (about half
+        the time).
 
         Args:
             segments: 16 kHz mono int16 arrays, one utterance each.
-            languages: each caller's language where known (see `Stream.language`).
+            languages: each caller's language where known (see `Stream.language`): it picks the language's
+                graph, if the bundle has one, and the rescoring's language.
         """
-        streams = []
-        for pcm in segments:
-            s = self._recognizer.create_stream()
-            s.accept_waveform(SAMPLE_RATE, pcm16_to_float(check_pcm(pcm)))
-            streams.append(s)
-        for start in range(0, len(streams), self._max_batch):
-            self._recognizer.decode_streams(streams[start:start + self._max_batch])
+        languages = list(languages or [None] * len(segments))
+        results = self._decode_audio([pcm16_to_float(check_pcm(pcm)) for pcm in segments], languages)
         out = []
-        for pcm, s, language in zip(segments, streams, languages or [None] * len(segments)):
-            result = s.result
+        for pcm, result, language in zip(segments, results, languages):
             raw = result.text.strip()
             text = self._rescore(raw, language) if self._rescore and raw else raw
             out.append(Result(text=text, is_final=True, start_s=0.0, end_s=round(len(pcm) / SAMPLE_RATE, 3),

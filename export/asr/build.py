@@ -6,9 +6,12 @@
     python -m export.asr.build export --work runs/asr --out edge/models/default/asr
     python -m export.asr.build all    --work runs/asr --out edge/models/default/asr
     python -m export.asr.build rescoring --work runs/asr-rescoring --out edge/models/default/asr  # ~5 min
+    python -m export.asr.build graphs --work runs/asr-graphs --out edge/models/default/asr  # ~8 min
 
 Each step writes its artefacts and a JSON record under --work; `export`
-gathers them into the bundle's manifest.json.
+gathers them into the bundle's manifest.json. `export` and `rescoring` end
+by rebuilding the decoding graphs (`graphs`), which are built from the
+rescoring's n-grams.
 """
 
 from __future__ import annotations
@@ -173,8 +176,9 @@ def step_export(work: Path, out: Path, corpus: Path, seed: int, limit: int | Non
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("step", choices=("data", "train", "export", "all", "rescoring"),
-                        help="rescoring: rebuild and retune only the rescoring of the bundle --out, in place.")
+    parser.add_argument("step", choices=("data", "train", "export", "all", "rescoring", "graphs"),
+                        help="rescoring: rebuild and retune only the rescoring of the bundle --out, in place; "
+                             "graphs: only its decoding graphs.")
     parser.add_argument("--work", type=Path, default=Path("runs/asr"), help="Working directory for artefacts.")
     parser.add_argument("--out", type=Path, default=Path("edge/models/default/asr"), help="Bundle directory.")
     parser.add_argument("--corpus", type=Path, default=CORPUS_DIR, help="Folder of intent CSVs (transcripts).")
@@ -231,6 +235,10 @@ def main(argv: list[str] | None = None) -> None:
         _, split = asr_split(args.corpus, args.seed)
         update_rescoring(args.out, args.work, [u.__dict__ for u in split.train], args.limit,
                          extra=extra_heldout(args.corpus, args.seed))
+    if args.step in ("export", "all", "rescoring", "graphs") and (args.limit is None or args.step == "graphs"):
+        from export.asr.bundle import update_graphs
+
+        update_graphs(args.out, args.work / "graphs", args.limit)
 
 
 if __name__ == "__main__":

@@ -352,6 +352,86 @@ def update_rescoring(bundle: Path, work: Path, train: list[dict], limit: int | N
     return manifest
 
 
+GRAPH_SCALE_GRID = (0.2, 0.3, 0.5)
+"""n-gram weights tried for the decoding graphs (the per-character bonus equals it: it hardly mattered, session
+14's grid on the tuning texts: scale 0.3 gave 3.90% with bonus 0 or 0.3, 0.5 gave 3.93% with 0.5 or 1.0)."""
+
+
+def update_graphs(bundle: Path, work: Path, limit: int | None = None, heldout: Path = HELDOUT) -> dict:
+    """Build the bundle's per-language decoding graphs (export/asr/graph.py) from its n-grams and rescoring
+    settings, pick their n-gram weight on the held-out tuning texts, score the test texts and, where the
+    graphs beat the greedy search on the tuning texts, add them to the bundle in place.
+
+    Each text is decoded as a call in its own language (the graph and the rescoring's), as a call whose
+    language is set or known; a call's first turns, language unknown, are still decoded greedily.
+
+    Args:
+        limit: texts per language (smoke runs; the bundle is then left alone).
+    """
+    from edge.asr.modeldir import inspect
+    from edge.asr.rescore import Rescorer
+    from export.asr import graph
+    from export.asr.heldout import render, score
+
+    started = time.monotonic()
+    manifest = json.loads((bundle / MANIFEST).read_text(encoding="utf-8"))
+    manifest.pop("decoding", None)
+    rescorer = Rescorer.from_bundle(inspect(bundle))
+    vocab = read_vocab(bundle)
+    texts = json.loads(heldout.read_text(encoding="utf-8"))
+    tuning = render(texts["tuning"], limit)
+
+    def staged(scale: float | None) -> Path:
+        folder = work / f"stage-graphs-{scale}"
+        if folder.exists():
+            shutil.rmtree(folder)
+        shutil.copytree(bundle, folder)
+        staged_manifest = dict(manifest)
+        if scale is not None:
+            names = graph.write(rescorer, vocab, folder, scale, scale)
+            staged_manifest["decoding"] = {"graphs": names, "lm_scale": scale, "char_bonus": scale}
+        staged_manifest["files"] = _file_entries(folder)
+        (folder / MANIFEST).write_text(json.dumps(staged_manifest, ensure_ascii=False, indent=1), encoding="utf-8")
+        return folder
+
+    work.mkdir(parents=True, exist_ok=True)
+    by_scale, folders = {}, {}
+    for scale in (None, *GRAPH_SCALE_GRID):
+        folders[scale] = staged(scale)
+        by_scale[scale] = score(_open(folders[scale]), tuning, rescorer)["cer"]["all"]["cer"]
+    chosen = min(by_scale, key=lambda k: (by_scale[k], k is not None))
+    _LOGGER.info("tuning CER by graph n-gram weight (None: greedy): %s", by_scale)
+    tuned = {"tuning_sentences": len(tuning), "tuning_cer_by_lm_scale": {str(k): v for k, v in by_scale.items()},
+             "lm_scale": chosen}
+    if chosen is None:
+        _LOGGER.warning("the graphs did not beat the greedy search on the tuning texts: %s left without", bundle)
+        if limit is None:
+            for old in bundle.glob("graph_*.fst"):
+                old.unlink()
+            manifest["files"] = _file_entries(bundle)
+            (bundle / MANIFEST).write_text(json.dumps(manifest, ensure_ascii=False, indent=1), encoding="utf-8")
+        return {"tuning": tuned}
+    folder = folders[chosen]
+    result = score(_open(folder), render(texts["test"], limit), rescorer)
+    _LOGGER.info("held-out test texts, each decoded under its language's graph: %s", json.dumps(result["cer"]))
+    if limit is not None:
+        return {"tuning": tuned, **result}
+    decoding = json.loads((folder / MANIFEST).read_text(encoding="utf-8"))["decoding"]
+    for name in decoding["graphs"].values():
+        shutil.copy(folder / name, bundle / name)
+    manifest["decoding"] = {**decoding, "note": "per-language CTC search graphs (export/asr/graph.py) for calls "
+                                                "whose language is known; greedy search otherwise"}
+    manifest["files"] = _file_entries(bundle)
+    metrics = manifest.setdefault("metrics", {})
+    metrics["heldout_int8_graphs"] = result["cer"]
+    metrics.setdefault("rtf_1_thread", {}).setdefault("int8", {})["vad_graph_rescoring"] = result["rtf"]
+    metrics["graph_tuning"] = tuned
+    manifest.setdefault("build", {})["graphs"] = {"tool": "python -m export.asr.build graphs",
+                                                  "seconds": round(time.monotonic() - started)}
+    (bundle / MANIFEST).write_text(json.dumps(manifest, ensure_ascii=False, indent=1), encoding="utf-8")
+    return manifest
+
+
 def write_vad_bundle(out: Path) -> dict:
     """Ship silero VAD (MIT) as its own small bundle, copied from the silero-vad wheel."""
     import importlib.util

@@ -115,15 +115,20 @@ def cer_of(samples: list[Sample], hypotheses: list[list[str]], rescorer: Rescore
     return round(edits / max(1, chars), 4)
 
 
-def decoder_rtf(model_dir: Path, samples: list[Sample], threads: int = 1) -> float:
-    """Real-time factor of the sherpa-onnx decoder alone (features + model + greedy CTC), one stream."""
+def decoder_rtf(model_dir: Path, samples: list[Sample], threads: int = 1, language_graphs: bool = False) -> float:
+    """Real-time factor of the sherpa-onnx decoder alone (features + model + CTC search), one stream: greedy,
+    or under each sample's language graph where the bundle has one."""
     from edge.asr.modeldir import inspect
     from edge.asr.sherpa_offline import build
     from edge.audio.convert import pcm16_to_float
 
-    recognizer = build(inspect(model_dir), threads)
+    model = inspect(model_dir)
+    greedy = build(model, threads)
+    graphs = model.graphs if language_graphs else {}
+    searches = {language: build(model, threads, path) for language, path in graphs.items()}
     audio_s = decode_s = 0.0
     for sample in samples:
+        recognizer = searches.get(sample.lang, greedy)
         samples_f = pcm16_to_float(sample.audio)
         start = time.perf_counter()
         stream = recognizer.create_stream()

@@ -1,0 +1,143 @@
+"""Per-language CTC decoding graphs: what the graph scores (export/asr/graph.py), the runtime's checks of a
+graph file (edge/asr/modeldir.py), and decoding under the shipped ones (edge/asr/sherpa_offline.py)."""
+
+import json
+import math
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from edge import asr
+from edge.asr.base import decode_segments
+from edge.asr.modeldir import check_graph, inspect
+from edge.asr.rescore import Rescorer
+from edge.asr.text import cer
+from edge.config import DEFAULT_ASR_DIR, AsrConfig
+from edge.errors import ModelDirError
+from edge.tts.espeak import EspeakSettings, speak
+from export.asr import graph
+from export.asr.lexicon import build_ngrams
+
+VOCAB = ["你", "好", "号", "们"]
+BLANK, NI, HAO, HAO4, MEN = 1, 2, 3, 4, 5  # input labels: token id + 1
+
+
+@pytest.fixture(scope="module")
+def rescorer():
+    lm = build_ngrams(["你好", "你们好", "你好你好"])
+    return Rescorer({"你": "ni", "好": "hao", "号": "hao", "们": "men"}, lm)
+
+
+def _cost(fst: graph.Graph, labels: list[int]) -> float:
+    """The cheapest path of ``fst`` reading ``labels`` (one per frame) to a final state; inf if none."""
+
+    def closure(costs: dict[int, float]) -> dict[int, float]:  # follow epsilon arcs until nothing improves
+        todo = list(costs)
+        while todo:
+            state = todo.pop()
+            for ilabel, _, cost, target in fst.arcs[state]:
+                if ilabel == graph.EPSILON and costs[state] + cost < costs.get(target, math.inf):
+                    costs[target] = costs[state] + cost
+                    todo.append(target)
+        return costs
+
+    costs = closure({fst.start: 0.0})
+    for label in labels:
+        after: dict[int, float] = {}
+        for state, so_far in costs.items():
+            for ilabel, _, cost, target in fst.arcs[state]:
+                if ilabel == label and so_far + cost < after.get(target, math.inf):
+                    after[target] = so_far + cost
+        costs = closure(after)
+    return min((so_far + fst.finals[state] for state, so_far in costs.items()), default=math.inf)
+
+
+def test_a_seen_sentence_costs_its_n_gram_log_probability_and_bonuses(rescorer):
+    fst = graph.build(rescorer, VOCAB, "cmn", scale=0.5, bonus=0.25)
+    want = -0.5 * sum(rescorer.logprob(h, c) for h, c in (("^", "你"), ("^你", "好"), ("你好", "$"))) - 2 * 0.25
+    assert _cost(fst, [BLANK, NI, NI, BLANK, HAO, BLANK]) == pytest.approx(want, abs=1e-3)
+
+
+def test_the_n_gram_prefers_the_seen_homophone(rescorer):
+    fst = graph.build(rescorer, VOCAB, "cmn", scale=1.0, bonus=0.0)
+    assert _cost(fst, [NI, BLANK, HAO]) < _cost(fst, [NI, BLANK, HAO4]) < math.inf
+
+
+def test_ctc_repeats_collapse_and_a_blank_separates_a_doubled_character(rescorer):
+    fst = graph.build(rescorer, VOCAB, "cmn", scale=1.0, bonus=0.0)
+    one = _cost(fst, [NI, HAO])
+    assert _cost(fst, [NI, NI, HAO, HAO, HAO]) == pytest.approx(one, abs=1e-4)  # repeats are free
+    assert _cost(fst, [NI, BLANK, HAO]) == pytest.approx(one, abs=1e-4)
+    # 你你 needs a blank between the two 你 and costs another character
+    assert _cost(fst, [NI, BLANK, NI, HAO]) > one + 1.0
+
+
+def test_every_token_can_be_decoded_even_one_the_n_gram_never_saw(rescorer):
+    fst = graph.build(rescorer, VOCAB + ["谢"], "cmn", scale=1.0, bonus=0.0)
+    assert _cost(fst, [NI, BLANK, 6, BLANK, HAO]) < math.inf
+
+
+def test_a_graph_file_is_checked_before_sherpa_onnx_reads_it(rescorer, tmp_path):
+    path = tmp_path / "g.fst"
+    graph.build(rescorer, VOCAB, "cmn", 1.0, 0.0).write(path)
+    check_graph(path, tokens=len(VOCAB) + 1)
+    with pytest.raises(ModelDirError, match="labels beyond"):
+        check_graph(path, tokens=3)
+    data = path.read_bytes()
+    (tmp_path / "short.fst").write_bytes(data[:-7])
+    (tmp_path / "long.fst").write_bytes(data + b"\0" * 16)
+    (tmp_path / "text.fst").write_bytes(b"not a graph at all, just some words")
+    with pytest.raises(ModelDirError, match="truncated"):
+        check_graph(tmp_path / "short.fst", tokens=5)
+    with pytest.raises(ModelDirError, match="after the graph's last state"):
+        check_graph(tmp_path / "long.fst", tokens=5)
+    with pytest.raises(ModelDirError, match="g.fst|text.fst"):
+        check_graph(tmp_path / "text.fst", tokens=5)
+
+
+def _bundle_with(tmp_path: Path, graphs: dict, listed: bool = True) -> Path:
+    bundle = tmp_path / "asr"
+    shutil.copytree(DEFAULT_ASR_DIR, bundle)
+    manifest = json.loads((bundle / "manifest.json").read_text(encoding="utf-8"))
+    manifest["decoding"] = {"graphs": graphs}
+    if not listed:
+        for name in graphs.values():
+            manifest["files"].pop(name, None)
+    (bundle / "manifest.json").write_text(json.dumps(manifest, ensure_ascii=False), encoding="utf-8")
+    return bundle
+
+
+def test_a_bundle_naming_a_graph_it_does_not_list_is_refused(tmp_path):
+    bundle = _bundle_with(tmp_path, {"cmn": "../elsewhere.fst"})
+    with pytest.raises(ModelDirError, match="not a file of the bundle"):
+        inspect(bundle)
+
+
+def test_shipped_graphs_are_listed_and_checked():
+    model = inspect(DEFAULT_ASR_DIR)
+    assert sorted(model.graphs) == ["cmn", "yue"]
+    assert all(path.parent == DEFAULT_ASR_DIR and path.stat().st_size < 10_000_000 for path in model.graphs.values())
+    assert model.manifest["decoding"]["lm_scale"] == model.manifest["metrics"]["graph_tuning"]["lm_scale"]
+
+
+def test_the_graphs_can_be_switched_off():
+    assert asr.open().info["language_graphs"] == ["cmn", "yue"]
+    assert asr.open(AsrConfig(language_graphs=False)).info["language_graphs"] == []
+
+
+def test_segments_of_each_language_and_of_none_decode_together_in_order():
+    recognizer = asr.open()
+    texts = [("你们的系统多少钱", "cmn", "cmn"), ("我哋而家唔需要", "yue", "yue"), ("我现在没时间", "cmn", None)]
+    segments = [np.concatenate([np.zeros(3200, np.int16), speak(text, EspeakSettings(f"{voice}+m6", 168, 54, 60)),
+                                np.zeros(3200, np.int16)]) for text, voice, _ in texts]
+    results = decode_segments(recognizer, segments, [language for *_, language in texts])
+    assert len(results) == 3
+    assert cer([t for t, *_ in texts], [r.text for r in results]) < 0.3, [r.text for r in results]
+
+
+@pytest.mark.parametrize("language", [None, "cmn"])
+def test_a_segment_too_short_for_the_model_alone_in_its_batch_decodes_to_nothing(language):
+    (result,) = decode_segments(asr.open(), [np.zeros(800, np.int16)], [language])
+    assert result.text == ""
