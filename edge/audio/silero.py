@@ -150,6 +150,8 @@ class WindowScorer:
             self.windows += len(work)
             done = []
             with self._cond:
+                if self._closed:  # close() came while the model ran: it answered these jobs already
+                    return
                 for index, (state, job) in enumerate(work):
                     state._state = np.ascontiguousarray(new_states[:, index:index + 1])
                     job.speech = state._decide(float(probs[index])) or job.speech
