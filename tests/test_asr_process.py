@@ -47,6 +47,7 @@ def test_results_equal_the_recognizer_in_this_process(workers, speech):
     languages = ["cmn", None, "yue"]
     assert workers.decode_segments(segments, languages) == decode_segments(asr.open(AsrConfig()), segments, languages)
     assert workers.info["backend"] == "sherpa-onnx" and workers.info["processes"] == 1
+    assert workers.info["graphs_loaded"] == ["cmn", "yue"]  # by the worker's warm-up, before it said ready
     (pid,) = workers.pids
     assert os.getpriority(os.PRIO_PROCESS, pid) == min(19, os.getpriority(os.PRIO_PROCESS, 0) + NICE), \
         "the event loop goes first"

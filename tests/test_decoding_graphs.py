@@ -123,7 +123,10 @@ def test_shipped_graphs_are_listed_and_checked():
 
 
 def test_the_graphs_can_be_switched_off():
-    assert asr.open().info["language_graphs"] == ["cmn", "yue"]
+    recognizer = asr.open()
+    assert recognizer.info["language_graphs"] == ["cmn", "yue"] and recognizer.graphs_loaded == []
+    decode_segments(recognizer, [np.zeros(1600, np.int16)], ["yue"])
+    assert recognizer.graphs_loaded == ["yue"]
     assert asr.open(AsrConfig(language_graphs=False)).info["language_graphs"] == []
 
 

@@ -46,3 +46,8 @@ def test_the_bot_hears_the_callee_through_the_built_in_asr(runtime, name):
     for turn in call.report["turns"]:
         if turn["caller"] and not turn["ignored"]:
             assert turn["timings_ms"]["asr_final"] < 500
+
+
+def test_the_warm_up_loads_each_languages_graph_before_the_first_call(runtime):
+    # loaded on first use, a graph would cost a call's first known-language turn ~0.2 s
+    assert runtime.recognizer.graphs_loaded == ["cmn", "yue"]

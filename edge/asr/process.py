@@ -85,14 +85,16 @@ def _serve(conn: Connection, config: AsrConfig) -> None:
     or the daemon's end of the pipe closes."""
     from edge import asr
     from edge.asr.base import decode_segments
+    from edge.asr.language import LANGUAGES
 
     try:
         recognizer = asr.open(config)
-        decode_segments(recognizer, [np.zeros(1600, np.int16)] * 2, None)  # first-use costs before "ready"
+        # first-use costs before "ready", each language's graph (if any) loaded too
+        decode_segments(recognizer, [np.zeros(1600, np.int16)] * (2 + len(LANGUAGES)), [None, None, *LANGUAGES])
     except Exception as exc:  # noqa: BLE001 - reported to the daemon, which raises it at start-up
         conn.send(("error", f"{type(exc).__name__}: {exc}"))
         return
-    conn.send(("ready", dict(getattr(recognizer, "info", {}))))
+    conn.send(("ready", {**getattr(recognizer, "info", {}), "graphs_loaded": getattr(recognizer, "graphs_loaded", [])}))
     while True:
         try:
             message = conn.recv()

@@ -125,6 +125,12 @@ class OfflineVadRecognizer:
         with self._pool_lock:
             self._vad_pool.append(vad)
 
+    @property
+    def graphs_loaded(self) -> list[str]:
+        """The languages whose graph is loaded (each on first use, or by a warm-up that names it)."""
+        with self._build_lock:
+            return sorted(self._by_language)
+
     def _recognizer_for(self, language: str | None):
         """The greedy recognizer, or the one searching under ``language``'s graph where the bundle has one."""
         graph = self._graphs.get(language) if language else None

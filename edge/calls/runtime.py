@@ -33,6 +33,7 @@ from typing import Any, TypeVar
 import numpy as np
 
 from edge.asr.base import decode_segments
+from edge.asr.language import LANGUAGES
 from edge.audio.vad import EnergyGate, SileroPool, VoiceDetector
 from edge.calls.batcher import MicroBatcher
 from edge.config import CallConfig, Config
@@ -164,8 +165,10 @@ class Runtime:
         self.classifier.predict(["你好"])
         extract("明天下午三点 电话13800000000", datetime.now(ZoneInfo(self.config.dialog.timezone)))
         measure((np.sin(np.arange(8000) * 0.1) * 3000).astype(np.int16), "你好")
-        # A few streams at once: recognizers keep per-stream state (sherpa's VAD) in a pool that grows on demand.
-        self._recognize_batch([(np.zeros(1600, np.int16), None)] * WARM_STREAMS)
+        # A few streams at once: recognizers keep per-stream state (sherpa's VAD) in a pool that grows on demand;
+        # and one per language, whose graph (if the bundle has one) is loaded on first use (~0.2 s each).
+        silence = np.zeros(1600, np.int16)
+        self._recognize_batch([(silence, None)] * WARM_STREAMS + [(silence, code) for code in LANGUAGES])
         if self.knowledge is not None:
             self.knowledge.search("多少钱", k=1)
         return new
