@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import struct
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Final
@@ -114,8 +115,14 @@ def _bundle_graphs(bundle: Bundle, kind: str, tokens: Path) -> dict[str, Path]:
         if not isinstance(name, str) or name not in listed or Path(name).name != name:
             raise ModelDirError(f"{where}: decoding graph {language!r} -> {name!r} is not a file of the bundle")
         graphs[language] = bundle.path(name)
-        check_graph(graphs[language], _token_count(tokens))
+        _check_graph_once(str(graphs[language]), *_stamp(graphs[language]), _token_count(tokens))
     return graphs
+
+
+@functools.lru_cache(maxsize=16)
+def _check_graph_once(path: str, _mtime: int, _size: int, tokens: int) -> None:
+    """check_graph, once per file version: each recognizer opened re-inspects its bundle."""
+    check_graph(Path(path), tokens)
 
 
 def _token_count(tokens: Path) -> int:
@@ -133,8 +140,6 @@ def check_graph(path: Path, tokens: int) -> None:
     Raises:
         ModelDirError: naming the file and what is wrong.
     """
-    import struct
-
     data = path.read_bytes()
     try:
         magic, offset = struct.unpack_from("<i", data)[0], 4
