@@ -6,7 +6,7 @@
     python -m export.asr.build export --work runs/asr --out edge/models/default/asr
     python -m export.asr.build all    --work runs/asr --out edge/models/default/asr
     python -m export.asr.build rescoring --work runs/asr-rescoring --out edge/models/default/asr  # ~5 min
-    python -m export.asr.build graphs --work runs/asr-graphs --out edge/models/default/asr  # ~8 min
+    python -m export.asr.build graphs --work runs/asr-graphs --out edge/models/default/asr  # ~6 min
 
 Each step writes its artefacts and a JSON record under --work; `export`
 gathers them into the bundle's manifest.json. `export` and `rescoring` end
