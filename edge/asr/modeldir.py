@@ -129,7 +129,8 @@ def _token_count(tokens: Path) -> int:
     return sum(1 for line in tokens.read_text(encoding="utf-8").splitlines() if line.strip())
 
 
-_FST_MAGIC: Final = 0x7EB2FDD6
+FST_MAGIC: Final = 0x7EB2FDD6
+"""First four bytes of an OpenFST binary file (export/asr/graph.py writes them too)."""
 
 
 def check_graph(path: Path, tokens: int) -> None:
@@ -150,7 +151,7 @@ def check_graph(path: Path, tokens: int) -> None:
             offset += 4 + size
         _version, flags, _props, start, states, _arcs = struct.unpack_from("<iiQqqq", data, offset)
         offset += 40
-        if magic != _FST_MAGIC or texts != [b"vector", b"standard"] or flags != 0 or not 0 <= start < states:
+        if magic != FST_MAGIC or texts != [b"vector", b"standard"] or flags != 0 or not 0 <= start < states:
             raise ModelDirError(f"{path}: not an OpenFST vector graph of standard arcs with a start state")
         arcs_of = struct.Struct("<q").unpack_from
         starts, counts = [], []

@@ -33,13 +33,13 @@ from typing import Callable
 
 import numpy as np
 
+from edge.asr.modeldir import FST_MAGIC
 from edge.asr.rescore import Rescorer
 
 BLANK_LABEL = 1
 """Input label of the CTC blank (token 0)."""
 EPSILON = 0
 _ARC = np.dtype([("ilabel", "<i4"), ("olabel", "<i4"), ("weight", "<f4"), ("nextstate", "<i4")])
-_MAGIC = 0x7EB2FDD6
 _EXPANDED_MUTABLE = 0x3
 """The header's property bits: an expanded, mutable FST; OpenFST works out the rest itself."""
 
@@ -63,7 +63,7 @@ class Graph:
 
     def write(self, path: Path) -> None:
         """OpenFST's binary "vector" file of "standard" arcs, each state's arcs sorted by input label."""
-        parts = [struct.pack("<i", _MAGIC)]
+        parts = [struct.pack("<i", FST_MAGIC)]
         for text in (b"vector", b"standard"):
             parts.append(struct.pack("<i", len(text)) + text)
         total = sum(len(a) for a in self.arcs)
