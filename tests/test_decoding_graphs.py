@@ -79,6 +79,14 @@ def test_every_token_can_be_decoded_even_one_the_n_gram_never_saw(rescorer):
     assert _cost(fst, [NI, BLANK, 6, BLANK, HAO]) < math.inf
 
 
+def test_n_grams_through_a_character_the_model_cannot_write_are_left_out():
+    """The text-only lines may hold characters outside the model's tokens (横竖); the graph skips their n-grams
+    and still reads what the model can write."""
+    lm = build_ngrams(["你好", "横你好", "你横好", "你们好"])
+    fst = graph.build(Rescorer({"你": "ni", "好": "hao", "们": "men"}, lm), VOCAB, "cmn", scale=0.5, bonus=0.25)
+    assert _cost(fst, [NI, BLANK, HAO]) < math.inf
+
+
 def test_a_graph_file_is_checked_before_sherpa_onnx_reads_it(rescorer, tmp_path):
     path = tmp_path / "g.fst"
     graph.build(rescorer, VOCAB, "cmn", 1.0, 0.0).write(path)

@@ -439,3 +439,27 @@ def test_update_graphs_adds_verified_graphs_where_they_beat_the_greedy_search(tm
     asr_bundle.update_graphs(bundle, tmp_path / "work", heldout=_tiny_heldout(tmp_path))
     model = inspect(bundle)
     assert model.graphs == {} and "decoding" not in model.manifest and not list(bundle.glob("graph_*"))
+
+
+def test_decoder_rtf_takes_samples_in_turn_from_every_language_and_condition():
+    """The benchmark's decoder RTF once timed the first 200 held-out samples, all Mandarin: the Cantonese
+    graph went untimed."""
+    from export.asr.heldout import Sample, _in_turn
+
+    audio = np.zeros(1600, np.int16)
+    samples = [Sample(f"m{i}", "cmn", condition, audio) for i in range(5) for condition in ("clean", "phone")]
+    samples += [Sample("y0", "yue", "clean", audio)]
+    chosen = _in_turn(samples, 4)
+    assert {(s.lang, s.condition) for s in chosen} == {("cmn", "clean"), ("cmn", "phone"), ("yue", "clean")}
+    assert len(chosen) == 4 and len(_in_turn(samples, 100)) == len(samples)
+
+
+def test_decoder_rtf_under_the_language_graphs_is_measured():
+    from edge.config import DEFAULT_ASR_DIR
+    from edge.tts.espeak import EspeakSettings, speak
+    from export.asr.heldout import Sample, decoder_rtf
+
+    samples = [Sample("可以试用吗", "cmn", "clean", speak("可以试用吗", EspeakSettings("cmn+m6", 168, 54, 60))),
+               Sample("可唔可以试用", "yue", "clean", speak("可唔可以试用", EspeakSettings("yue+m7", 168, 54, 60)))]
+    rtf = decoder_rtf(DEFAULT_ASR_DIR, samples, language_graphs=True, rounds=1)
+    assert 0 < rtf < 1

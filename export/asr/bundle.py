@@ -255,7 +255,7 @@ def write_bundle(work: Path, out: Path, seed: int = 1234, limit: int | None = No
         folder = _stage(work, f"stage-{name}", {model_file.name: model_file, "tokens.txt": tokens, **files},
                         rescoring=True)
         metrics[name] = score(_open(folder), samples, _rescorer(folder, _settings(tuning)))
-        metrics[name]["decoder_rtf"] = decoder_rtf(folder, samples[:200])
+        metrics[name]["decoder_rtf"] = decoder_rtf(folder, samples)
         _LOGGER.info("%s held-out: %s rtf %.4f", name, json.dumps(metrics[name]["cer"]), metrics[name]["rtf"])
     if limit is None:
         heldout = Path(__file__).resolve().parent / "data" / "heldout.json"

@@ -77,12 +77,14 @@ class Graph:
 
 def contexts(rescorer: Rescorer, language: str, vocab: set[str]) -> dict[str, set[str]]:
     """n-gram context (``^`` starts a sentence) -> the characters (and ``$``) seen after it, over the
-    n-grams mixed for ``language``; every token is a one-character context."""
+    n-grams mixed for ``language``; every token is a one-character context. n-grams with a character the
+    model cannot write (the text-only lines have a few: 横竖) are left out: no path could read them."""
     seen: dict[str, set[str]] = {}
     for lm in rescorer.ngrams(language):
         for n in range(1, lm.order):
             for gram in lm.counts[n]:
-                if gram[-1] in vocab or gram[-1] == "$":
+                context = gram[1:-1] if gram.startswith("^") else gram[:-1]
+                if (gram[-1] in vocab or gram[-1] == "$") and all(char in vocab for char in context):
                     seen.setdefault(gram[:-1], set()).add(gram[-1])
     for char in vocab:
         seen.setdefault(char, set())
