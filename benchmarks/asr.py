@@ -13,8 +13,9 @@ second of its own line before and after, then the call loop's own VAD stage
 it cut (``decode_segments``), language given.
 
 A bundle with per-language decoding graphs (export/asr/graph.py) is scored
-twice: with them (the language given picks the graph; guessed, there is none
-to pick, so that row is greedy) and with the greedy search alone.
+twice: with them (the language given picks the graph; guessed, the greedy
+text's language picks the graph of a second search) and with the greedy
+search alone.
 
 \b
     python benchmarks/asr.py                         # built-in model
@@ -151,7 +152,7 @@ def main(argv: list[str] | None = None) -> None:
             result["decoder_rtf"] = decoder_rtf(model, samples, language_graphs=True)
         rows.append({"name": f"{name}, language graphs" if graphs else name, "model": str(model),
                      "info": recognizer.info, "rescoring": recognizer.info.get("rescoring", False), **result})
-        if graphs:  # the same model searched greedily, as a call's first turns are (language still unknown)
+        if graphs:  # the same model searched greedily only (`[asr] language_graphs = false`)
             greedy = asr.open(AsrConfig(model=model, threads=1, language_graphs=False))
             rows.append({"name": f"{name}, greedy search", "model": str(model), "info": greedy.info,
                          "rescoring": greedy.info.get("rescoring", False),

@@ -385,7 +385,8 @@ class AsrConfig:
     """Apply the bundle's homophone rescoring (domain n-gram over same-sound characters) if it has one."""
     language_graphs: bool = True
     """Once a call's language is known (``language``, or heard), decode it under the bundle's graph for that
-    language if it has one (sherpa-onnx's CTC search with the domain n-gram) instead of greedily."""
+    language if it has one (sherpa-onnx's CTC search with the domain n-gram) instead of greedily; before that,
+    search a turn again under the graph of the language its greedy text shows."""
     language: str = "auto"
     """The callers' language for that rescoring: "cmn" (Mandarin), "yue" (Cantonese), or "auto" (each
     call's own, from the Cantonese forms in what it said so far)."""

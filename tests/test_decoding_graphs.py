@@ -152,3 +152,24 @@ def test_segments_of_each_language_and_of_none_decode_together_in_order():
 def test_a_segment_too_short_for_the_model_alone_in_its_batch_decodes_to_nothing(language):
     (result,) = decode_segments(asr.open(), [np.zeros(800, np.int16)], [language])
     assert result.text == ""
+
+
+@pytest.mark.parametrize("text, voice, guessed", [("我们现在没有预算", "cmn", "cmn"), ("我哋而家冇预算", "yue", "yue")])
+def test_a_turn_of_unknown_language_is_searched_again_under_the_guessed_languages_graph(text, voice, guessed):
+    """A call's first turns: greedy first, then the graph of the language their text shows; the greedy text stays
+    the raw text the call's language is judged on."""
+    segment = np.concatenate([np.zeros(3200, np.int16), speak(text, EspeakSettings(f"{voice}+m7", 168, 54, 60)),
+                              np.zeros(3200, np.int16)])
+    recognizer = asr.open()
+    (unknown,) = decode_segments(recognizer, [segment], [None])
+    assert recognizer.graphs_loaded == [guessed]
+    (given,) = decode_segments(recognizer, [segment], [guessed])
+    (greedy,) = decode_segments(asr.open(AsrConfig(language_graphs=False)), [segment], [None])
+    assert unknown.tokens == given.tokens and unknown.raw_text == greedy.raw_text
+
+
+def test_without_graphs_a_turn_of_unknown_language_is_decoded_once():
+    recognizer = asr.open(AsrConfig(language_graphs=False, rescore=False))
+    segment = np.concatenate([np.zeros(3200, np.int16), speak("我现在没时间", EspeakSettings("cmn+m6", 168, 54, 60))])
+    (result,) = decode_segments(recognizer, [segment], [None])
+    assert result.text and result.raw_text is None and recognizer.graphs_loaded == []

@@ -22,7 +22,8 @@ class Result:
     timestamps: tuple[float, ...] = ()
     """Start time of each token, seconds from the start of the stream."""
     raw_text: str | None = None
-    """The backend's text before rescoring; None when no rescoring ran."""
+    """The backend's text before rescoring (for a turn of unknown language searched again under a guessed
+    language's graph, the first, greedy search's); None when neither ran."""
 
     def to_dict(self) -> dict:
         return asdict(self)

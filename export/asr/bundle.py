@@ -352,6 +352,8 @@ def update_rescoring(bundle: Path, work: Path, train: list[dict], limit: int | N
     return manifest
 
 
+NOTE_DECODING = ("per-language CTC search graphs (export/asr/graph.py) for calls whose language is known; a turn "
+                 "of unknown language is searched greedily, then again under the graph of the language its text shows")
 GRAPH_SCALE_GRID = (0.2, 0.3, 0.5)
 """n-gram weights tried for the decoding graphs (the per-character bonus equals it: it hardly mattered, session
 14's grid on the tuning texts: scale 0.3 gave 3.90% with bonus 0 or 0.3, 0.5 gave 3.93% with 0.5 or 1.0)."""
@@ -419,8 +421,7 @@ def update_graphs(bundle: Path, work: Path, limit: int | None = None, heldout: P
     decoding = json.loads((folder / MANIFEST).read_text(encoding="utf-8"))["decoding"]
     for name in decoding["graphs"].values():
         shutil.copy(folder / name, bundle / name)
-    manifest["decoding"] = {**decoding, "note": "per-language CTC search graphs (export/asr/graph.py) for calls "
-                                                "whose language is known; greedy search otherwise"}
+    manifest["decoding"] = {**decoding, "note": NOTE_DECODING}
     manifest["files"] = _file_entries(bundle)
     metrics = manifest.setdefault("metrics", {})
     metrics["heldout_int8_graphs"] = result["cer"]
