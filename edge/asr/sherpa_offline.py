@@ -200,7 +200,8 @@ class OfflineVadRecognizer:
         if again:
             searched = self._search([audio[index] for index, _ in again], [guessed for _, guessed in again])
             for (index, _), result in zip(again, searched):
-                results[index] = result
+                if result.text.strip():  # sherpa-onnx gives nothing where a search ends in no final state
+                    results[index] = result
         return [_Decoded(result, text) for result, text in zip(results, heard)]
 
     def _guess(self, text: str) -> str:
