@@ -133,6 +133,8 @@ def decoder_rtf(model_dir: Path, samples: list[Sample], threads: int = 1, langua
     graphs = model.graphs if language_graphs else {}
     searches = {language: build(model, threads, path) for language, path in graphs.items()}
     chosen = [(searches.get(s.lang, greedy), pcm16_to_float(s.audio)) for s in _in_turn(samples, limit)]
+    if not chosen:
+        raise ValueError("decoder_rtf needs at least one sample")
     for recognizer in {id(r): r for r, _ in chosen}.values():
         _decode_once(recognizer, chosen[0][1])
     audio_s = sum(len(audio) for _, audio in chosen) / 16000
