@@ -95,7 +95,7 @@ def _stage(work: Path, name: str, files: dict[str, Path], rescoring: bool) -> Pa
         shutil.copy(source, folder / target)
     manifest = _manifest(folder, {"model": "model.onnx" if "model.onnx" in files else "model.int8.onnx"},
                          rescoring_settings={"keep_bonus": 3.0} if rescoring else None)
-    (folder / MANIFEST).write_text(json.dumps(manifest, ensure_ascii=False, indent=1), encoding="utf-8")
+    _write_manifest(folder, manifest)
     return folder
 
 
@@ -103,6 +103,10 @@ def _file_entries(folder: Path) -> dict:
     """The manifest's "files": sha256 and size of every file in ``folder`` but the manifest."""
     return {p.name: {"sha256": sha256_file(p), "bytes": p.stat().st_size}
             for p in sorted(folder.iterdir()) if p.name != MANIFEST}
+
+
+def _write_manifest(folder: Path, manifest: dict) -> None:
+    (folder / MANIFEST).write_text(json.dumps(manifest, ensure_ascii=False, indent=1), encoding="utf-8")
 
 
 def _manifest(folder: Path, model_file: dict, rescoring_settings: dict | None, extra: dict | None = None) -> dict:
@@ -289,7 +293,7 @@ def write_bundle(work: Path, out: Path, seed: int = 1234, limit: int | None = No
                   "note": "bootstrap model: synthetic (espeak-ng) speech only; install a real model for production"},
     }
     manifest = _manifest(out, {"model": int8.name}, _settings(tuning), extra)
-    (out / MANIFEST).write_text(json.dumps(manifest, ensure_ascii=False, indent=1), encoding="utf-8")
+    _write_manifest(out, manifest)
     _LOGGER.info("bundle written to %s", out)
     return manifest
 
@@ -348,7 +352,7 @@ def update_rescoring(bundle: Path, work: Path, train: list[dict], limit: int | N
         "note": "per-language sound tables (Mandarin, Cantonese) and a Cantonese n-gram mixed in for Cantonese "
                 "calls; heldout_int8 'cer' tells the rescoring each text's language, 'cer_language_guessed' "
                 "lets it guess from the text alone; heldout_fp32 is from the export, before these"}
-    (bundle / MANIFEST).write_text(json.dumps(manifest, ensure_ascii=False, indent=1), encoding="utf-8")
+    _write_manifest(bundle, manifest)
     return manifest
 
 
@@ -365,7 +369,8 @@ def update_graphs(bundle: Path, work: Path, limit: int | None = None, heldout: P
     graphs beat the greedy search on the tuning texts, add them to the bundle in place.
 
     Each text is decoded as a call in its own language (the graph and the rescoring's), as a call whose
-    language is set or known; a call's first turns, language unknown, are still decoded greedily.
+    language is set or known; a call's first turns, language unknown, are searched again under the graph of
+    the language their greedy text shows (edge/asr/sherpa_offline.py).
 
     Args:
         limit: texts per language (smoke runs; the bundle is then left alone).
@@ -393,7 +398,7 @@ def update_graphs(bundle: Path, work: Path, limit: int | None = None, heldout: P
             names = graph.write(rescorer, vocab, folder, scale, scale)
             staged_manifest["decoding"] = {"graphs": names, "lm_scale": scale, "char_bonus": scale}
         staged_manifest["files"] = _file_entries(folder)
-        (folder / MANIFEST).write_text(json.dumps(staged_manifest, ensure_ascii=False, indent=1), encoding="utf-8")
+        _write_manifest(folder, staged_manifest)
         return folder
 
     work.mkdir(parents=True, exist_ok=True)
@@ -411,7 +416,7 @@ def update_graphs(bundle: Path, work: Path, limit: int | None = None, heldout: P
             for old in bundle.glob("graph_*.fst"):
                 old.unlink()
             manifest["files"] = _file_entries(bundle)
-            (bundle / MANIFEST).write_text(json.dumps(manifest, ensure_ascii=False, indent=1), encoding="utf-8")
+            _write_manifest(bundle, manifest)
         return {"tuning": tuned}
     folder = folders[chosen]
     result = score(_open(folder), render(texts["test"], limit), rescorer)
@@ -429,7 +434,7 @@ def update_graphs(bundle: Path, work: Path, limit: int | None = None, heldout: P
     metrics["graph_tuning"] = tuned
     manifest.setdefault("build", {})["graphs"] = {"tool": "python -m export.asr.build graphs",
                                                   "seconds": round(time.monotonic() - started)}
-    (bundle / MANIFEST).write_text(json.dumps(manifest, ensure_ascii=False, indent=1), encoding="utf-8")
+    _write_manifest(bundle, manifest)
     return manifest
 
 
