@@ -219,6 +219,23 @@ def test_dictionary_runs_stay_in_the_vocabulary_and_clear_of_the_held_out_texts(
     assert with_runs[:len(plain)] == plain and [i.text for i in with_runs[len(plain):]] == [u.text for u in runs[:10]]
 
 
+def test_a_resampled_plan_keeps_a_random_share_and_hears_each_english_text_more_often():
+    """`build data --sample-items N --latin-repeats K`: N planned items drawn at random (none invented), and
+    K more renderings, each with its own seed, of every Mandarin text with English words; the same seed
+    gives the same items."""
+    from export.asr import dataset, texts
+
+    spoken = [texts.Utterance("我们的CRM", "cmn", "g1"), texts.Utterance("有没有数据", "cmn", "g2"),
+              texts.Utterance("发个PDF嚟", "yue", "g3"), texts.Utterance("价格多少", "cmn", "g4")]
+    items = dataset.plan(spoken, repeats=3, concatenations=5, seed=5)
+    out = dataset.resampled(items, spoken, 6, 2, seed=9)
+    english = [i for i in out if i not in items]
+    assert len(out) == 8 and len([i for i in out if i in items]) == 6
+    assert [(i.text, i.lang) for i in english] == [("我们的CRM", "cmn")] * 2 and len({i.seed for i in english}) == 2
+    assert out == dataset.resampled(items, spoken, 6, 2, seed=9) != dataset.resampled(items, spoken, 6, 2, seed=10)
+    assert len(dataset.resampled(items, spoken, 100, 0, seed=9)) == len(items)  # a share larger than the plan: all
+
+
 def test_widened_vocabulary_keeps_the_trained_ids_and_adds_common_characters_the_runs_carry():
     from export.asr import texts
 
@@ -463,3 +480,36 @@ def test_decoder_rtf_under_the_language_graphs_is_measured():
                Sample("可唔可以试用", "yue", "clean", speak("可唔可以试用", EspeakSettings("yue+m7", 168, 54, 60)))]
     rtf = decoder_rtf(DEFAULT_ASR_DIR, samples, language_graphs=True, rounds=1)
     assert 0 < rtf < 1
+
+
+def test_a_blended_continuation_writes_weights_between_its_start_and_its_training(tmp_path):
+    """`build train --init START --blend W`: the model written is W x trained + (1 - W) x START, so W = 0 gives
+    START back and W = 1 the plain continuation; a weight outside [0, 1] or a start of another shape is refused."""
+    import torch
+
+    from export.asr.model import CtcModel, ModelConfig
+    from export.asr.train import TrainConfig, blended, train
+
+    rng = np.random.default_rng(0)
+    lens = np.array([60, 80, 70, 90])
+    np.savez(tmp_path / "data.npz", frames=rng.normal(size=(lens.sum(), 80)).astype(np.float16), frame_lens=lens,
+             labels=rng.integers(1, 5, 12).astype(np.int32), label_lens=np.array([3, 3, 3, 3]),
+             langs=np.array(["cmn"] * 4))
+    config = ModelConfig(vocab_size=5, d_model=16, heads=2, layers=1, subsampling_channels=4)
+    start = {k: v.clone() for k, v in CtcModel(config).state_dict().items()}
+    torch.save(start, tmp_path / "start.pt")
+    written = {}
+    for weight in (0.0, 1.0):
+        out = tmp_path / str(weight)
+        out.mkdir()
+        train(tmp_path / "data.npz", 5, out, TrainConfig(budget_s=3, max_frames=200, peak_lr=1e-2, warmup_steps=1,
+                                                         specaug_after=99, init=str(tmp_path / "start.pt"),
+                                                         threads=1, blend=weight), config)
+        written[weight] = torch.load(out / "model.pt")
+    name = "head.weight"
+    assert torch.equal(written[0.0][name], start[name]) and not torch.equal(written[1.0][name], start[name])
+    assert torch.allclose(blended(start, written[1.0], 0.5)[name], (start[name] + written[1.0][name]) / 2)
+    with pytest.raises(ValueError, match="outside"):
+        blended(start, written[1.0], 1.5)
+    with pytest.raises(ValueError, match="differ"):
+        blended({name: start[name]}, written[1.0], 0.5)

@@ -12,6 +12,19 @@ Each step writes its artefacts and a JSON record under --work; `export`
 gathers them into the bundle's manifest.json. `export` and `rescoring` end
 by rebuilding the decoding graphs (`graphs`), which are built from the
 rescoring's n-grams.
+
+The shipped model took five stages (the bundle's manifest, build.lineage): four on lent GPUs
+(export/asr/train_on_gpu.sh), the fifth on this 2-core box, continuing stage 4's model.pt (runs of
+session 13; the bundle's INT8 model recovered with `--init edge/models/default/asr` is the nearest start
+a fresh clone has) on a random share of its items plus more renderings of the lines with English words:
+
+\b
+    python -m export.asr.build data --work W --init STAGE4/model.pt --repeats 1 --yue-readings 1.0 \\
+        --concatenations 12000 --speak-lm-texts --dictionary-runs 16000 --render-seed 16 \\
+        --sample-items 15000 --latin-repeats 2                       # ~5 min
+    python -m export.asr.build train --work W --init STAGE4/model.pt --budget-min 25 --max-frames 8000 \\
+        --peak-lr 3e-4 --warmup-steps 100 --specaug-after 0 --dropout 0.1 --blend 0.85
+    python -m export.asr.build export --work W --out edge/models/default/asr   # ~40 min
 """
 
 from __future__ import annotations
@@ -29,11 +42,14 @@ CORPUS_DIR = Path(__file__).resolve().parents[1] / "data" / "intents"
 def step_data(work: Path, corpus: Path, seed: int, concatenations: int, repeats: int = 2,
               yue_readings: float = 0.5, workers: int = 2, max_items: int | None = None,
               speak_lm_texts: bool = False, dictionary_runs: int = 0, common_chars: bool = False,
-              base_vocab: list[str] | None = None, render_seed: int | None = None) -> dict:
+              base_vocab: list[str] | None = None, render_seed: int | None = None, sample_items: int | None = None,
+              latin_repeats: int = 0) -> dict:
     """``base_vocab``: characters that keep their ids (a model to continue from), the spoken texts' others
     after them; by default all are ordered by frequency. ``render_seed`` (default ``seed``) draws the
     renderings, concatenations and dictionary runs; ``seed`` alone draws the train/test split, so a
-    continuation can hear new renderings of the same training texts."""
+    continuation can hear new renderings of the same training texts. ``sample_items``: render that many of
+    the planned items, drawn at random, plus ``latin_repeats`` more renderings of each Mandarin text with
+    English words (dataset.resampled; a continuation on the 2-core box)."""
     from export.asr import dataset, texts
 
     start = time.monotonic()
@@ -48,7 +64,11 @@ def step_data(work: Path, corpus: Path, seed: int, concatenations: int, repeats:
     vocab = texts.widened_vocabulary(trained_vocab) if common_chars else trained_vocab
     runs = texts.dictionary_runs(vocab, held_out, dictionary_runs, render_seed) if dictionary_runs else []
     items = dataset.plan(spoken, repeats=repeats, concatenations=concatenations, seed=render_seed,
-                         yue_readings=yue_readings, once=runs)[:max_items]
+                         yue_readings=yue_readings, once=runs)
+    planned = len(items)
+    if sample_items is not None:
+        items = dataset.resampled(items, spoken, sample_items, latin_repeats, render_seed)
+    items = items[:max_items]
     work.mkdir(parents=True, exist_ok=True)
     (work / "vocab.json").write_text(json.dumps(vocab, ensure_ascii=False), encoding="utf-8")
     (work / "split.json").write_text(json.dumps(
@@ -61,7 +81,8 @@ def step_data(work: Path, corpus: Path, seed: int, concatenations: int, repeats:
               "test_texts": len(split.test),
               "lm_texts_spoken": len(spoken) - len(split.train), "dictionary_runs": len(runs),
               "characters_kept": len(base_vocab or []), "characters_added": len(vocab) - len(trained_vocab),
-              "items": len(items), "vocab_size": len(vocab) + 1,
+              "items": len(items), "items_planned": planned, "sample_items": sample_items,
+              "latin_repeats": latin_repeats if sample_items is not None else 0, "vocab_size": len(vocab) + 1,
               "seconds": round(time.monotonic() - start), "seed": seed, "render_seed": render_seed,
               "concatenations": concatenations,
               "repeats": repeats, "yue_readings": yue_readings, "workers": workers}
@@ -199,6 +220,10 @@ def main(argv: list[str] | None = None) -> None:
                       help="Draws the renderings, concatenations and dictionary runs (default: --seed); the split "
                            "stays --seed's.")
     data.add_argument("--max-items", type=int, default=None, help="Render only this many items (smoke runs).")
+    data.add_argument("--sample-items", type=int, default=None,
+                      help="Render this many of the planned items, drawn at random, plus --latin-repeats more "
+                           "renderings of each Mandarin text with English words (a continuation on 2 cores).")
+    data.add_argument("--latin-repeats", type=int, default=0, help="See --sample-items.")
     data.add_argument("--speak-lm-texts", action="store_true",
                       help="Also speak the text-only lines (export/asr/data/lm_texts_*.txt) in training.")
     data.add_argument("--dictionary-runs", type=int, default=0,
@@ -215,6 +240,8 @@ def main(argv: list[str] | None = None) -> None:
     training.add_argument("--warmup-steps", type=int, default=400)
     training.add_argument("--specaug-after", type=int, default=1500)
     training.add_argument("--dropout", type=float, default=0.0)
+    training.add_argument("--blend", type=float, default=1.0,
+                          help="With --init: write blend x the trained weights + (1 - blend) x the start's.")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
     if args.step in ("data", "all"):
@@ -222,11 +249,11 @@ def main(argv: list[str] | None = None) -> None:
                   yue_readings=args.yue_readings, workers=args.workers, max_items=args.max_items,
                   speak_lm_texts=args.speak_lm_texts, dictionary_runs=args.dictionary_runs,
                   common_chars=args.common_chars, base_vocab=_vocab_of(args.init) if args.init else None,
-                  render_seed=args.render_seed)
+                  render_seed=args.render_seed, sample_items=args.sample_items, latin_repeats=args.latin_repeats)
     if args.step in ("train", "all"):
         step_train(args.work, args.budget_min, args.seed, args.init, device=args.device, threads=args.threads,
                    max_frames=args.max_frames, peak_lr=args.peak_lr, warmup_steps=args.warmup_steps,
-                   specaug_after=args.specaug_after, dropout=args.dropout)
+                   specaug_after=args.specaug_after, dropout=args.dropout, blend=args.blend)
     if args.step in ("export", "all"):
         step_export(args.work, args.out, args.corpus, args.seed, args.limit)
     if args.step == "rescoring":

@@ -52,6 +52,21 @@ def plan(train: list[Utterance], repeats: int = 2, concatenations: int = 6000, s
     return items
 
 
+def resampled(items: list[Item], spoken: list[Utterance], sample: int, latin_repeats: int, seed: int) -> list[Item]:
+    """A shorter run's items: ``sample`` of ``items`` drawn at random, plus ``latin_repeats`` more renderings
+    of every Mandarin text with Latin letters, shuffled together.
+
+    Why: a continuation on the 2-core box hears about a day of speech in half an hour, so it cannot replay
+    every item; and the model spells an English word only once it has heard it, while those texts are a
+    few percent of the plan."""
+    rng = random.Random(seed)
+    out = rng.sample(items, min(sample, len(items)))
+    latin = [u for u in spoken if u.lang == "cmn" and any("a" <= ch <= "z" for ch in u.text.lower())]
+    out += [Item(u.text, u.lang, rng.randrange(1 << 30)) for u in latin for _ in range(latin_repeats)]
+    rng.shuffle(out)
+    return out
+
+
 def vocabulary(texts: list[str]) -> list[str]:
     """Characters ordered by frequency (ties by code point); blank is added by the model."""
     counts: dict[str, int] = {}
