@@ -94,11 +94,17 @@ def markdown(name: str, results: dict) -> str:
     return "\n".join(out)
 
 
+def _shown(path: Path) -> str:
+    return str(path.resolve().relative_to(ROOT)) if path.resolve().is_relative_to(ROOT) else str(path)
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", action="append", type=Path, default=None,
                         help="Model directory (repeatable; default: the built-in bundle).")
-    parser.add_argument("--split", type=Path, default=HELDOUT)
+    parser.add_argument("--split", type=Path, default=HELDOUT,
+                        help="JSON whose 'test' list ({text, lang}) is spoken with the held-out voices (default: the "
+                             "held-out test texts; export/asr/data/english_dev.json: Mandarin with English words).")
     parser.add_argument("--limit", type=int, default=None, help="At most this many texts per language.")
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results")
     parser.add_argument("--name", default="asr_errors")
@@ -125,6 +131,7 @@ def main(argv: list[str] | None = None) -> None:
     (args.out / f"{args.name}.json").write_text(json.dumps(report, ensure_ascii=False, indent=1), encoding="utf-8")
     (args.out / f"{args.name}.md").write_text(
         f"# Held-out ASR errors by kind\n\n`python benchmarks/asr_errors.py"
+        f"{'' if args.split == HELDOUT else f' --split {_shown(args.split)}'}"
         f"{''.join(f' --model {m}' for m in args.model or [])}`: {len(samples)} held-out utterances, the "
         f"language given. Each kind is a share of the reference characters; the kinds add up to the CER. "
         f"Homophone: same toneless sound in the language's sound table, so only context can tell them "
