@@ -513,3 +513,7 @@ def test_a_blended_continuation_writes_weights_between_its_start_and_its_trainin
         blended(start, written[1.0], 1.5)
     with pytest.raises(ValueError, match="differ"):
         blended({name: start[name]}, written[1.0], 0.5)
+    with pytest.raises(ValueError, match="outside"):  # before any training, not after the budget
+        TrainConfig(init=str(tmp_path / "start.pt"), blend=-0.1)
+    with pytest.raises(ValueError, match="needs a start"):
+        TrainConfig(blend=0.5)

@@ -15,8 +15,9 @@ rescoring's n-grams.
 
 The shipped model took five stages (the bundle's manifest, build.lineage): four on lent GPUs
 (export/asr/train_on_gpu.sh), the fifth on this 2-core box, continuing stage 4's model.pt (runs of
-session 13; the bundle's INT8 model recovered with `--init edge/models/default/asr` is the nearest start
-a fresh clone has) on a random share of its items plus more renderings of the lines with English words:
+session 13, not kept; stage 4's bundle is in git history at 8d5cc31, and `--init` on that folder recovers
+its INT8 weights, the nearest start a fresh clone has) on a random share of its items plus more renderings
+of the lines with English words:
 
 \b
     python -m export.asr.build data --work W --init STAGE4/model.pt --repeats 1 --yue-readings 1.0 \\

@@ -50,6 +50,12 @@ class TrainConfig:
     continuation on a new mix forgets some of what ``init`` knew; stepping part of the way back keeps most of
     the gain (session 16 chose 0.85 on the tuning texts)."""
 
+    def __post_init__(self) -> None:  # refused at once, not after the training budget is spent
+        if not 0.0 <= self.blend <= 1.0:
+            raise ValueError(f"blend weight {self.blend} is outside [0, 1]")
+        if self.blend != 1.0 and not self.init:
+            raise ValueError("a blend needs a start to blend with (init)")
+
 
 class Data:
     def __init__(self, path: Path) -> None:
