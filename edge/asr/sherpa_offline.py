@@ -79,9 +79,13 @@ class _Decoded:
     heard: str
     """The first search's text: greedy where the language was unknown, before any n-gram had a say."""
 
-    def raw_text(self, raw: str, rescored: bool) -> str | None:
+    @property
+    def text(self) -> str:
+        return self.result.text.strip()
+
+    def raw_text(self, rescored: bool) -> str | None:
         """`Result.raw_text`: the text before rescoring, or before a guessed language's graph searched again."""
-        return self.heard if rescored or self.heard != raw else None
+        return self.heard if rescored or self.heard != self.text else None
 
 
 @dataclass
@@ -231,11 +235,11 @@ class OfflineVadRecognizer:
         decoded = self._decode_audio([pcm16_to_float(check_pcm(pcm)) for pcm in segments], languages)
         out = []
         for pcm, one, language in zip(segments, decoded, languages):
-            result, raw = one.result, one.result.text.strip()
+            result, raw = one.result, one.text
             text = self._rescore(raw, language) if self._rescore and raw else raw
             out.append(Result(text=text, is_final=True, start_s=0.0, end_s=round(len(pcm) / SAMPLE_RATE, 3),
                               tokens=tuple(result.tokens), timestamps=tuple(round(t, 3) for t in result.timestamps),
-                              raw_text=one.raw_text(raw, self._rescore is not None)))
+                              raw_text=one.raw_text(self._rescore is not None)))
         return out
 
 
@@ -321,7 +325,7 @@ class _VadStream:
         return jobs
 
     def _deliver(self, job: _Job, one: _Decoded, rescore: Callable[[str], str] | None) -> None:
-        result, raw = one.result, one.result.text.strip()
+        result, raw = one.result, one.text
         text = rescore(raw, self.language) if rescore and raw else raw
         if job.final and not text:
             return
@@ -330,4 +334,4 @@ class _VadStream:
             text=text, is_final=job.final, start_s=round(offset, 3),
             end_s=round(offset + len(job.samples) / SAMPLE_RATE, 3),
             tokens=tuple(result.tokens), timestamps=tuple(round(offset + t, 3) for t in result.timestamps),
-            raw_text=one.raw_text(raw, rescore is not None)))
+            raw_text=one.raw_text(rescore is not None)))
