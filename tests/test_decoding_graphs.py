@@ -87,6 +87,45 @@ def test_n_grams_through_a_character_the_model_cannot_write_are_left_out():
     assert _cost(fst, [NI, BLANK, HAO]) < math.inf
 
 
+def test_a_general_n_gram_mixed_in_prefers_the_words_it_knows(rescorer, tmp_path):
+    """The domain texts never had 你号; a word list that has it makes the graph prefer it to 你好, by its weight."""
+    from export.asr.general_lm import general_lm
+
+    words = tmp_path / "dict.txt"
+    words.write_text("你号 500 n\n你们 300 r\n号外 50 n\n", encoding="utf-8")
+    general = graph.General(general_lm(set(VOCAB), min_count=1, path=words), 0.9)
+    plain = graph.build(rescorer, VOCAB, "cmn", scale=1.0, bonus=0.0)
+    mixed = graph.build(rescorer, VOCAB, "cmn", scale=1.0, bonus=0.0, general=general)
+    assert _cost(plain, [NI, BLANK, HAO]) < _cost(plain, [NI, BLANK, HAO4])
+    assert _cost(mixed, [NI, BLANK, HAO4]) < _cost(mixed, [NI, BLANK, HAO]) < math.inf
+    assert _cost(graph.build(rescorer, VOCAB, "cmn", 1.0, 0.0, graph.General(general.lm, 0.0)),
+                 [NI, BLANK, HAO]) == pytest.approx(_cost(plain, [NI, BLANK, HAO]))
+    with pytest.raises(ValueError, match="weight"):
+        graph.General(general.lm, 1.0)
+
+
+def test_the_general_word_list_counts_n_grams_inside_words_the_model_can_write(tmp_path):
+    from export.asr.general_lm import word_ngram_counts
+
+    words = tmp_path / "dict.txt"
+    words.write_text("你好 10 l\n你们 5 r\n好 99 a\n你谢 7 n\nAB超 3 nz\n你们好 2\n", encoding="utf-8")
+    counts = word_ngram_counts(words, set(VOCAB), min_count=1)["counts"]
+    assert counts[0] == {"你": 17, "好": 12, "们": 7}  # 好 alone, 你谢 and AB超 are not counted
+    assert counts[1] == {"你好": 10, "你们": 7, "们好": 2} and counts[2] == {"你们好": 2}
+    pruned = word_ngram_counts(words, set(VOCAB), min_count=8)["counts"]
+    assert pruned[1] == {"你好": 10} and pruned[2] == {} and pruned[0] == counts[0]  # unigrams all stay
+    words.write_text("你好 10 l\n你们\n", encoding="utf-8")
+    with pytest.raises(ValueError, match=r"dict.txt:2"):
+        word_ngram_counts(words, set(VOCAB))
+
+
+def test_jieba_s_dictionary_is_found_where_the_export_installs_it():
+    from export.asr.general_lm import jieba_dictionary
+
+    path = jieba_dictionary()
+    assert path.name == "dict.txt" and path.stat().st_size > 1_000_000
+
+
 def test_a_graph_file_is_checked_before_sherpa_onnx_reads_it(rescorer, tmp_path):
     path = tmp_path / "g.fst"
     graph.build(rescorer, VOCAB, "cmn", 1.0, 0.0).write(path)

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from edge.asr.text import normalize
+from edge.bundle import sha256_file
 from edge.errors import CorpusError
 
 pytest.importorskip("torch")
@@ -446,16 +447,25 @@ def test_update_graphs_adds_verified_graphs_where_they_beat_the_greedy_search(tm
     manifest.pop("decoding", None)
     manifest["files"] = {k: v for k, v in manifest["files"].items() if not k.startswith("graph_")}
     (bundle / "manifest.json").write_text(json.dumps(manifest, ensure_ascii=False), encoding="utf-8")
-    asr_bundle.update_graphs(bundle, tmp_path / "work", heldout=_tiny_heldout(tmp_path))
+    words = tmp_path / "dict.txt"  # a small word list stands in for jieba's, for speed
+    words.write_text("试用 500 v\n可以 900 c\n价格 300 n\n", encoding="utf-8")
+    asr_bundle.update_graphs(bundle, tmp_path / "work", heldout=_tiny_heldout(tmp_path), dictionary=words)
     model = inspect(bundle)  # verifies the sha256 of every file, and checks the graphs
     assert sorted(model.graphs) == ["cmn", "yue"]
     assert model.manifest["decoding"]["lm_scale"] == 0.3 == model.manifest["metrics"]["graph_tuning"]["lm_scale"]
     assert model.manifest["metrics"]["heldout_int8_graphs"]["cmn/clean"]["sentences"] == 1
+    general = model.manifest["decoding"]["general_ngrams"]
+    assert list(general) == ["cmn"] and general["cmn"]["weight"] == asr_bundle.GENERAL_NGRAMS["cmn"]["weight"]
+    assert general["cmn"]["sha256"] == sha256_file(words)
+    keep = model.manifest["rescoring"]["settings"]["language_keep_bonus"]
+    assert sorted(keep) == ["cmn", "yue"] and set(keep.values()) <= set(asr_bundle.SEARCHED_KEEP_GRID)
+    assert keep == model.manifest["metrics"]["graph_tuning"]["language_keep_bonus"]
 
     monkeypatch.setattr(asr_heldout, "score", graphs_doing(better=False))  # the greedy search is kept
-    asr_bundle.update_graphs(bundle, tmp_path / "work", heldout=_tiny_heldout(tmp_path))
+    asr_bundle.update_graphs(bundle, tmp_path / "work", heldout=_tiny_heldout(tmp_path), general={})
     model = inspect(bundle)
     assert model.graphs == {} and "decoding" not in model.manifest and not list(bundle.glob("graph_*"))
+    assert "language_keep_bonus" not in model.manifest["rescoring"]["settings"]  # it was for searched text
 
 
 def test_decoder_rtf_takes_samples_in_turn_from_every_language_and_condition():

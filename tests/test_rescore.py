@@ -33,6 +33,17 @@ def test_keep_bonus_trusts_the_acoustic_model():
     assert Rescorer(LEXICON, lm, RescoreSettings(keep_bonus=20.0))("我再忙") == "我再忙"
 
 
+def test_a_language_keep_bonus_replaces_the_default_for_that_language_only():
+    """Text a language's graph searched is rescored with that language's bonus (tuned on such text)."""
+    lm = _lm(["我在忙"] * 3 + ["我再忙"])
+    trusting = RescoreSettings(keep_bonus=20.0, language_keep_bonus={"cmn": 0.0})
+    assert Rescorer(LEXICON, lm, trusting)("我再忙", "cmn") == "我在忙"
+    assert Rescorer(LEXICON, lm, trusting)("我再忙", "yue") == "我再忙"  # no bonus of its own: the default
+    doubting = RescoreSettings(keep_bonus=0.0, language_keep_bonus={"cmn": 20.0})
+    assert Rescorer(LEXICON, lm, doubting)("我再忙", "cmn") == "我再忙"
+    assert Rescorer(LEXICON, lm, doubting)("我再忙") == "我再忙"  # guessed Mandarin: its bonus too
+
+
 def test_unknown_characters_pass_through():
     rescorer = Rescorer(LEXICON, _lm(["我在忙"]))
     assert rescorer("CRM好用") == "CRM好用"

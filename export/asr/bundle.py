@@ -361,12 +361,42 @@ NOTE_DECODING = ("per-language CTC search graphs (export/asr/graph.py) for calls
 GRAPH_SCALE_GRID = (0.2, 0.3, 0.5)
 """n-gram weights tried for the decoding graphs (the per-character bonus equals it: it hardly mattered, session
 14's grid on the tuning texts: scale 0.3 gave 3.90% with bonus 0 or 0.3, 0.5 gave 3.93% with 0.5 or 1.0)."""
+GENERAL_NGRAMS = {"cmn": {"weight": 0.4, "min_count": 30}}
+"""General n-grams mixed into a language's graph (export/asr/general_lm.py: jieba's words, Mandarin only).
+Session 17's grid on the Mandarin tuning texts, stage 5's model, graph scale 0.3, rescored: none 4.21%;
+weight 0.3-0.6 and min count 3-100 gave 3.92-4.21%, most near 4.1%; 0.4 with 30 gave 4.08% for a 10.6 MB
+graph (7.7 MB without; 25 MB with every n-gram)."""
+SEARCHED_KEEP_GRID = (1.0, 1.5, 2.0, 2.5, 3.0, 4.0)
+"""Keep bonuses tried per language on the text its graph searched (RescoreSettings.language_keep_bonus)."""
 
 
-def update_graphs(bundle: Path, work: Path, limit: int | None = None, heldout: Path = HELDOUT) -> dict:
+def tune_searched_keep(folder: Path, samples: list, settings: dict) -> dict:
+    """Each language's keep bonus for the text its graph searched: the lowest CER over the tuning texts of that
+    language, decoded as calls in it (ties go to the larger bonus: trust the search). The bonus that
+    ``tune_rescoring`` picks is for greedy text, where the n-gram has not spoken yet."""
+    from edge.asr.base import transcribe
+    from export.asr.heldout import cer_of
+
+    recognizer = _open(folder)
+    hypotheses = [[r.text for r in transcribe(recognizer, s.audio, language=s.lang)] for s in samples]
+    chosen, table = {}, {}
+    for code in sorted({s.lang for s in samples}):
+        rows = [i for i, s in enumerate(samples) if s.lang == code]
+        table[code] = {bonus: cer_of([samples[i] for i in rows], [hypotheses[i] for i in rows],
+                                     _rescorer(folder, {**settings, "language_keep_bonus": {code: bonus}}))
+                       for bonus in SEARCHED_KEEP_GRID}
+        chosen[code] = min(table[code], key=lambda b: (table[code][b], -b))
+    _LOGGER.info("tuning CER of searched text by keep bonus: %s", table)
+    return {"language_keep_bonus": chosen,
+            "tuning_cer_by_keep_bonus": {code: {str(b): v for b, v in by.items()} for code, by in table.items()}}
+
+
+def update_graphs(bundle: Path, work: Path, limit: int | None = None, heldout: Path = HELDOUT,
+                  general: dict[str, dict] | None = None, dictionary: Path | None = None) -> dict:
     """Build the bundle's per-language decoding graphs (export/asr/graph.py) from its n-grams and rescoring
-    settings, pick their n-gram weight on the held-out tuning texts, score the test texts and, where the
-    graphs beat the greedy search on the tuning texts, add them to the bundle in place.
+    settings, pick their n-gram weight on the held-out tuning texts, then each language's keep bonus for the
+    text they search, score the test texts and, where the graphs beat the greedy search on the tuning texts,
+    add them to the bundle in place.
 
     Each text is decoded as a call in its own language (the graph and the rescoring's), as a call whose
     language is set or known; a call's first turns, language unknown, are searched again under the graph of
@@ -374,17 +404,26 @@ def update_graphs(bundle: Path, work: Path, limit: int | None = None, heldout: P
 
     Args:
         limit: texts per language (smoke runs; the bundle is then left alone).
+        general: language -> {"weight", "min_count"} of the general n-gram in its graph (GENERAL_NGRAMS when
+            None; {} for none).
+        dictionary: the word list the general n-grams count (jieba's dict.txt when None).
     """
-    from edge.asr.modeldir import inspect
-    from edge.asr.rescore import Rescorer
     from export.asr import graph
+    from export.asr.general_lm import general_lm, jieba_dictionary
     from export.asr.heldout import render, score
 
     started = time.monotonic()
     manifest = json.loads((bundle / MANIFEST).read_text(encoding="utf-8"))
     manifest.pop("decoding", None)
-    rescorer = Rescorer.from_bundle(inspect(bundle))
+    # the graphs are chosen with the rescoring tuned on greedy text; a per-language bonus is tuned afresh below
+    settings = {key: value for key, value in manifest.get("rescoring", {}).get("settings", {}).items()
+                if key != "language_keep_bonus"}
+    rescorer = _rescorer(bundle, settings)
     vocab = read_vocab(bundle)
+    general = GENERAL_NGRAMS if general is None else general
+    dictionary = (dictionary or jieba_dictionary()) if general else None
+    mixed = {code: graph.General(general_lm(set(vocab), spec["min_count"], dictionary), spec["weight"])
+             for code, spec in general.items() if code in rescorer.languages}
     texts = json.loads(heldout.read_text(encoding="utf-8"))
     tuning = render(texts["tuning"], limit)
 
@@ -395,8 +434,12 @@ def update_graphs(bundle: Path, work: Path, limit: int | None = None, heldout: P
         shutil.copytree(bundle, folder)
         staged_manifest = dict(manifest)
         if scale is not None:
-            names = graph.write(rescorer, vocab, folder, scale, scale)
+            names = graph.write(rescorer, vocab, folder, scale, scale, mixed)
             staged_manifest["decoding"] = {"graphs": names, "lm_scale": scale, "char_bonus": scale}
+            if mixed:
+                staged_manifest["decoding"]["general_ngrams"] = {
+                    code: {**general[code], "source": f"{dictionary.parent.name}/{dictionary.name}",
+                           "sha256": sha256_file(dictionary)} for code in mixed}
         staged_manifest["files"] = _file_entries(folder)
         _write_manifest(folder, staged_manifest)
         return folder
@@ -416,9 +459,14 @@ def update_graphs(bundle: Path, work: Path, limit: int | None = None, heldout: P
             for old in bundle.glob("graph_*.fst"):
                 old.unlink()
             manifest["files"] = _file_entries(bundle)
+            manifest.setdefault("rescoring", {})["settings"] = settings
             _write_manifest(bundle, manifest)
         return {"tuning": tuned}
     folder = folders[chosen]
+    keep = tune_searched_keep(folder, tuning, settings)
+    tuned.update(keep)
+    settings = {**settings, "language_keep_bonus": keep["language_keep_bonus"]}
+    rescorer = _rescorer(bundle, settings)
     result = score(_open(folder), render(texts["test"], limit), rescorer)
     _LOGGER.info("held-out test texts, each decoded under its language's graph: %s", json.dumps(result["cer"]))
     if limit is not None:
@@ -428,6 +476,7 @@ def update_graphs(bundle: Path, work: Path, limit: int | None = None, heldout: P
         shutil.copy(folder / name, bundle / name)
     manifest["decoding"] = {**decoding, "note": NOTE_DECODING}
     manifest["files"] = _file_entries(bundle)
+    manifest.setdefault("rescoring", {})["settings"] = settings
     metrics = manifest.setdefault("metrics", {})
     metrics["heldout_int8_graphs"] = result["cer"]
     metrics.setdefault("rtf_1_thread", {}).setdefault("int8", {})["vad_graph_rescoring"] = result["rtf"]

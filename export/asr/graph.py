@@ -15,7 +15,9 @@ character's arc costs ``-scale * log P(char | context) - bonus``; seen
 n-grams have arcs of their own, the rest backs off through epsilon arcs to
 the shorter context, down to a single context with an arc for every token.
 The n-gram is the rescorer's mix for that language (its own and the shared
-one), so graph and rescorer agree. The file is OpenFST's "vector" format of
+one), so graph and rescorer agree; a language's graph may mix in a general
+n-gram too (``General``: for Mandarin, export/asr/general_lm.py), which the
+rescorer does not carry. The file is OpenFST's "vector" format of
 "standard" (tropical float) arcs, written here with numpy: kaldifst writes
 the same bytes, but its pybind11 module, loaded beside sherpa-onnx's,
 crashed the interpreter now and then as it exited or collected garbage
@@ -33,6 +35,7 @@ from typing import Callable
 
 import numpy as np
 
+from edge.asr.charlm import CharLm
 from edge.asr.modeldir import FST_MAGIC
 from edge.asr.rescore import Rescorer
 
@@ -75,12 +78,26 @@ class Graph:
         Path(path).write_bytes(b"".join(parts))
 
 
-def contexts(rescorer: Rescorer, language: str, vocab: set[str]) -> dict[str, set[str]]:
+@dataclass(frozen=True)
+class General:
+    """A general n-gram mixed into one language's graph: P = (1 - weight) P_domain + weight P_general."""
+
+    lm: CharLm
+    weight: float
+
+    def __post_init__(self) -> None:
+        if not 0.0 <= self.weight < 1.0:
+            raise ValueError(f"a general n-gram's weight must lie in [0, 1), got {self.weight}")
+
+
+def contexts(rescorer: Rescorer, language: str, vocab: set[str],
+             general: General | None = None) -> dict[str, set[str]]:
     """n-gram context (``^`` starts a sentence) -> the characters (and ``$``) seen after it, over the
-    n-grams mixed for ``language``; every token is a one-character context. n-grams with a character the
-    model cannot write (the text-only lines have a few: 横竖) are left out: no path could read them."""
+    n-grams mixed for ``language`` (and ``general``'s); every token is a one-character context. n-grams
+    with a character the model cannot write (the text-only lines have a few: 横竖) are left out: no path
+    could read them."""
     seen: dict[str, set[str]] = {}
-    for lm in rescorer.ngrams(language):
+    for lm in rescorer.ngrams(language) + ([general.lm] if general and general.weight > 0 else []):
         for n in range(1, lm.order):
             for gram in lm.counts[n]:
                 context = gram[1:-1] if gram.startswith("^") else gram[:-1]
@@ -91,22 +108,29 @@ def contexts(rescorer: Rescorer, language: str, vocab: set[str]) -> dict[str, se
     return seen
 
 
-def build(rescorer: Rescorer, vocab: list[str], language: str, scale: float, bonus: float) -> Graph:
+def build(rescorer: Rescorer, vocab: list[str], language: str, scale: float, bonus: float,
+          general: General | None = None) -> Graph:
     """The graph for calls in ``language``.
 
     Args:
         vocab: the model's tokens after the blank, in id order (token id = index + 1).
         scale: weight of the n-gram's log-probabilities against the acoustic ones.
         bonus: reward per character, against the n-gram's preference for short texts.
+        general: a general n-gram to mix in (its words know no sentence start: it sees ``^`` as no history).
     """
     label = {char: index + 2 for index, char in enumerate(vocab)}
-    seen = contexts(rescorer, language, set(vocab))
+    seen = contexts(rescorer, language, set(vocab), general)
     cache: dict[tuple[str, str], float] = {}
+    mixed = general is not None and general.weight > 0
 
     def logp(history: str, char: str) -> float:
         key = (history, char)
         if key not in cache:
-            cache[key] = rescorer.logprob(history, char, language)
+            value = rescorer.logprob(history, char, language)
+            if mixed:
+                value = math.log((1 - general.weight) * math.exp(value)
+                                 + general.weight * general.lm.prob(history.replace("^", ""), char))
+            cache[key] = value
         return cache[key]
 
     fst = Graph()
@@ -153,11 +177,16 @@ def _backoff(history: str, chars: set[str], logp: Callable[[str, str], float]) -
     return min(1.0, max(left, 1e-9) / max(left_shorter, 1e-9))
 
 
-def write(rescorer: Rescorer, vocab: list[str], folder: Path, scale: float, bonus: float) -> dict[str, str]:
-    """One graph per language the rescorer knows, as ``graph_<code>.fst`` in ``folder``: code -> file name."""
+def write(rescorer: Rescorer, vocab: list[str], folder: Path, scale: float, bonus: float,
+          general: dict[str, General] | None = None) -> dict[str, str]:
+    """One graph per language the rescorer knows, as ``graph_<code>.fst`` in ``folder``: code -> file name.
+
+    Args:
+        general: language code -> the general n-gram mixed into that language's graph.
+    """
     names = {}
     for language in rescorer.languages:
         name = f"graph_{language}.fst"
-        build(rescorer, vocab, language, scale, bonus).write(folder / name)
+        build(rescorer, vocab, language, scale, bonus, (general or {}).get(language)).write(folder / name)
         names[language] = name
     return names
