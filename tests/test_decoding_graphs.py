@@ -216,3 +216,13 @@ def test_without_graphs_a_turn_of_unknown_language_is_decoded_once():
     segment = np.concatenate([np.zeros(3200, np.int16), speak("我现在没时间", EspeakSettings("cmn+m6", 168, 54, 60))])
     (result,) = decode_segments(recognizer, [segment], [None])
     assert result.text and result.raw_text is None and recognizer.graphs_loaded == []
+
+
+def test_greedy_text_is_rescored_without_the_keep_bonuses_tuned_on_searched_text():
+    from edge.asr import _rescorer
+
+    model = inspect(DEFAULT_ASR_DIR)
+    searched = _rescorer(model, language_graphs=True).settings
+    greedy = _rescorer(model, language_graphs=False).settings
+    assert searched.language_keep_bonus == model.manifest["rescoring"]["settings"]["language_keep_bonus"] != {}
+    assert greedy.language_keep_bonus == {} and greedy.keep_bonus == searched.keep_bonus

@@ -44,7 +44,7 @@ def open(config: AsrConfig | None = None) -> Recognizer:  # noqa: A001 - the fac
         from edge.errors import ConfigError
 
         raise ConfigError(f"asr.backend is {config.backend!r} but {config.model} is a {model.backend} model")
-    rescore = _rescorer(model) if config.rescore else None
+    rescore = _rescorer(model, config.language_graphs) if config.rescore else None
     _LOGGER.debug("asr model %s: %s/%s", model.root, model.backend, model.kind)
     if model.backend == "vosk":
         from edge.asr.vosk_backend import VoskRecognizer
@@ -59,9 +59,10 @@ def open(config: AsrConfig | None = None) -> Recognizer:  # noqa: A001 - the fac
     return OfflineVadRecognizer(model, config, rescore)
 
 
-def _rescorer(model: ModelDir):
+def _rescorer(model: ModelDir, language_graphs: bool):
     if model.manifest is None or "rescoring" not in model.manifest:
         return None
     from edge.asr.rescore import Rescorer
 
-    return Rescorer.from_bundle(model)
+    # the per-language keep bonuses were tuned on text the graphs searched, not on greedy text
+    return Rescorer.from_bundle(model, searched=language_graphs and bool(model.graphs))

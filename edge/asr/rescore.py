@@ -111,9 +111,16 @@ class Rescorer:
         return cls(lexicon, lm, settings, tables, lms)
 
     @classmethod
-    def from_bundle(cls, model) -> "Rescorer":
+    def from_bundle(cls, model, searched: bool = True) -> "Rescorer":
+        """Args:
+            searched: the texts come from the bundle's language graphs; False (greedy search) leaves out the
+                keep bonuses tuned on such text (``language_keep_bonus``).
+        """
         section = model.manifest.get("rescoring", {})
-        settings = RescoreSettings(**section.get("settings", {}))
+        settings = dict(section.get("settings", {}))
+        if not searched:
+            settings.pop("language_keep_bonus", None)
+        settings = RescoreSettings(**settings)
         listed = model.manifest.get("files", {})
         named = {kind: section.get(kind) or {} for kind in ("lexicons", "lms")}
         for kind, files in named.items():
