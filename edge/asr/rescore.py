@@ -117,10 +117,10 @@ class Rescorer:
                 keep bonuses tuned on such text (``language_keep_bonus``).
         """
         section = model.manifest.get("rescoring", {})
-        settings = dict(section.get("settings", {}))
+        values = dict(section.get("settings", {}))
         if not searched:
-            settings.pop("language_keep_bonus", None)
-        settings = RescoreSettings(**settings)
+            values.pop("language_keep_bonus", None)
+        settings = RescoreSettings(**values)
         listed = model.manifest.get("files", {})
         named = {kind: section.get(kind) or {} for kind in ("lexicons", "lms")}
         for kind, files in named.items():

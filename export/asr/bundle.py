@@ -424,6 +424,8 @@ def update_graphs(bundle: Path, work: Path, limit: int | None = None, heldout: P
     dictionary = (dictionary or jieba_dictionary()) if general else None
     mixed = {code: graph.General(general_lm(set(vocab), spec["min_count"], dictionary), spec["weight"])
              for code, spec in general.items() if code in rescorer.languages}
+    general_record = {code: {**general[code], "source": f"{dictionary.parent.name}/{dictionary.name}",
+                             "sha256": sha256_file(dictionary)} for code in mixed}
     texts = json.loads(heldout.read_text(encoding="utf-8"))
     tuning = render(texts["tuning"], limit)
 
@@ -436,10 +438,8 @@ def update_graphs(bundle: Path, work: Path, limit: int | None = None, heldout: P
         if scale is not None:
             names = graph.write(rescorer, vocab, folder, scale, scale, mixed)
             staged_manifest["decoding"] = {"graphs": names, "lm_scale": scale, "char_bonus": scale}
-            if mixed:
-                staged_manifest["decoding"]["general_ngrams"] = {
-                    code: {**general[code], "source": f"{dictionary.parent.name}/{dictionary.name}",
-                           "sha256": sha256_file(dictionary)} for code in mixed}
+            if general_record:
+                staged_manifest["decoding"]["general_ngrams"] = general_record
         staged_manifest["files"] = _file_entries(folder)
         _write_manifest(folder, staged_manifest)
         return folder
