@@ -105,11 +105,17 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--split", type=Path, default=HELDOUT,
                         help="JSON whose 'test' list ({text, lang}) is spoken with the held-out voices (default: the "
                              "held-out test texts; export/asr/data/english_dev.json: Mandarin with English words).")
+    parser.add_argument("--part", default="test",
+                        help="Which list of --split to speak: 'test', or 'tuning' (heldout.json's tuning texts; "
+                             "export/asr/data/english_tuning.json: English words, for choices).")
     parser.add_argument("--limit", type=int, default=None, help="At most this many texts per language.")
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results")
     parser.add_argument("--name", default="asr_errors")
     args = parser.parse_args(argv)
-    samples = render(json.loads(args.split.read_text(encoding="utf-8"))["test"], args.limit)
+    parts = json.loads(args.split.read_text(encoding="utf-8"))
+    if args.part not in parts:
+        parser.error(f"{args.split} has no list {args.part!r} (it has: {', '.join(k for k in parts if k != 'about')})")
+    samples = render(parts[args.part], args.limit)
     report, sections = {"when": time.strftime("%Y%m%d-%H%M%S"), "samples": len(samples), "models": {}}, []
     for model in args.model or [DEFAULT_ASR_DIR]:
         recognizer = asr.open(AsrConfig(model=model, threads=1))
@@ -132,7 +138,9 @@ def main(argv: list[str] | None = None) -> None:
     (args.out / f"{args.name}.md").write_text(
         f"# Held-out ASR errors by kind\n\n`python benchmarks/asr_errors.py"
         f"{'' if args.split == HELDOUT else f' --split {_shown(args.split)}'}"
-        f"{''.join(f' --model {m}' for m in args.model or [])}`: {len(samples)} held-out utterances, the "
+        f"{'' if args.part == 'test' else f' --part {args.part}'}"
+        f"{''.join(f' --model {m}' for m in args.model or [])}`: {len(samples)} "
+        f"{'held-out test' if args.part == 'test' else args.part} utterances, the "
         f"language given. Each kind is a share of the reference characters; the kinds add up to the CER. "
         f"Homophone: same toneless sound in the language's sound table, so only context can tell them "
         f"apart; outside the vocabulary: a character the model has no output for; in an English word: an edit "

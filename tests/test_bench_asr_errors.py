@@ -1,7 +1,7 @@
 """The ASR error breakdown sorts every edit into one kind, and the kinds add up to the CER."""
 
 from benchmarks.asr_errors import KINDS, breakdown
-from edge.asr.text import edit_distance, edits
+from edge.asr.text import edit_distance, edits, normalize
 
 
 def test_edits_are_one_minimal_alignment():
@@ -38,3 +38,40 @@ def test_edits_of_latin_letters_are_counted_apart(tmp_path):
     # EXCEL -> ESL: three edits, all of Latin letters; the inserted S is one too
     assert everything["in an English word"] == round(4 / 9, 4) and everything["cer"] == round(4 / 9, 4)
     assert everything["deletion"] == 0 and everything["insertion"] == 0
+
+
+def test_a_part_the_split_lacks_is_refused_before_anything_is_spoken(tmp_path):
+    import json
+
+    import pytest
+
+    from benchmarks.asr_errors import main
+
+    split = tmp_path / "split.json"
+    split.write_text(json.dumps({"test": [{"text": "你好", "lang": "cmn"}]}), encoding="utf-8")
+    with pytest.raises(SystemExit):
+        main(["--split", str(split), "--part", "tuning", "--out", str(tmp_path)])
+    assert not list(tmp_path.glob("asr_errors*"))
+
+
+def test_the_english_tuning_lines_are_no_training_or_test_text():
+    """export/asr/data/english_tuning.json is for choices about English words: none of its lines may be
+    spoken in training or be one of the texts the CER is reported on."""
+    import json
+    import re
+    from pathlib import Path
+
+    from export.asr import texts
+    from export.asr.build import CORPUS_DIR
+
+    data = Path(__file__).resolve().parents[1] / "export" / "asr" / "data"
+    tuning = json.loads((data / "english_tuning.json").read_text(encoding="utf-8"))["tuning"]
+    assert len(tuning) > 200 and all(re.search("[A-Za-z]", t["text"]) and t["lang"] == "cmn" for t in tuning)
+    lines = {normalize(t["text"]) for t in tuning}
+    assert len(lines) == len(tuning)
+    trained = {normalize(u.text) for u in texts.load_corpus(CORPUS_DIR) + texts.load_lines()}
+    for path in texts.LM_TEXT_FILES.values():
+        trained |= {normalize(line) for line in path.read_text(encoding="utf-8").splitlines()}
+    reported = {normalize(t["text"]) for t in json.loads((data / "heldout.json").read_text(encoding="utf-8"))["test"]}
+    reported |= {normalize(t["text"]) for t in json.loads((data / "english_dev.json").read_text(encoding="utf-8"))["test"]}
+    assert not lines & trained and not lines & reported

@@ -79,6 +79,33 @@ def test_every_token_can_be_decoded_even_one_the_n_gram_never_saw(rescorer):
     assert _cost(fst, [NI, BLANK, 6, BLANK, HAO]) < math.inf
 
 
+_BUILD_ONE = """
+import hashlib, sys, tempfile
+from pathlib import Path
+from edge.asr.rescore import Rescorer
+from export.asr import graph
+from export.asr.lexicon import build_ngrams
+vocab = [chr(c) for c in range(0x4e00, 0x4e00 + 300)]  # a set of these iterates in another order per seed
+rescorer = Rescorer({c: "x" for c in vocab}, build_ngrams([vocab[0] + vocab[1], vocab[2] + vocab[1] + vocab[7]]))
+path = Path(tempfile.mkdtemp()) / "graph.fst"
+graph.build(rescorer, vocab, "cmn", scale=0.3, bonus=0.3).write(path)
+print(hashlib.sha256(path.read_bytes()).hexdigest())
+"""
+
+
+def test_the_same_n_grams_give_the_same_graph_file_whatever_the_hash_seed():
+    """Python orders a set of strings by a per-process hash seed; the bundle's graph file (and its sha256 in
+    the manifest) must not depend on it."""
+    import os
+    import subprocess
+    import sys
+
+    root = Path(__file__).resolve().parents[1]
+    digests = {subprocess.run([sys.executable, "-c", _BUILD_ONE], capture_output=True, text=True, check=True, cwd=root,
+                              env={**os.environ, "PYTHONHASHSEED": seed}).stdout.strip() for seed in ("1", "2", "3")}
+    assert len(digests) == 1
+
+
 def test_n_grams_through_a_character_the_model_cannot_write_are_left_out():
     """The text-only lines may hold characters outside the model's tokens (横竖); the graph skips their n-grams
     and still reads what the model can write."""
