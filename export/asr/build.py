@@ -13,11 +13,12 @@ gathers them into the bundle's manifest.json. `export` and `rescoring` end
 by rebuilding the decoding graphs (`graphs`), which are built from the
 rescoring's n-grams.
 
-The shipped model took five stages (the bundle's manifest, build.lineage): four on lent GPUs
-(export/asr/train_on_gpu.sh), the fifth on this 2-core box, continuing stage 4's model.pt (runs of
-session 13, not kept; stage 4's bundle is in git history at 8d5cc31, and `--init` on that folder recovers
-its INT8 weights, the nearest start a fresh clone has) on a random share of its items plus more renderings
-of the lines with English words:
+The shipped model took six stages (the bundle's manifest, build.lineage): four on lent GPUs
+(export/asr/train_on_gpu.sh), the fifth and sixth on this 2-core box. The fifth continued stage 4's
+model.pt (runs of session 13, not kept; stage 4's bundle is in git history at 8d5cc31, and `--init` on that
+folder recovers its INT8 weights, the nearest start a fresh clone has) on a random share of its items plus
+more renderings of the lines with English words; the sixth continued the fifth's bundle (in git history at
+8ea9fa6) the same way, with a new draw and three renderings of those lines:
 
 \b
     python -m export.asr.build data --work W --init STAGE4/model.pt --repeats 1 --yue-readings 1.0 \\
@@ -25,7 +26,12 @@ of the lines with English words:
         --sample-items 15000 --latin-repeats 2                       # ~5 min
     python -m export.asr.build train --work W --init STAGE4/model.pt --budget-min 25 --max-frames 8000 \\
         --peak-lr 3e-4 --warmup-steps 100 --specaug-after 0 --dropout 0.1 --blend 0.85
-    python -m export.asr.build export --work W --out edge/models/default/asr   # ~40 min
+    python -m export.asr.build data --work W6 --init STAGE5 --repeats 1 --yue-readings 1.0 \\
+        --concatenations 12000 --speak-lm-texts --dictionary-runs 16000 --render-seed 17 \\
+        --sample-items 15000 --latin-repeats 3
+    python -m export.asr.build train --work W6 --init STAGE5 --budget-min 25 --max-frames 8000 \\
+        --peak-lr 3e-4 --warmup-steps 100 --specaug-after 0 --dropout 0.1 --blend 0.7
+    python -m export.asr.build export --work W6 --out edge/models/default/asr   # ~40 min
 """
 
 from __future__ import annotations
