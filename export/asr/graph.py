@@ -151,7 +151,7 @@ def build(rescorer: Rescorer, vocab: list[str], language: str, scale: float, bon
         fst.add_arc(ready[history], BLANK_LABEL, 0.0, ready[history])
         fst.add_arc(ready[history], EPSILON, back, ready[shorter] if shorter in ready else unigram)
         fst.finals[ready[history]] = end
-        for char in sorted(chars - {"$"}):
+        for char in chars - {"$"}:
             emit(ready[history], history, char)
         if history in spike:
             last = history[-1]
@@ -161,7 +161,7 @@ def build(rescorer: Rescorer, vocab: list[str], language: str, scale: float, bon
             # context forgets it, where a doubled character costs its unigram, far more than the bonus
             fst.add_arc(spike[history], EPSILON, back, spike[shorter] if shorter in spike else unigram)
             fst.finals[spike[history]] = end
-            for char in sorted(chars - {"$", last}):
+            for char in chars - {"$", last}:
                 emit(spike[history], history, char)
     fst.add_arc(unigram, BLANK_LABEL, 0.0, unigram)
     for char in vocab:
@@ -172,9 +172,9 @@ def build(rescorer: Rescorer, vocab: list[str], language: str, scale: float, bon
 
 def _backoff(history: str, chars: set[str], logp: Callable[[str, str], float]) -> float:
     """The share of the shorter context's probability left for characters unseen after ``history``."""
-    # summed in a fixed order: a set's order changes with the hash seed, and with it the float sum's last bit
-    left = 1.0 - sum(math.exp(logp(history, c)) for c in sorted(chars))
-    left_shorter = 1.0 - sum(math.exp(logp(history[1:], c)) for c in sorted(chars))
+    ordered = sorted(chars)  # a set's order changes with the hash seed, and with it the float sum's last bit
+    left = 1.0 - sum(math.exp(logp(history, c)) for c in ordered)
+    left_shorter = 1.0 - sum(math.exp(logp(history[1:], c)) for c in ordered)
     return min(1.0, max(left, 1e-9) / max(left_shorter, 1e-9))
 
 
