@@ -44,6 +44,27 @@ def test_heldout_voices_never_train():
     assert not set(voices.TEST_PITCHES) & set(voices.TRAIN_PITCHES)
 
 
+def test_more_voices_are_real_espeak_variants_never_used_by_the_held_out_test():
+    """build data --more-voices: half its items draw a speaker from MORE_VARIANTS, the rest from the first
+    eleven; none is a held-out voice, and espeak-ng has each one (an unknown variant would fall back silently
+    to the default voice)."""
+    import random
+
+    import espeakng_loader
+
+    from export.asr import voices
+
+    assert not set(voices.MORE_VARIANTS) & (set(voices.TEST_VARIANTS) | set(voices.TRAIN_VARIANTS))
+    shipped = Path(espeakng_loader.get_data_path()) / "voices" / "!v"
+    assert [v for v in voices.MORE_VARIANTS if not (shipped / v).is_file()] == []
+    rng = random.Random(3)
+    drawn = [voices.train_settings("cmn", rng, more_voices=True).voice.split("+")[-1] for _ in range(400)]
+    more = sum(v in voices.MORE_VARIANTS for v in drawn)
+    assert 150 < more < 250 and more + sum(v in voices.TRAIN_VARIANTS or v == "cmn" for v in drawn) == 400
+    assert all(voices.train_settings("yue", rng).voice.split("+")[-1] not in voices.MORE_VARIANTS
+               for _ in range(200))
+
+
 def test_split_keeps_heldout_texts_out_of_training():
     from export.asr.texts import Utterance, split
 
@@ -398,6 +419,21 @@ def test_a_render_seed_gives_new_renderings_of_the_same_split(tmp_path):
     assert json.loads(read("same", "data.json"))["render_seed"] == 1
     same, new = np.load(tmp_path / "same" / "data.npz"), np.load(tmp_path / "new" / "data.npz")
     assert not (same["frames"].shape == new["frames"].shape and np.allclose(same["frames"], new["frames"]))
+
+
+def test_more_voices_change_the_renderings_not_the_texts(tmp_path):
+    from export.asr.build import step_data
+
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    rows = "".join(f"{t},x,mandarin,f{i}\n" for i, t in enumerate(["多少钱", "好的好的", "我在忙", "发个资料", "明天再说"]))
+    (corpus / "a.csv").write_text("transcript,intent_label,dialect,family\n" + rows, encoding="utf-8")
+    for name, more in (("base", False), ("more", True)):
+        step_data(tmp_path / name, corpus, seed=1, concatenations=0, max_items=4, render_seed=7, more_voices=more)
+    base, more = np.load(tmp_path / "base" / "data.npz"), np.load(tmp_path / "more" / "data.npz")
+    assert json.loads((tmp_path / "more" / "data.json").read_text(encoding="utf-8"))["more_voices"] is True
+    assert np.array_equal(base["labels"], more["labels"])
+    assert not (base["frames"].shape == more["frames"].shape and np.allclose(base["frames"], more["frames"]))
 
 
 def test_an_export_without_the_silero_wheel_still_ends_well(tmp_path, monkeypatch, caplog):

@@ -37,6 +37,7 @@ more renderings of the lines with English words; the sixth continued the fifth's
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import logging
 import time
@@ -50,13 +51,14 @@ def step_data(work: Path, corpus: Path, seed: int, concatenations: int, repeats:
               yue_readings: float = 0.5, workers: int = 2, max_items: int | None = None,
               speak_lm_texts: bool = False, dictionary_runs: int = 0, common_chars: bool = False,
               base_vocab: list[str] | None = None, render_seed: int | None = None, sample_items: int | None = None,
-              latin_repeats: int = 0) -> dict:
+              latin_repeats: int = 0, more_voices: bool = False) -> dict:
     """``base_vocab``: characters that keep their ids (a model to continue from), the spoken texts' others
     after them; by default all are ordered by frequency. ``render_seed`` (default ``seed``) draws the
     renderings, concatenations and dictionary runs; ``seed`` alone draws the train/test split, so a
     continuation can hear new renderings of the same training texts. ``sample_items``: render that many of
     the planned items, drawn at random, plus ``latin_repeats`` more renderings of each Mandarin text with
-    English words (dataset.resampled; a continuation on the 2-core box)."""
+    English words (dataset.resampled; a continuation on the 2-core box). ``more_voices``: half the items
+    are spoken by voices.MORE_VARIANTS."""
     from export.asr import dataset, texts
 
     start = time.monotonic()
@@ -76,6 +78,8 @@ def step_data(work: Path, corpus: Path, seed: int, concatenations: int, repeats:
     if sample_items is not None:
         items = dataset.resampled(items, spoken, sample_items, latin_repeats, render_seed)
     items = items[:max_items]
+    if more_voices:
+        items = [dataclasses.replace(item, more_voices=True) for item in items]
     work.mkdir(parents=True, exist_ok=True)
     (work / "vocab.json").write_text(json.dumps(vocab, ensure_ascii=False), encoding="utf-8")
     (work / "split.json").write_text(json.dumps(
@@ -89,7 +93,8 @@ def step_data(work: Path, corpus: Path, seed: int, concatenations: int, repeats:
               "lm_texts_spoken": len(spoken) - len(split.train), "dictionary_runs": len(runs),
               "characters_kept": len(base_vocab or []), "characters_added": len(vocab) - len(trained_vocab),
               "items": len(items), "items_planned": planned, "sample_items": sample_items,
-              "latin_repeats": latin_repeats if sample_items is not None else 0, "vocab_size": len(vocab) + 1,
+              "latin_repeats": latin_repeats if sample_items is not None else 0, "more_voices": more_voices,
+              "vocab_size": len(vocab) + 1,
               "seconds": round(time.monotonic() - start), "seed": seed, "render_seed": render_seed,
               "concatenations": concatenations,
               "repeats": repeats, "yue_readings": yue_readings, "workers": workers}
@@ -231,6 +236,8 @@ def main(argv: list[str] | None = None) -> None:
                       help="Render this many of the planned items, drawn at random, plus --latin-repeats more "
                            "renderings of each Mandarin text with English words (a continuation on 2 cores).")
     data.add_argument("--latin-repeats", type=int, default=0, help="See --sample-items.")
+    data.add_argument("--more-voices", action="store_true",
+                      help="Speak half the items with the espeak-ng variants of voices.MORE_VARIANTS.")
     data.add_argument("--speak-lm-texts", action="store_true",
                       help="Also speak the text-only lines (export/asr/data/lm_texts_*.txt) in training.")
     data.add_argument("--dictionary-runs", type=int, default=0,
@@ -256,7 +263,8 @@ def main(argv: list[str] | None = None) -> None:
                   yue_readings=args.yue_readings, workers=args.workers, max_items=args.max_items,
                   speak_lm_texts=args.speak_lm_texts, dictionary_runs=args.dictionary_runs,
                   common_chars=args.common_chars, base_vocab=_vocab_of(args.init) if args.init else None,
-                  render_seed=args.render_seed, sample_items=args.sample_items, latin_repeats=args.latin_repeats)
+                  render_seed=args.render_seed, sample_items=args.sample_items, latin_repeats=args.latin_repeats,
+                  more_voices=args.more_voices)
     if args.step in ("train", "all"):
         step_train(args.work, args.budget_min, args.seed, args.init, device=args.device, threads=args.threads,
                    max_frames=args.max_frames, peak_lr=args.peak_lr, warmup_steps=args.warmup_steps,

@@ -27,6 +27,8 @@ class Item:
     text: str
     lang: str
     seed: int
+    more_voices: bool = False
+    """Spoken by voices.MORE_VARIANTS half the time."""
 
 
 def plan(train: list[Utterance], repeats: int = 2, concatenations: int = 6000, seed: int = 1234,
@@ -83,7 +85,7 @@ def _render(item: Item) -> np.ndarray:
     from export.asr.voices import train_line, train_settings
 
     rng = random.Random(item.seed)
-    pcm = speak(item.text, train_settings(item.lang, rng))
+    pcm = speak(item.text, train_settings(item.lang, rng, item.more_voices))
     pcm = apply(pcm, train_line(rng), np.random.default_rng(item.seed))
     return fbank(pcm).astype(np.float16)
 
