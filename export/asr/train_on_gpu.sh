@@ -20,7 +20,8 @@
 # rate (PEAK_LR, default 8e-4), SpecAugment from the first step), COMMON_CHARS=1 (widen the vocabulary to the
 # common characters the runs carry; with INIT, its output layer is widened), REPEATS (4), CONCATENATIONS
 # (16000), YUE_READINGS (1.0), RENDER_SEED (new renderings of the same split for a continuation), MAX_ITEMS
-# (smoke runs), WORKERS (nproc).
+# (smoke runs), WORKERS (nproc), MORE_VOICES=1 (half the items spoken by voices.MORE_VARIANTS: 42 more espeak-ng
+# speakers; on the 2-core box, session 19, they lowered the greedy CER but not the searched one).
 set -euo pipefail
 work=$1 out=$2
 total=${TOTAL_S:-540} device=${DEVICE:-cuda} workers=${WORKERS:-$(nproc)} runs=${DICTIONARY_RUNS:-20000}
@@ -29,7 +30,7 @@ mkdir -p "$work" "$out"
 python3 -m export.asr.build data --work "$work" --workers "$workers" --repeats "${REPEATS:-4}" \
     --yue-readings "${YUE_READINGS:-1.0}" --concatenations "${CONCATENATIONS:-16000}" --speak-lm-texts \
     --dictionary-runs "$runs" ${COMMON_CHARS:+--common-chars} ${MAX_ITEMS:+--max-items "$MAX_ITEMS"} \
-    ${INIT:+--init "$INIT"} ${RENDER_SEED:+--render-seed "$RENDER_SEED"}
+    ${INIT:+--init "$INIT"} ${RENDER_SEED:+--render-seed "$RENDER_SEED"} ${MORE_VOICES:+--more-voices}
 left=$(( total - ($(date +%s) - start) - 25 ))
 echo "data took $(( $(date +%s) - start )) s; training for $left s"
 if [ -n "${INIT:-}" ]; then schedule=(--init "$INIT" --peak-lr "${PEAK_LR:-8e-4}" --specaug-after 0)
