@@ -104,6 +104,10 @@ def test_damaged_cache_entry_is_rerendered(tmp_path):
 def test_unknown_voice_and_bad_piper_paths(tmp_path):
     with pytest.raises(ConfigError, match="unknown built-in voice 'klingon'.*cmn"):
         tts.open(TtsConfig(voice="klingon", cache_dir=None))
+    # espeak-ng itself would speak an unknown variant with the plain voice, saying nothing
+    with pytest.raises(ConfigError, match=r"unknown espeak-ng variant 'f33' in 'cmn\+f33': use m1-m8, f1-f5"):
+        tts.open(TtsConfig(voice="cmn+f33", cache_dir=None))
+    assert len(tts.open(TtsConfig(voice="yue+f3", cache_dir=None)).synthesize("你好")) > 1600
     with pytest.raises(ModelDirError, match="piper voice not found"):
         tts.open(TtsConfig(voice=str(tmp_path / "none.onnx"), cache_dir=None))
     model = tmp_path / "v.onnx"

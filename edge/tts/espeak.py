@@ -152,6 +152,13 @@ def known_voices() -> set[str]:
 _VOICES: frozenset[str] | None = None
 
 
+def known_variants() -> set[str]:
+    """Voice variants espeak-ng's data ships (``voices/!v``: m1-m8, f1-f5, Annie, ...), for "cmn+f3"."""
+    with _ESPEAK_LOCK:
+        folder = _engine().data_path / "voices" / "!v"
+    return {p.name for p in folder.iterdir() if p.is_file()} if folder.is_dir() else set()
+
+
 def phonemes(text: str, voice: str = "cmn") -> str:
     """espeak-ng's IPA phonemes for ``text`` (tones as digits), e.g. "在" -> "tsˈai5"."""
     with _ESPEAK_LOCK:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from edge.tts.base import SentenceSynthesizer, SynthesisSettings
-from edge.tts.espeak import DEFAULT_PITCH, DEFAULT_RATE_WPM, EspeakSettings, known_voices, speak
+from edge.tts.espeak import DEFAULT_PITCH, DEFAULT_RATE_WPM, EspeakSettings, known_variants, known_voices, speak
 from edge.errors import ConfigError
 
 
@@ -18,10 +18,14 @@ class EspeakVoice(SentenceSynthesizer):
     """
 
     def __init__(self, voice: str = "cmn", rate_wpm: int | None = None, pitch: int | None = None) -> None:
-        base = voice.split("+", 1)[0]
+        base, _, variant = voice.partition("+")
         if base not in known_voices():
             raise ConfigError(f"unknown built-in voice {voice!r}: use cmn (Mandarin), yue (Cantonese) "
                               "or the path of a piper voice (.onnx)")
+        # espeak-ng takes an unknown variant silently and speaks with the plain voice
+        if variant and variant not in known_variants():
+            raise ConfigError(f"unknown espeak-ng variant {variant!r} in {voice!r}: use m1-m8, f1-f5 or another "
+                              f"of the {len(known_variants())} in espeak-ng-data/voices/!v")
         self.voice = voice
         self.rate_wpm = rate_wpm or DEFAULT_RATE_WPM
         self.pitch = DEFAULT_PITCH if pitch is None else pitch
