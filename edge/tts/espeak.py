@@ -154,9 +154,15 @@ _VOICES: frozenset[str] | None = None
 
 def known_variants() -> set[str]:
     """Voice variants espeak-ng's data ships (``voices/!v``: m1-m8, f1-f5, Annie, ...), for "cmn+f3"."""
-    with _ESPEAK_LOCK:
-        folder = _engine().data_path / "voices" / "!v"
-    return {p.name for p in folder.iterdir() if p.is_file()} if folder.is_dir() else set()
+    global _VARIANTS
+    if _VARIANTS is None:
+        with _ESPEAK_LOCK:
+            folder = _engine().data_path / "voices" / "!v"
+        _VARIANTS = frozenset(p.name for p in folder.iterdir() if p.is_file()) if folder.is_dir() else frozenset()
+    return set(_VARIANTS)
+
+
+_VARIANTS: frozenset[str] | None = None
 
 
 def phonemes(text: str, voice: str = "cmn") -> str:

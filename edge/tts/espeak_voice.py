@@ -23,9 +23,10 @@ class EspeakVoice(SentenceSynthesizer):
             raise ConfigError(f"unknown built-in voice {voice!r}: use cmn (Mandarin), yue (Cantonese) "
                               "or the path of a piper voice (.onnx)")
         # espeak-ng takes an unknown variant silently and speaks with the plain voice
-        if variant and variant not in known_variants():
+        variants = known_variants() if variant else set()
+        if variant and variant not in variants:
             raise ConfigError(f"unknown espeak-ng variant {variant!r} in {voice!r}: use m1-m8, f1-f5 or another "
-                              f"of the {len(known_variants())} in espeak-ng-data/voices/!v")
+                              f"of the {len(variants)} in espeak-ng-data/voices/!v")
         self.voice = voice
         self.rate_wpm = rate_wpm or DEFAULT_RATE_WPM
         self.pitch = DEFAULT_PITCH if pitch is None else pitch
